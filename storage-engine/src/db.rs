@@ -1,0 +1,297 @@
+//! The metadata database: one writer thread with group commit, and a pool of read connections.
+//!
+//! Invariant: every change to metadata runs on the writer thread inside a transaction; a caller's
+//! write returns only after the transaction holding it has committed (and, with the durable
+//! setting, reached the disk). Several callers' writes may share one transaction (group commit);
+//! each runs inside its own savepoint so that one failing write does not undo the others.
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use rusqlite::Connection;
+
+use crate::chunks::ChunkHash;
+use crate::error::{Error, Result};
+
+/// How hard commits try to reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every acknowledged write survives a power loss: SQLite `synchronous=FULL`, chunk files and
+    /// their directories are fsynced before the commit. The default.
+    Full,
+    /// Acknowledged writes survive a crash of the process but not of the machine: SQLite
+    /// `synchronous=NORMAL`, no fsync of chunk files.
+    Process,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    versioning TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version_id TEXT NOT NULL,
+    is_latest INTEGER NOT NULL,
+    is_delete_marker INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    storage_class TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    inline_data BLOB,
+    chunks BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
+CREATE INDEX IF NOT EXISTS versions_current ON versions(bucket, key)
+    WHERE is_latest = 1 AND is_delete_marker = 0;
+CREATE TABLE IF NOT EXISTS chunks (
+    hash BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    refs INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats (
+    bucket TEXT PRIMARY KEY,
+    objects INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+"#;
+
+/// Opens a connection with the pragmas every connection needs.
+fn open_connection(path: &Path, durability: Durability, read_only: bool) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Process => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "cache_size", -32_000i64)?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(conn)
+}
+
+/// What a write job hands back to the writer loop: whether its savepoint should be kept, chunk
+/// hashes whose reference count reached zero, and the reply to send once the outcome is known.
+pub(crate) struct JobOutcome {
+    ok: bool,
+    freed: Vec<ChunkHash>,
+    reply: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+type Job = Box<dyn FnOnce(&Connection) -> JobOutcome + Send>;
+
+enum Message {
+    Write(Job),
+    /// Re-check these chunks and delete their files if nothing references or pins them.
+    Collect(Vec<ChunkHash>),
+}
+
+/// Called by the writer thread for chunks whose last reference went away in a committed
+/// transaction; it deletes the files that nothing pins.
+pub(crate) type CollectFn = Arc<dyn Fn(&Connection, &[ChunkHash]) + Send + Sync>;
+
+/// The single writer.
+pub(crate) struct Writer {
+    tx: Option<Sender<Message>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on its own connection.
+    pub(crate) fn start(path: &Path, durability: Durability, collect: CollectFn) -> Result<Self> {
+        let conn = open_connection(path, durability, false)?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = crossbeam_channel::bounded::<Message>(4096);
+        let handle = std::thread::Builder::new()
+            .name("strata-db-writer".into())
+            .spawn(move || writer_loop(conn, rx, collect))?;
+        Ok(Self {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Runs `f` in a write transaction (possibly shared with other writes) and returns its result
+    /// once the transaction has committed. `f` returns its value and the chunk hashes whose
+    /// reference counts it brought to zero.
+    pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+        let job: Job = Box::new(move |conn: &Connection| match f(conn) {
+            Ok((value, freed)) => JobOutcome {
+                ok: true,
+                freed,
+                reply: Box::new(move |commit: Result<()>| {
+                    let _ = reply_tx.send(commit.map(|()| value));
+                }),
+            },
+            Err(e) => JobOutcome {
+                ok: false,
+                freed: Vec::new(),
+                reply: Box::new(move |_commit: Result<()>| {
+                    let _ = reply_tx.send(Err(e));
+                }),
+            },
+        });
+        self.tx
+            .as_ref()
+            .ok_or(Error::Unavailable)?
+            .send(Message::Write(job))
+            .map_err(|_| Error::Unavailable)?;
+        reply_rx.recv().map_err(|_| Error::Unavailable)?
+    }
+
+    /// Asks the writer to re-check chunks whose deletion was deferred by a pin.
+    pub(crate) fn collect(&self, hashes: Vec<ChunkHash>) {
+        if hashes.is_empty() {
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Message::Collect(hashes));
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Most writes one transaction takes: bounds the latency a large group adds to its first member.
+const MAX_GROUP: usize = 512;
+
+fn writer_loop(conn: Connection, rx: Receiver<Message>, collect: CollectFn) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = Vec::new();
+        let mut to_check = Vec::new();
+        match first {
+            Message::Write(job) => jobs.push(job),
+            Message::Collect(h) => to_check.extend(h),
+        }
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(Message::Write(job)) => jobs.push(job),
+                Ok(Message::Collect(h)) => to_check.extend(h),
+                Err(_) => break,
+            }
+        }
+        if !jobs.is_empty() {
+            run_group(&conn, jobs, &mut to_check);
+        }
+        if !to_check.is_empty() {
+            to_check.sort();
+            to_check.dedup();
+            collect(&conn, &to_check);
+        }
+    }
+}
+
+fn run_group(conn: &Connection, jobs: Vec<Job>, freed_all: &mut Vec<ChunkHash>) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs unanswered fails each caller with `Error::Unavailable`.
+        tracing::error!(error = %e, "cannot begin metadata transaction");
+        return;
+    }
+    let mut freed = Vec::new();
+    for job in jobs {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            tracing::error!(error = %e, "savepoint failed");
+        }
+        let outcome = job(conn);
+        let end = if outcome.ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            tracing::error!(error = %e, "savepoint release failed");
+        }
+        if outcome.ok {
+            freed.extend(outcome.freed);
+        }
+        replies.push(outcome.reply);
+    }
+    let commit = conn.execute_batch("COMMIT");
+    match commit {
+        Ok(()) => {
+            freed_all.extend(freed);
+            for reply in replies {
+                reply(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "metadata commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            let msg = e.to_string();
+            for reply in replies {
+                reply(Err(Error::Io(std::io::Error::other(msg.clone()))));
+            }
+        }
+    }
+}
+
+/// A fixed pool of read-only connections.
+pub(crate) struct ReadPool {
+    conns: Mutex<Vec<Connection>>,
+    available: Condvar,
+}
+
+impl ReadPool {
+    /// Opens `n` read connections.
+    pub(crate) fn open(path: &Path, durability: Durability, n: usize) -> Result<Self> {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            conns.push(open_connection(path, durability, true)?);
+        }
+        Ok(Self {
+            conns: Mutex::new(conns),
+            available: Condvar::new(),
+        })
+    }
+
+    /// Runs `f` on a pooled connection, waiting for one if all are busy.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = {
+            let mut guard = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(c) = guard.pop() {
+                    break c;
+                }
+                guard = self
+                    .available
+                    .wait(guard)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let result = f(&conn);
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        self.available.notify_one();
+        result
+    }
+}

@@ -1,0 +1,39 @@
+//! The storage engine's error type: domain errors a caller can act on, plus I/O and database failures.
+
+/// Errors from the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bucket does not exist.
+    #[error("no such bucket: {0}")]
+    NoSuchBucket(String),
+    /// The bucket exists already.
+    #[error("bucket already exists: {0}")]
+    BucketAlreadyExists(String),
+    /// The bucket still holds objects (or uploads).
+    #[error("bucket not empty: {0}")]
+    BucketNotEmpty(String),
+    /// The key has no current version.
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    /// A write could not be applied because of a conflicting state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The caller passed something the engine cannot accept.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// A chunk that a committed version references is missing or damaged on disk.
+    #[error("corrupt chunk {0}")]
+    CorruptChunk(String),
+    /// File-system failure.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Metadata database failure.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The engine is shutting down or its writer thread is gone.
+    #[error("storage engine unavailable")]
+    Unavailable,
+}
+
+/// Result alias for the storage engine.
+pub type Result<T> = std::result::Result<T, Error>;
