@@ -1,1 +1,183 @@
-fn main(){}
+//! The `strata` binary: an S3-compatible object store with a lifecycle engine.
+
+mod app;
+mod auth;
+mod body;
+mod checksum;
+mod error;
+mod handlers;
+mod metrics;
+mod router;
+mod xml;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use actix_web::{web, App, HttpServer};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Development credentials used when STRATA_ACCESS_KEY / STRATA_SECRET_KEY are unset.
+pub const DEV_ACCESS_KEY: &str = "strata-dev";
+/// See [`DEV_ACCESS_KEY`].
+pub const DEV_SECRET_KEY: &str = "strata-dev-secret";
+
+/// Strata: an S3-compatible object storage server with a lifecycle engine.
+#[derive(Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the S3 server.
+    Serve(ServeArgs),
+}
+
+/// Commit durability (see docs/configuration.md).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DurabilityArg {
+    /// Every acknowledged write survives a power loss (fsync of chunks, directories and the
+    /// SQLite WAL before the response).
+    Full,
+    /// Acknowledged writes survive a crash of the process, not of the machine (no fsync).
+    Process,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (host:port; port 0 picks a free port and prints it).
+    #[arg(long, default_value = "127.0.0.1:9000", env = "STRATA_ADDRESS")]
+    address: SocketAddr,
+    /// Data directory: metadata database, chunk store and temporary files.
+    #[arg(long, default_value = "./data", env = "STRATA_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Directory of the cold tier (GLACIER, DEEP_ARCHIVE); defaults to DATA_DIR/chunks/cold.
+    #[arg(long, env = "STRATA_COLD_DIR")]
+    cold_dir: Option<PathBuf>,
+    /// Region this server answers for (the SigV4 credential scope region).
+    #[arg(long, default_value = "us-east-1", env = "STRATA_REGION")]
+    region: String,
+    /// Domain for virtual-hosted-style requests: `BUCKET.DOMAIN` addresses BUCKET.
+    #[arg(long, env = "STRATA_DOMAIN")]
+    domain: Option<String>,
+    /// Commit durability.
+    #[arg(long, value_enum, default_value = "full", env = "STRATA_DURABILITY")]
+    durability: DurabilityArg,
+    /// Accept requests that carry no credentials (signed requests are still verified).
+    #[arg(long, env = "STRATA_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
+    /// Serve /_strata/metrics without authentication (for Prometheus scrapers).
+    #[arg(long, env = "STRATA_PUBLIC_METRICS")]
+    public_metrics: bool,
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "STRATA_WORKERS")]
+    workers: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("strata: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let access = std::env::var("STRATA_ACCESS_KEY")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let secret = std::env::var("STRATA_SECRET_KEY")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let (access_key, secret_key, defaults) = match (access, secret) {
+        (Some(a), Some(s)) => (a, s, false),
+        (None, None) => (DEV_ACCESS_KEY.to_owned(), DEV_SECRET_KEY.to_owned(), true),
+        _ => return Err("set both STRATA_ACCESS_KEY and STRATA_SECRET_KEY, or neither".into()),
+    };
+    if defaults && !args.address.ip().is_loopback() {
+        return Err(format!(
+            "refusing to listen on {} with the development credentials: set STRATA_ACCESS_KEY and STRATA_SECRET_KEY",
+            args.address
+        ));
+    }
+    let mut cfg = strata_storage::StoreConfig::new(&args.data_dir);
+    cfg.cold_dir = args.cold_dir.clone();
+    cfg.durability = match args.durability {
+        DurabilityArg::Full => strata_storage::Durability::Full,
+        DurabilityArg::Process => strata_storage::Durability::Process,
+    };
+    let (store, report) = strata_storage::Store::open(cfg).map_err(|e| {
+        format!(
+            "cannot open data directory {}: {e}",
+            args.data_dir.display()
+        )
+    })?;
+    tracing::info!(
+        data_dir = %args.data_dir.display(),
+        tmp_removed = report.tmp_removed,
+        orphan_chunks_removed = report.orphan_chunks_removed,
+        "storage opened"
+    );
+    let metrics = metrics::Metrics::install()?;
+    let state = web::Data::new(app::AppState {
+        store,
+        auth: auth::AuthConfig {
+            access_key: access_key.clone(),
+            secret_key: secret_key.clone(),
+            region: args.region.clone(),
+            allow_anonymous: args.allow_anonymous,
+        },
+        region: args.region.clone(),
+        domain: args.domain.clone().map(|d| d.to_ascii_lowercase()),
+        public_metrics: args.public_metrics,
+        metrics,
+    });
+    if defaults {
+        eprintln!(
+            "strata: using development credentials: access key {DEV_ACCESS_KEY}, secret key {DEV_SECRET_KEY}"
+        );
+    } else {
+        eprintln!("strata: access key {access_key}");
+    }
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .default_service(web::to(app::handle))
+        })
+        .workers(workers)
+        .on_connect(|conn, _| {
+            // Small responses must not wait for Nagle's algorithm.
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
+        .bind(args.address)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
+        for addr in server.addrs() {
+            println!("strata listening on http://{addr}");
+        }
+        server.run().await.map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,373 @@
+//! The HTTP front: one catch-all actix handler that assigns a request id, resolves the addressing
+//! style, authenticates, classifies the request into one [`Operation`] and dispatches it.
+//!
+//! Invariant: every response, success or failure, carries `x-amz-request-id`; every failure is
+//! rendered from an [`S3Error`] (XML body, except for HEAD).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use percent_encoding::percent_decode_str;
+
+use crate::auth::{self, AuthConfig, Authenticated, RequestParts};
+use crate::error::{S3Error, S3Result};
+use crate::handlers;
+use crate::metrics::Metrics;
+use crate::router::{classify, Operation};
+use crate::s3_error;
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    /// The storage engine.
+    pub store: strata_storage::Store,
+    /// Credentials and anonymous policy.
+    pub auth: AuthConfig,
+    /// Region this server answers for.
+    pub region: String,
+    /// Domain for virtual-hosted-style addressing (`bucket.DOMAIN`).
+    pub domain: Option<String>,
+    /// Whether `/_strata/metrics` is served without authentication.
+    pub public_metrics: bool,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// A parsed, authenticated S3 request.
+pub struct S3Request {
+    /// The actix request.
+    pub http: HttpRequest,
+    /// Shared state.
+    pub state: Arc<AppState>,
+    /// Bucket, if addressed.
+    pub bucket: Option<String>,
+    /// Key, if addressed (decoded).
+    pub key: Option<String>,
+    /// Query parameters, decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The authentication outcome (how to check the body).
+    pub auth: Authenticated,
+    /// This request's id.
+    pub request_id: String,
+}
+
+impl S3Request {
+    /// A query parameter's value.
+    pub fn q(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A header's value as text (None when absent or not visible ASCII).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.http.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The bucket (handlers for bucket operations are only reached with one).
+    pub fn bucket(&self) -> S3Result<&str> {
+        self.bucket
+            .as_deref()
+            .ok_or_else(|| s3_error!(InvalidRequest, "A bucket name is required"))
+    }
+
+    /// The key (handlers for object operations are only reached with one).
+    pub fn key(&self) -> S3Result<&str> {
+        self.key
+            .as_deref()
+            .ok_or_else(|| s3_error!(InvalidRequest, "A key is required"))
+    }
+
+    /// Takes the body check out of the request (a body is read once).
+    pub fn take_payload_check(&mut self) -> auth::PayloadCheck {
+        std::mem::replace(&mut self.auth.payload, auth::PayloadCheck::Unverified)
+    }
+
+    /// The storage engine.
+    pub fn store(&self) -> &strata_storage::Store {
+        &self.state.store
+    }
+}
+
+/// Runs blocking storage work off the executor.
+pub async fn blocking<T, F>(f: F) -> S3Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> S3Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(S3Error::internal)?
+}
+
+/// Decodes a query string into (name, value) pairs: `%XX` decoded, `+` as a space.
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+/// Splits a request into (bucket, key) for path-style or virtual-hosted-style addressing.
+/// Returns the virtual-hosted bucket separately (SigV2 needs it).
+pub fn resolve_address(
+    host: Option<&str>,
+    raw_path: &str,
+    domain: Option<&str>,
+) -> S3Result<(Option<String>, Option<String>, Option<String>)> {
+    let decode = |s: &str| -> S3Result<String> {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| s3_error!(InvalidURI, "Couldn't parse the specified URI."))
+    };
+    let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    let host_name = host.map(|h| {
+        // Strip a port, keeping IPv6 literals intact.
+        match h.rfind(':') {
+            Some(i) if !h[i..].contains(']') => &h[..i],
+            _ => h,
+        }
+    });
+    if let (Some(domain), Some(host)) = (domain, host_name) {
+        let host = host.to_ascii_lowercase();
+        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
+            if !bucket.is_empty() {
+                let key = if path.is_empty() {
+                    None
+                } else {
+                    Some(decode(path)?)
+                };
+                return Ok((Some(bucket.to_owned()), key, Some(bucket.to_owned())));
+            }
+        }
+    }
+    if path.is_empty() {
+        return Ok((None, None, None));
+    }
+    let (bucket, key) = match path.split_once('/') {
+        Some((b, k)) => (b, (!k.is_empty()).then_some(k)),
+        None => (path, None),
+    };
+    let key = key.map(decode).transpose()?;
+    Ok((Some(decode(bucket)?), key, None))
+}
+
+fn new_request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+/// The catch-all actix handler.
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let state = state.into_inner();
+    let (op, result) = route(req.clone(), payload, state.clone(), request_id.clone()).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(err) => error_response(&req, &err, &request_id),
+    };
+    let headers = resp.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&request_id) {
+        headers.insert(
+            header::HeaderName::from_static("x-amz-request-id"),
+            v.clone(),
+        );
+        headers.insert(header::HeaderName::from_static("x-amz-id-2"), v);
+    }
+    headers.insert(header::SERVER, header::HeaderValue::from_static("Strata"));
+    state
+        .metrics
+        .record_request(op, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// Renders an error as S3 does: the XML document (no body for HEAD), status and extra headers.
+pub fn error_response(req: &HttpRequest, err: &S3Error, request_id: &str) -> HttpResponse {
+    let mut builder = HttpResponseBuilder::new(err.code.status());
+    for (name, value) in &err.headers {
+        builder.insert_header((*name, value.as_str()));
+    }
+    if req.method() == Method::HEAD || err.code.status() == StatusCode::NOT_MODIFIED {
+        return builder.finish();
+    }
+    let mut err = err.clone();
+    if err.resource.is_none() {
+        err.resource = Some(
+            percent_decode_str(req.uri().path())
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+    }
+    builder
+        .content_type("application/xml")
+        .body(err.to_xml(request_id))
+}
+
+async fn route(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Arc<AppState>,
+    request_id: String,
+) -> (Operation, S3Result<HttpResponse>) {
+    let raw_path = req.uri().path().to_owned();
+    if let Some(admin) = raw_path.strip_prefix("/_strata/") {
+        let result = admin_route(&req, admin, &state).await;
+        return (Operation::Unsupported("Admin"), result);
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let (bucket, key, vhost_bucket) =
+        match resolve_address(host.as_deref(), &raw_path, state.domain.as_deref()) {
+            Ok(parts) => parts,
+            Err(e) => return (Operation::MethodNotAllowed, Err(e)),
+        };
+    let raw_query = req.uri().query().unwrap_or("").to_owned();
+    let query = parse_query(&raw_query);
+    let has = |k: &str| query.iter().any(|(n, _)| n == k);
+    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let op = classify(
+        req.method().as_str(),
+        bucket.as_deref(),
+        key.as_deref(),
+        has,
+        get,
+        req.headers().contains_key("x-amz-copy-source"),
+    );
+    let parts = RequestParts {
+        method: req.method().as_str(),
+        raw_path: &raw_path,
+        raw_query: &raw_query,
+        headers: req.headers(),
+        virtual_host_bucket: vhost_bucket.as_deref(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let authenticated = match auth::authenticate(&parts, &state.auth, now) {
+        Ok(a) => a,
+        Err(e) => return (op, Err(e)),
+    };
+    let s3req = S3Request {
+        http: req,
+        state,
+        bucket,
+        key,
+        query,
+        auth: authenticated,
+        request_id,
+    };
+    let result = handlers::dispatch(op, s3req, payload).await;
+    (op, result)
+}
+
+async fn admin_route(
+    req: &HttpRequest,
+    path: &str,
+    state: &Arc<AppState>,
+) -> S3Result<HttpResponse> {
+    match (req.method().as_str(), path) {
+        ("GET" | "HEAD", "health") => {
+            Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"))
+        }
+        ("GET", "metrics") => {
+            if !state.public_metrics {
+                let raw_query = req.uri().query().unwrap_or("");
+                let parts = RequestParts {
+                    method: "GET",
+                    raw_path: req.uri().path(),
+                    raw_query,
+                    headers: req.headers(),
+                    virtual_host_bucket: None,
+                };
+                auth::authenticate(&parts, &state.auth, time::OffsetDateTime::now_utc())?;
+            }
+            let store = state.store.clone();
+            let stats = blocking(move || store.stats().map_err(S3Error::from)).await?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4")
+                .body(state.metrics.render(&stats)))
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Unknown admin endpoint /_strata/{path}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_style_addressing() {
+        assert_eq!(
+            resolve_address(Some("localhost:9000"), "/b/a%20b/c", None).unwrap(),
+            (Some("b".into()), Some("a b/c".into()), None)
+        );
+        assert_eq!(
+            resolve_address(Some("localhost:9000"), "/b/", None).unwrap(),
+            (Some("b".into()), None, None)
+        );
+        assert_eq!(
+            resolve_address(Some("localhost"), "/", None).unwrap(),
+            (None, None, None)
+        );
+        // A key of only slashes is still a key.
+        assert_eq!(
+            resolve_address(None, "/b//x", None).unwrap(),
+            (Some("b".into()), Some("/x".into()), None)
+        );
+    }
+
+    #[test]
+    fn virtual_hosted_addressing() {
+        assert_eq!(
+            resolve_address(
+                Some("photos.s3.local:9000"),
+                "/2024/a.jpg",
+                Some("s3.local")
+            )
+            .unwrap(),
+            (
+                Some("photos".into()),
+                Some("2024/a.jpg".into()),
+                Some("photos".into())
+            )
+        );
+        // The bare domain is path-style.
+        assert_eq!(
+            resolve_address(Some("s3.local:9000"), "/b/k", Some("s3.local")).unwrap(),
+            (Some("b".into()), Some("k".into()), None)
+        );
+        assert!(resolve_address(None, "/b/%FF", None).is_err());
+    }
+
+    #[test]
+    fn query_decoding() {
+        assert_eq!(
+            parse_query("list-type=2&prefix=a%2Fb+c&acl"),
+            vec![
+                ("list-type".to_string(), "2".to_string()),
+                ("prefix".to_string(), "a/b c".to_string()),
+                ("acl".to_string(), String::new())
+            ]
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! The one S3 error type. Every failure a client can see goes through [`S3Error`], which
+//! carries the S3 error code, message and resource and renders S3's XML error document.
+//! The code -> HTTP status table is one exhaustive `match`, so a new code cannot go unmapped.
+
+use actix_web::http::StatusCode;
+
+/// S3 error codes Strata returns, named exactly as S3 names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3ErrorCode {
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    BadDigest,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    EntityTooLarge,
+    EntityTooSmall,
+    IllegalLocationConstraintException,
+    IncompleteBody,
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidObjectState,
+    InvalidPart,
+    InvalidPartNumber,
+    InvalidPartOrder,
+    InvalidRange,
+    InvalidRequest,
+    InvalidStorageClass,
+    InvalidURI,
+    KeyTooLongError,
+    MalformedXML,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    MissingContentLength,
+    MissingSecurityHeader,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    NoSuchVersion,
+    NotImplemented,
+    NotModified,
+    PreconditionFailed,
+    RequestTimeTooSkewed,
+    SignatureDoesNotMatch,
+    XAmzContentSHA256Mismatch,
+}
+
+impl S3ErrorCode {
+    /// The code as it appears in `<Code>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "AccessDenied",
+            Self::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            Self::BadDigest => "BadDigest",
+            Self::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            Self::BucketNotEmpty => "BucketNotEmpty",
+            Self::EntityTooLarge => "EntityTooLarge",
+            Self::EntityTooSmall => "EntityTooSmall",
+            Self::IllegalLocationConstraintException => "IllegalLocationConstraintException",
+            Self::IncompleteBody => "IncompleteBody",
+            Self::InternalError => "InternalError",
+            Self::InvalidAccessKeyId => "InvalidAccessKeyId",
+            Self::InvalidArgument => "InvalidArgument",
+            Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidDigest => "InvalidDigest",
+            Self::InvalidObjectState => "InvalidObjectState",
+            Self::InvalidPart => "InvalidPart",
+            Self::InvalidPartNumber => "InvalidPartNumber",
+            Self::InvalidPartOrder => "InvalidPartOrder",
+            Self::InvalidRange => "InvalidRange",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::InvalidStorageClass => "InvalidStorageClass",
+            Self::InvalidURI => "InvalidURI",
+            Self::KeyTooLongError => "KeyTooLongError",
+            Self::MalformedXML => "MalformedXML",
+            Self::MetadataTooLarge => "MetadataTooLarge",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::MissingContentLength => "MissingContentLength",
+            Self::MissingSecurityHeader => "MissingSecurityHeader",
+            Self::NoSuchBucket => "NoSuchBucket",
+            Self::NoSuchKey => "NoSuchKey",
+            Self::NoSuchUpload => "NoSuchUpload",
+            Self::NoSuchVersion => "NoSuchVersion",
+            Self::NotImplemented => "NotImplemented",
+            Self::NotModified => "NotModified",
+            Self::PreconditionFailed => "PreconditionFailed",
+            Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    /// The HTTP status S3 answers with for this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NotModified => StatusCode::NOT_MODIFIED,
+            Self::AuthorizationHeaderMalformed
+            | Self::AuthorizationQueryParametersError
+            | Self::BadDigest
+            | Self::EntityTooLarge
+            | Self::EntityTooSmall
+            | Self::IllegalLocationConstraintException
+            | Self::IncompleteBody
+            | Self::InvalidArgument
+            | Self::InvalidBucketName
+            | Self::InvalidDigest
+            | Self::InvalidPart
+            | Self::InvalidPartOrder
+            | Self::InvalidRequest
+            | Self::InvalidStorageClass
+            | Self::InvalidURI
+            | Self::KeyTooLongError
+            | Self::MalformedXML
+            | Self::MetadataTooLarge
+            | Self::MissingSecurityHeader
+            | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
+            Self::AccessDenied
+            | Self::InvalidAccessKeyId
+            | Self::InvalidObjectState
+            | Self::RequestTimeTooSkewed
+            | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            Self::NoSuchBucket | Self::NoSuchKey | Self::NoSuchUpload | Self::NoSuchVersion => {
+                StatusCode::NOT_FOUND
+            }
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => StatusCode::CONFLICT,
+            Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::InvalidRange | Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+}
+
+/// An S3 error as the client will see it.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    /// The S3 error code.
+    pub code: S3ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+    /// The resource (`/bucket/key`) the error is about, if known.
+    pub resource: Option<String>,
+    /// Extra elements rendered inside `<Error>` (e.g. `StringToSign` for signature errors).
+    pub extra: Vec<(&'static str, String)>,
+    /// Extra response headers (e.g. `Content-Range` on 416, `x-amz-delete-marker`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    /// A new error with a message.
+    pub fn new(code: S3ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            resource: None,
+            extra: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds an element to the XML document.
+    pub fn with_extra(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the resource.
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// An internal error: the detail is logged, the client sees a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            S3ErrorCode::InternalError,
+            "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// The S3 XML error document.
+    pub fn to_xml(&self, request_id: &str) -> String {
+        let mut s = String::with_capacity(256);
+        s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+        s.push_str(self.code.as_str());
+        s.push_str("</Code><Message>");
+        s.push_str(&xml_escape(&self.message));
+        s.push_str("</Message>");
+        for (name, value) in &self.extra {
+            s.push('<');
+            s.push_str(name);
+            s.push('>');
+            s.push_str(&xml_escape(value));
+            s.push_str("</");
+            s.push_str(name);
+            s.push('>');
+        }
+        if let Some(resource) = &self.resource {
+            s.push_str("<Resource>");
+            s.push_str(&xml_escape(resource));
+            s.push_str("</Resource>");
+        }
+        s.push_str("<RequestId>");
+        s.push_str(request_id);
+        s.push_str("</RequestId></Error>");
+        s
+    }
+}
+
+impl std::fmt::Display for S3Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+/// Builds an [`S3Error`] in one short line: `s3_error!(NoSuchKey, "The specified key does not exist.")`.
+#[macro_export]
+macro_rules! s3_error {
+    ($code:ident) => {
+        $crate::error::S3Error::new($crate::error::S3ErrorCode::$code, stringify!($code))
+    };
+    ($code:ident, $($arg:tt)+) => {
+        $crate::error::S3Error::new($crate::error::S3ErrorCode::$code, format!($($arg)+))
+    };
+}
+
+/// Escapes text for an XML element body or attribute.
+pub fn xml_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['<', '>', '&', '"', '\'']) && !s.chars().any(|c| c.is_control()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => out.push_str(&format!("&#x{:X};", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+impl From<strata_storage::Error> for S3Error {
+    /// The one place where storage-engine errors become S3 error codes.
+    fn from(e: strata_storage::Error) -> Self {
+        use strata_storage::Error as E;
+        match e {
+            E::NoSuchBucket(b) => Self::new(
+                S3ErrorCode::NoSuchBucket,
+                "The specified bucket does not exist",
+            )
+            .with_extra("BucketName", b),
+            E::BucketAlreadyExists(b) => Self::new(
+                S3ErrorCode::BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            )
+            .with_extra("BucketName", b),
+            E::BucketNotEmpty(b) => Self::new(
+                S3ErrorCode::BucketNotEmpty,
+                "The bucket you tried to delete is not empty",
+            )
+            .with_extra("BucketName", b),
+            E::NoSuchKey(k) => Self::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+                .with_extra("Key", k),
+            E::Conflict(m) => Self::new(S3ErrorCode::InternalError, m),
+            E::Invalid(m) => Self::new(S3ErrorCode::InvalidArgument, m),
+            other @ (E::CorruptChunk(_) | E::Io(_) | E::Db(_) | E::Unavailable) => {
+                Self::internal(other)
+            }
+        }
+    }
+}
+
+/// Result alias for request handling.
+pub type S3Result<T> = Result<T, S3Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_error_document() {
+        let e = S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+            .with_resource("/b/a<b");
+        let xml = e.to_xml("REQ1");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        assert!(xml.contains("<Code>NoSuchKey</Code>"));
+        assert!(xml.contains("<Resource>/b/a&lt;b</Resource>"));
+        assert!(xml.contains("<RequestId>REQ1</RequestId>"));
+        assert_eq!(e.code.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn statuses_follow_s3() {
+        assert_eq!(S3ErrorCode::InvalidRange.status().as_u16(), 416);
+        assert_eq!(S3ErrorCode::MissingContentLength.status().as_u16(), 411);
+        assert_eq!(S3ErrorCode::BucketNotEmpty.status().as_u16(), 409);
+        assert_eq!(S3ErrorCode::SignatureDoesNotMatch.status().as_u16(), 403);
+        assert_eq!(S3ErrorCode::NotImplemented.status().as_u16(), 501);
+    }
+}

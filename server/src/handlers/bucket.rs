@@ -1,0 +1,172 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
+
+use actix_web::{web, HttpResponse};
+
+use crate::app::{blocking, S3Request};
+use crate::body;
+use crate::error::{S3Error, S3Result};
+use crate::handlers::iso8601;
+use crate::s3_error;
+use crate::xml::{self, XmlWriter};
+
+/// The owner id reported in listings (single-tenant server).
+pub const OWNER_ID: &str = "strata";
+
+fn xml_response(doc: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/xml").body(doc)
+}
+
+/// ListBuckets.
+pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
+    let store = req.store().clone();
+    let buckets = blocking(move || store.list_buckets().map_err(S3Error::from)).await?;
+    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    w.open("Owner")
+        .elem("ID", OWNER_ID)
+        .elem("DisplayName", OWNER_ID)
+        .close();
+    w.open("Buckets");
+    for b in &buckets {
+        w.open("Bucket")
+            .elem("Name", &b.name)
+            .elem("CreationDate", &iso8601(b.created_ms))
+            .elem("BucketRegion", &b.region)
+            .close();
+    }
+    w.close();
+    Ok(xml_response(w.finish()))
+}
+
+/// Checks a bucket name against S3's naming rules for general purpose buckets.
+pub fn validate_bucket_name(name: &str) -> S3Result<()> {
+    let invalid = || {
+        s3_error!(InvalidBucketName, "The specified bucket is not valid.")
+            .with_extra("BucketName", name)
+    };
+    let bytes = name.as_bytes();
+    if !(3..=63).contains(&bytes.len()) {
+        return Err(invalid());
+    }
+    if !bytes
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+    {
+        return Err(invalid());
+    }
+    let edge_ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !edge_ok(bytes[0]) || !edge_ok(bytes[bytes.len() - 1]) {
+        return Err(invalid());
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Err(invalid());
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(invalid());
+    }
+    const PREFIXES: [&str; 4] = ["xn--", "sthree-", "amzn-s3-demo-", "sthree-configurator"];
+    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// CreateBucket.
+pub async fn create_bucket(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = req.bucket()?.to_owned();
+    validate_bucket_name(&bucket)?;
+    let check = req.take_payload_check();
+    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let mut region = req.state.region.clone();
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let cfg: xml::CreateBucketConfiguration = xml::parse(&body)?;
+        if let Some(loc) = cfg.location_constraint.filter(|l| !l.is_empty()) {
+            if loc != req.state.region {
+                return Err(s3_error!(
+                    IllegalLocationConstraintException,
+                    "The {loc} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ));
+            }
+            region = loc;
+        }
+    }
+    let store = req.store().clone();
+    let name = bucket.clone();
+    blocking(move || store.create_bucket(&name, &region).map_err(S3Error::from)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Location", format!("/{bucket}")))
+        .finish())
+}
+
+/// HeadBucket.
+pub async fn head_bucket(req: &S3Request) -> S3Result<HttpResponse> {
+    let store = req.store().clone();
+    let name = req.bucket()?.to_owned();
+    let info = blocking(move || store.bucket(&name).map_err(S3Error::from)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-amz-bucket-region", info.region))
+        .finish())
+}
+
+/// DeleteBucket.
+pub async fn delete_bucket(req: &S3Request) -> S3Result<HttpResponse> {
+    let store = req.store().clone();
+    let name = req.bucket()?.to_owned();
+    blocking(move || store.delete_bucket(&name).map_err(S3Error::from)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// GetBucketLocation: S3 answers an empty constraint for us-east-1.
+pub async fn get_bucket_location(req: &S3Request) -> S3Result<HttpResponse> {
+    let store = req.store().clone();
+    let name = req.bucket()?.to_owned();
+    let info = blocking(move || store.bucket(&name).map_err(S3Error::from)).await?;
+    let doc = if info.region == "us-east-1" {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\"/>",
+            xml::S3_NS
+        )
+    } else {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>",
+            xml::S3_NS,
+            crate::error::xml_escape(&info.region)
+        )
+    };
+    Ok(xml_response(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_name_rules() {
+        for ok in [
+            "abc",
+            "my-bucket.data",
+            "a1b",
+            "0-bucket-9",
+            &"a".repeat(63),
+        ] {
+            assert!(validate_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Abc",
+            "a_b",
+            "-ab",
+            "ab-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "a.-b",
+            "_strata",
+            "sthree-x",
+        ] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! ListObjects (V1) and ListObjectsV2 over current versions, in byte order of keys.
+
+use actix_web::HttpResponse;
+use base64::Engine as _;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::app::{blocking, S3Request};
+use crate::error::{S3Error, S3Result};
+use crate::handlers::bucket::OWNER_ID;
+use crate::handlers::iso8601;
+use crate::s3_error;
+use crate::xml::XmlWriter;
+
+/// What `encoding-type=url` leaves as is: RFC 3986 unreserved characters and `/`.
+const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Parses `max-keys`: 0..=1000 kept, larger values capped at 1000 as S3 does.
+pub fn parse_max_keys(value: Option<&str>, name: &str) -> S3Result<usize> {
+    match value {
+        None => Ok(1000),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n.min(1000) as usize),
+            _ => Err(s3_error!(
+                InvalidArgument,
+                "Provided {name} not an integer or within integer range"
+            )
+            .with_extra("ArgumentName", name)
+            .with_extra("ArgumentValue", v)),
+        },
+    }
+}
+
+fn encode_token(last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+fn decode_token(token: &str) -> S3Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+            .with_extra("ArgumentName", "continuation-token")
+        })
+}
+
+/// ListObjects (V1) or ListObjectsV2.
+pub async fn list_objects(req: &S3Request, v2: bool) -> S3Result<HttpResponse> {
+    let bucket = req.bucket()?.to_owned();
+    let url_encode = match req.q("encoding-type") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("url") => true,
+        Some(_) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Invalid Encoding Method specified in Request"
+            )
+            .with_extra("ArgumentName", "encoding-type"))
+        }
+    };
+    let enc = |s: &str| -> String {
+        if url_encode {
+            utf8_percent_encode(s, URL_ENCODE).to_string()
+        } else {
+            s.to_owned()
+        }
+    };
+    let prefix = req.q("prefix").unwrap_or("").to_owned();
+    let delimiter = req
+        .q("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
+    let max_keys = parse_max_keys(req.q("max-keys"), "max-keys")?;
+    let continuation = match req.q("continuation-token").filter(|_| v2) {
+        Some(t) => Some(decode_token(t)?),
+        None => None,
+    };
+    let start_after = if v2 {
+        continuation
+            .clone()
+            .or_else(|| req.q("start-after").map(str::to_owned))
+    } else {
+        req.q("marker").map(str::to_owned)
+    };
+    let query = strata_storage::ListQuery {
+        prefix: prefix.clone(),
+        delimiter: delimiter.clone(),
+        start_after,
+        max_keys,
+    };
+    let store = req.store().clone();
+    let b = bucket.clone();
+    let page = blocking(move || store.list_objects(&b, &query).map_err(S3Error::from)).await?;
+
+    let mut w = XmlWriter::new("ListBucketResult");
+    w.elem("Name", &bucket);
+    w.elem("Prefix", &enc(&prefix));
+    if v2 {
+        if let Some(t) = req.q("continuation-token") {
+            w.elem("ContinuationToken", t);
+        }
+        if let Some(sa) = req.q("start-after") {
+            w.elem("StartAfter", &enc(sa));
+        }
+        w.elem(
+            "KeyCount",
+            &(page.objects.len() + page.common_prefixes.len()).to_string(),
+        );
+    } else {
+        w.elem("Marker", &enc(req.q("marker").unwrap_or("")));
+    }
+    w.elem("MaxKeys", &max_keys.to_string());
+    if let Some(d) = &delimiter {
+        w.elem("Delimiter", &enc(d));
+    }
+    if url_encode {
+        w.elem("EncodingType", "url");
+    }
+    w.elem(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    if page.is_truncated {
+        if let Some(last) = &page.last {
+            if v2 {
+                w.elem("NextContinuationToken", &encode_token(last));
+            } else if delimiter.is_some() {
+                w.elem("NextMarker", &enc(last));
+            }
+        }
+    }
+    let fetch_owner = !v2 || req.q("fetch-owner") == Some("true");
+    for o in &page.objects {
+        w.open("Contents")
+            .elem("Key", &enc(&o.key))
+            .elem("LastModified", &iso8601(o.last_modified_ms))
+            .elem("ETag", &format!("\"{}\"", o.etag))
+            .elem("Size", &o.size.to_string())
+            .elem("StorageClass", &o.storage_class);
+        if fetch_owner {
+            w.open("Owner")
+                .elem("ID", OWNER_ID)
+                .elem("DisplayName", OWNER_ID)
+                .close();
+        }
+        w.close();
+    }
+    for p in &page.common_prefixes {
+        w.open("CommonPrefixes").elem("Prefix", &enc(p)).close();
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(w.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_keys_parsing() {
+        assert_eq!(parse_max_keys(None, "max-keys").unwrap(), 1000);
+        assert_eq!(parse_max_keys(Some("5"), "max-keys").unwrap(), 5);
+        assert_eq!(parse_max_keys(Some("5000"), "max-keys").unwrap(), 1000);
+        assert!(parse_max_keys(Some("-1"), "max-keys").is_err());
+        assert!(parse_max_keys(Some("x"), "max-keys").is_err());
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let t = encode_token("a/ü b");
+        assert_eq!(decode_token(&t).unwrap(), "a/ü b");
+        assert!(decode_token("%%%").is_err());
+    }
+}

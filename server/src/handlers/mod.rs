@@ -1,0 +1,89 @@
+//! One handler per S3 operation. Handlers are thin: parse the request, call the engine, render.
+
+mod bucket;
+mod list;
+mod object;
+
+use actix_web::{web, HttpResponse};
+
+use crate::app::S3Request;
+use crate::error::S3Result;
+use crate::router::Operation;
+use crate::s3_error;
+
+/// Runs the handler of `op`.
+pub async fn dispatch(
+    op: Operation,
+    mut req: S3Request,
+    payload: web::Payload,
+) -> S3Result<HttpResponse> {
+    match op {
+        Operation::ListBuckets => bucket::list_buckets(&req).await,
+        Operation::CreateBucket => bucket::create_bucket(&mut req, payload).await,
+        Operation::HeadBucket => bucket::head_bucket(&req).await,
+        Operation::DeleteBucket => bucket::delete_bucket(&req).await,
+        Operation::GetBucketLocation => bucket::get_bucket_location(&req).await,
+        Operation::ListObjects => list::list_objects(&req, false).await,
+        Operation::ListObjectsV2 => list::list_objects(&req, true).await,
+        Operation::DeleteObjects => object::delete_objects(&mut req, payload).await,
+        Operation::PutObject => object::put_object(&mut req, payload).await,
+        Operation::GetObject => object::get_object(&req, false).await,
+        Operation::HeadObject => object::get_object(&req, true).await,
+        Operation::DeleteObject => object::delete_object(&req).await,
+        Operation::Unsupported(name) => Err(s3_error!(
+            NotImplemented,
+            "{name} is not implemented by this server"
+        )),
+        Operation::MethodNotAllowed => Err(s3_error!(
+            MethodNotAllowed,
+            "The specified method is not allowed against this resource."
+        )
+        .with_extra("Method", req.http.method().as_str())
+        .with_extra(
+            "ResourceType",
+            if req.key.is_some() {
+                "OBJECT"
+            } else if req.bucket.is_some() {
+                "BUCKET"
+            } else {
+                "SERVICE"
+            },
+        )),
+    }
+}
+
+/// Milliseconds since the epoch as S3's ISO 8601 form in XML (`2009-10-12T17:50:30.000Z`).
+pub fn iso8601(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Milliseconds since the epoch as an HTTP date (`Last-Modified`).
+pub fn http_date(ms: i64) -> String {
+    let secs = (ms.max(0) / 1000) as u64;
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_formats() {
+        assert_eq!(iso8601(1_255_369_830_123), "2009-10-12T17:50:30.123Z");
+        assert_eq!(
+            http_date(1_255_369_830_123),
+            "Mon, 12 Oct 2009 17:50:30 GMT"
+        );
+    }
+}

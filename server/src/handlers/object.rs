@@ -1,0 +1,548 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
+use bytes::Bytes;
+use strata_storage::{Body, NewVersion, ObjectMeta, StoredChecksum};
+
+use crate::app::{blocking, S3Request};
+use crate::body::{self, BodySpec};
+use crate::checksum::ChecksumAlgorithm;
+use crate::error::{S3Error, S3Result};
+use crate::handlers::http_date;
+use crate::s3_error;
+use crate::xml::{self, XmlWriter};
+
+/// Largest object a single PUT accepts (S3's limit).
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Longest key, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Most user-metadata bytes (names and values) per object.
+pub const MAX_USER_METADATA: usize = 2 * 1024;
+/// Size of the pieces a GET streams.
+const READ_PIECE: usize = 256 * 1024;
+
+/// Every storage class name S3 accepts.
+pub const STORAGE_CLASSES: [&str; 11] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+fn validate_key(key: &str) -> S3Result<()> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(s3_error!(KeyTooLongError, "Your key is too long")
+            .with_extra("Size", key.len().to_string())
+            .with_extra("MaxSizeAllowed", MAX_KEY_LEN.to_string()));
+    }
+    Ok(())
+}
+
+/// Reads the metadata headers a PUT stores.
+fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
+    let h = |name: &str| req.header(name).map(str::to_owned);
+    let content_encoding = h("content-encoding").and_then(|v| {
+        // `aws-chunked` describes the transfer, not the object: S3 strips it.
+        let rest: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!rest.is_empty()).then(|| rest.join(","))
+    });
+    let mut user = BTreeMap::new();
+    let mut user_size = 0usize;
+    for (name, value) in req.http.headers() {
+        if let Some(meta_name) = name.as_str().strip_prefix("x-amz-meta-") {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            user_size += meta_name.len() + value.len();
+            user.entry(meta_name.to_owned())
+                .and_modify(|v: &mut String| {
+                    v.push(',');
+                    v.push_str(&value)
+                })
+                .or_insert(value);
+        }
+    }
+    if user_size > MAX_USER_METADATA {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size"
+        )
+        .with_extra("Size", user_size.to_string())
+        .with_extra("MaxSizeAllowed", MAX_USER_METADATA.to_string()));
+    }
+    Ok(ObjectMeta {
+        content_type: Some(h("content-type").unwrap_or_else(|| "binary/octet-stream".to_owned())),
+        content_encoding,
+        content_disposition: h("content-disposition"),
+        content_language: h("content-language"),
+        cache_control: h("cache-control"),
+        expires: h("expires"),
+        user,
+        checksum: None,
+    })
+}
+
+fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
+    match req.header("x-amz-storage-class") {
+        None => Ok("STANDARD".to_owned()),
+        Some(c) if STORAGE_CLASSES.contains(&c) => Ok(c.to_owned()),
+        Some(_) => Err(s3_error!(
+            InvalidStorageClass,
+            "The storage class you specified is not valid"
+        )),
+    }
+}
+
+/// PutObject.
+pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = req.bucket()?.to_owned();
+    let key = req.key()?.to_owned();
+    validate_key(&key)?;
+    let mut meta = object_meta_from_headers(req)?;
+    let storage_class = storage_class_from_headers(req)?;
+    let check = req.take_payload_check();
+    let spec = BodySpec::from_headers(req.http.headers(), check, MAX_PUT_SIZE)?;
+    if spec.declared_len.is_none() {
+        return Err(s3_error!(
+            MissingContentLength,
+            "You must provide the Content-Length HTTP header."
+        ));
+    }
+    // Fail fast on a missing bucket before reading the body.
+    let store = req.store().clone();
+    let b = bucket.clone();
+    blocking(move || store.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;
+
+    let writer = req.store().body_writer();
+    let (writer, digests) = body::ingest(payload, writer, spec).await?;
+    let etag = hex::encode(digests.md5);
+    meta.checksum = digests
+        .checksum
+        .as_ref()
+        .map(|(alg, value)| StoredChecksum {
+            algorithm: alg.name().to_owned(),
+            value: value.clone(),
+        });
+    let store = req.store().clone();
+    let new = NewVersion {
+        etag: etag.clone(),
+        meta,
+        storage_class,
+    };
+    let version = blocking(move || {
+        {
+            let staged = writer.finish()?;
+            store.put_object(&bucket, &key, staged, new)
+        }
+        .map_err(S3Error::from)
+    })
+    .await?;
+    req.state.metrics.record_bytes_in(digests.len);
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::ETAG, format!("\"{etag}\"")));
+    if version.version_id != strata_storage::NULL_VERSION {
+        resp.insert_header(("x-amz-version-id", version.version_id.as_str()));
+    }
+    if let Some((alg, value)) = &digests.checksum {
+        resp.insert_header((alg.header(), value.as_str()));
+        resp.insert_header(("x-amz-checksum-type", "FULL_OBJECT"));
+    }
+    Ok(resp.finish())
+}
+
+/// A parsed `Range: bytes=...` header.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=a-b` or `bytes=a-`.
+    From(u64, Option<u64>),
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+/// Parses a Range header; None for anything S3 ignores (bad syntax, several ranges).
+pub fn parse_range(value: &str) -> Option<ByteRange> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return Some(ByteRange::Suffix(b.parse().ok()?));
+    }
+    let start: u64 = a.parse().ok()?;
+    if b.is_empty() {
+        return Some(ByteRange::From(start, None));
+    }
+    let end: u64 = b.parse().ok()?;
+    if end < start {
+        return None;
+    }
+    Some(ByteRange::From(start, Some(end)))
+}
+
+/// Resolves a range against a size: Some((first, last_inclusive)), or Err for unsatisfiable.
+pub fn resolve_range(range: &ByteRange, size: u64) -> Result<(u64, u64), ()> {
+    match *range {
+        ByteRange::From(start, end) => {
+            if start >= size {
+                return Err(());
+            }
+            Ok((start, end.unwrap_or(size - 1).min(size - 1)))
+        }
+        ByteRange::Suffix(n) => {
+            if n == 0 || size == 0 {
+                return Err(());
+            }
+            Ok((size.saturating_sub(n), size - 1))
+        }
+    }
+}
+
+fn etag_matches(header_value: &str, etag: &str) -> bool {
+    header_value.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == etag
+    })
+}
+
+fn parse_http_date(value: &str) -> Option<i64> {
+    httpdate::parse_http_date(value.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+/// Evaluates If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with S3's
+/// precedence (RFC 7232 order: a passing If-Match overrides If-Unmodified-Since; a failing
+/// If-None-Match overrides If-Modified-Since).
+fn check_conditions(req: &S3Request, etag: &str, last_modified_ms: i64) -> S3Result<()> {
+    let modified_s = last_modified_ms / 1000;
+    let precondition = || {
+        s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        )
+    };
+    let not_modified = || {
+        s3_error!(NotModified, "Not Modified")
+            .with_header("ETag", format!("\"{etag}\""))
+            .with_header("Last-Modified", http_date(last_modified_ms))
+    };
+    if let Some(v) = req.header("if-match") {
+        if !etag_matches(v, etag) {
+            return Err(precondition().with_extra("Condition", "If-Match"));
+        }
+    } else if let Some(t) = req.header("if-unmodified-since").and_then(parse_http_date) {
+        if modified_s > t {
+            return Err(precondition().with_extra("Condition", "If-Unmodified-Since"));
+        }
+    }
+    if let Some(v) = req.header("if-none-match") {
+        if etag_matches(v, etag) {
+            return Err(not_modified());
+        }
+    } else if let Some(t) = req.header("if-modified-since").and_then(parse_http_date) {
+        if modified_s <= t {
+            return Err(not_modified());
+        }
+    }
+    Ok(())
+}
+
+/// GetObject and HeadObject.
+pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpResponse> {
+    let bucket = req.bucket()?.to_owned();
+    let key = req.key()?.to_owned();
+    let version_id = req.q("versionId").map(str::to_owned);
+    let store = req.store().clone();
+    let handle = blocking(move || {
+        store
+            .get_object(&bucket, &key, version_id.as_deref())
+            .map_err(S3Error::from)
+    })
+    .await?;
+    let v = &handle.version;
+    check_conditions(req, &v.etag, v.last_modified_ms)?;
+
+    let size = v.size;
+    let part_number = req.q("partNumber");
+    if let Some(p) = part_number {
+        match p.parse::<u32>() {
+            Ok(1) => {}
+            Ok(_) => {
+                return Err(s3_error!(
+                    InvalidPartNumber,
+                    "The requested partnumber is not satisfiable"
+                )
+                .with_header("Content-Range", format!("bytes */{size}")))
+            }
+            Err(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive"
+                )
+                .with_extra("ArgumentName", "partNumber"))
+            }
+        }
+    }
+    let range = match req.header("range").and_then(parse_range) {
+        Some(r) => match resolve_range(&r, size) {
+            Ok(span) => Some(span),
+            Err(()) => {
+                return Err(
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                        .with_extra("RangeRequested", req.header("range").unwrap_or(""))
+                        .with_extra("ActualObjectSize", size.to_string())
+                        .with_header("Content-Range", format!("bytes */{size}")),
+                )
+            }
+        },
+        None => None,
+    };
+
+    let mut resp = match range {
+        Some(_) => HttpResponse::PartialContent(),
+        None => HttpResponse::Ok(),
+    };
+    put_object_headers(&mut resp, req, v);
+    if let Some((first, last)) = range {
+        resp.insert_header(("Content-Range", format!("bytes {first}-{last}/{size}")));
+    } else if part_number.is_none()
+        && req
+            .header("x-amz-checksum-mode")
+            .map(|m| m.eq_ignore_ascii_case("ENABLED"))
+            == Some(true)
+    {
+        // Never on a range: the SDK would validate the full-object checksum against the part.
+        if let Some(c) = &v.meta.checksum {
+            if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
+                resp.insert_header((alg.header(), c.value.as_str()));
+                resp.insert_header(("x-amz-checksum-type", "FULL_OBJECT"));
+            }
+        }
+    }
+    if part_number.is_some() {
+        resp.insert_header(("x-amz-mp-parts-count", "1"));
+    }
+    let (start, end) = range.map(|(f, l)| (f, l + 1)).unwrap_or((0, size));
+    let len = end - start;
+    if head_only {
+        return Ok(resp.no_chunking(len).body(SizedEmpty(len)));
+    }
+    req.state.metrics.record_bytes_out(len);
+    if let Body::Inline(data) = &v.body {
+        let slice = Bytes::copy_from_slice(&data[start as usize..end as usize]);
+        return Ok(resp.body(slice));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let result = handle.read_range(start, end, READ_PIECE, |piece| {
+            tx.blocking_send(Ok(Bytes::from(piece))).is_ok()
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "read failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(resp.no_chunking(len).streaming(stream))
+}
+
+/// A body that declares a length but sends nothing: HEAD responses report the object's size.
+struct SizedEmpty(u64);
+
+impl actix_web::body::MessageBody for SizedEmpty {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Sized(self.0)
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
+}
+
+fn put_object_headers(
+    resp: &mut HttpResponseBuilder,
+    req: &S3Request,
+    v: &strata_storage::ObjectVersion,
+) {
+    let m = &v.meta;
+    let over = |name: &str| req.q(name).map(str::to_owned);
+    let pick = |override_name: &str, stored: &Option<String>| {
+        over(override_name).or_else(|| stored.clone())
+    };
+    if let Some(ct) = pick("response-content-type", &m.content_type) {
+        resp.insert_header((header::CONTENT_TYPE, ct));
+    }
+    for (name, value) in [
+        (
+            "Content-Encoding",
+            pick("response-content-encoding", &m.content_encoding),
+        ),
+        (
+            "Content-Disposition",
+            pick("response-content-disposition", &m.content_disposition),
+        ),
+        (
+            "Content-Language",
+            pick("response-content-language", &m.content_language),
+        ),
+        (
+            "Cache-Control",
+            pick("response-cache-control", &m.cache_control),
+        ),
+        ("Expires", pick("response-expires", &m.expires)),
+    ] {
+        if let Some(value) = value {
+            resp.insert_header((name, value));
+        }
+    }
+    resp.insert_header((header::ETAG, format!("\"{}\"", v.etag)));
+    resp.insert_header((header::LAST_MODIFIED, http_date(v.last_modified_ms)));
+    resp.insert_header((header::ACCEPT_RANGES, "bytes"));
+    if v.storage_class != "STANDARD" {
+        resp.insert_header(("x-amz-storage-class", v.storage_class.as_str()));
+    }
+    if v.version_id != strata_storage::NULL_VERSION {
+        resp.insert_header(("x-amz-version-id", v.version_id.as_str()));
+    }
+    for (name, value) in &m.user {
+        if let Ok(hv) = header::HeaderValue::from_str(value) {
+            resp.append_header((format!("x-amz-meta-{name}"), hv));
+        }
+    }
+}
+
+/// DeleteObject: 204 whether or not the key existed, as S3 answers.
+pub async fn delete_object(req: &S3Request) -> S3Result<HttpResponse> {
+    let bucket = req.bucket()?.to_owned();
+    let key = req.key()?.to_owned();
+    let store = req.store().clone();
+    blocking(move || store.delete_object(&bucket, &key).map_err(S3Error::from)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// DeleteObjects (batch delete, with quiet mode).
+pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = req.bucket()?.to_owned();
+    let has_integrity = req.header("content-md5").is_some()
+        || ChecksumAlgorithm::ALL
+            .iter()
+            .any(|a| req.header(a.header()).is_some())
+        || req.header("x-amz-trailer").is_some();
+    if !has_integrity {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Missing required header for this request: Content-MD5"
+        ));
+    }
+    let check = req.take_payload_check();
+    let (body, _) = body::read_small(payload, req.http.headers(), check, 2 * 1024 * 1024).await?;
+    let request: xml::DeleteRequest = xml::parse(&body)?;
+    if request.objects.is_empty() || request.objects.len() > 1000 {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    let quiet = request.quiet.unwrap_or(false);
+    let store = req.store().clone();
+    let results = blocking(move || {
+        store.bucket(&bucket).map_err(S3Error::from)?;
+        Ok(request
+            .objects
+            .into_iter()
+            .map(|o| {
+                let outcome = if o.key.is_empty() || o.key.len() > MAX_KEY_LEN {
+                    Err(s3_error!(InvalidArgument, "Invalid key"))
+                } else if o
+                    .version_id
+                    .as_deref()
+                    .is_some_and(|v| v != strata_storage::NULL_VERSION)
+                {
+                    Err(s3_error!(
+                        NoSuchVersion,
+                        "The specified version does not exist."
+                    ))
+                } else {
+                    store
+                        .delete_object(&bucket, &o.key)
+                        .map(|_| ())
+                        .map_err(S3Error::from)
+                };
+                (o.key, o.version_id, outcome)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let mut w = XmlWriter::new("DeleteResult");
+    for (key, version_id, outcome) in &results {
+        match outcome {
+            Ok(()) if !quiet => {
+                w.open("Deleted")
+                    .elem("Key", key)
+                    .opt("VersionId", version_id.as_deref())
+                    .close();
+            }
+            Ok(()) => {}
+            Err(e) => {
+                w.open("Error")
+                    .elem("Key", key)
+                    .opt("VersionId", version_id.as_deref())
+                    .elem("Code", e.code.as_str())
+                    .elem("Message", &e.message)
+                    .close();
+            }
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(w.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9"), Some(ByteRange::From(0, Some(9))));
+        assert_eq!(parse_range("bytes=5-"), Some(ByteRange::From(5, None)));
+        assert_eq!(parse_range("bytes=-3"), Some(ByteRange::Suffix(3)));
+        assert_eq!(parse_range("bytes=9-1"), None);
+        assert_eq!(parse_range("bytes=0-1,4-5"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+        assert_eq!(resolve_range(&ByteRange::From(0, Some(99)), 10), Ok((0, 9)));
+        assert_eq!(resolve_range(&ByteRange::From(10, None), 10), Err(()));
+        assert_eq!(resolve_range(&ByteRange::Suffix(3), 10), Ok((7, 9)));
+        assert_eq!(resolve_range(&ByteRange::Suffix(30), 10), Ok((0, 9)));
+        assert_eq!(resolve_range(&ByteRange::Suffix(0), 10), Err(()));
+    }
+
+    #[test]
+    fn etag_conditions() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("\"x\", \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}

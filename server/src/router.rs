@@ -1,0 +1,451 @@
+//! Classifies a request into one S3 operation, once, from its method, bucket, key, query keys and
+//! the one header that changes the operation (`x-amz-copy-source`).
+//!
+//! Invariant: every request maps to exactly one [`Operation`]; operations Strata does not implement
+//! map to [`Operation::Unsupported`] naming the S3 operation, answered `501 NotImplemented`.
+
+/// One S3 operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// `GET /`.
+    ListBuckets,
+    /// `PUT /bucket`.
+    CreateBucket,
+    /// `HEAD /bucket`.
+    HeadBucket,
+    /// `DELETE /bucket`.
+    DeleteBucket,
+    /// `GET /bucket?location`.
+    GetBucketLocation,
+    /// `GET /bucket`.
+    ListObjects,
+    /// `GET /bucket?list-type=2`.
+    ListObjectsV2,
+    /// `POST /bucket?delete`.
+    DeleteObjects,
+    /// `PUT /bucket/key`.
+    PutObject,
+    /// `GET /bucket/key`.
+    GetObject,
+    /// `HEAD /bucket/key`.
+    HeadObject,
+    /// `DELETE /bucket/key`.
+    DeleteObject,
+    /// A known S3 operation Strata does not implement (yet).
+    Unsupported(&'static str),
+    /// A method S3 does not accept on this resource.
+    MethodNotAllowed,
+}
+
+impl Operation {
+    /// The S3 name of the operation, used in metrics and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ListBuckets => "ListBuckets",
+            Self::CreateBucket => "CreateBucket",
+            Self::HeadBucket => "HeadBucket",
+            Self::DeleteBucket => "DeleteBucket",
+            Self::GetBucketLocation => "GetBucketLocation",
+            Self::ListObjects => "ListObjects",
+            Self::ListObjectsV2 => "ListObjectsV2",
+            Self::DeleteObjects => "DeleteObjects",
+            Self::PutObject => "PutObject",
+            Self::GetObject => "GetObject",
+            Self::HeadObject => "HeadObject",
+            Self::DeleteObject => "DeleteObject",
+            Self::Unsupported(name) => name,
+            Self::MethodNotAllowed => "MethodNotAllowed",
+        }
+    }
+}
+
+/// Bucket sub-resources and the operation names they select, per method.
+/// (query key, GET, PUT, DELETE, POST)
+const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "accelerate",
+        "GetBucketAccelerateConfiguration",
+        "PutBucketAccelerateConfiguration",
+        "",
+        "",
+    ),
+    ("acl", "GetBucketAcl", "PutBucketAcl", "", ""),
+    (
+        "analytics",
+        "GetBucketAnalyticsConfiguration",
+        "PutBucketAnalyticsConfiguration",
+        "DeleteBucketAnalyticsConfiguration",
+        "",
+    ),
+    (
+        "cors",
+        "GetBucketCors",
+        "PutBucketCors",
+        "DeleteBucketCors",
+        "",
+    ),
+    (
+        "encryption",
+        "GetBucketEncryption",
+        "PutBucketEncryption",
+        "DeleteBucketEncryption",
+        "",
+    ),
+    (
+        "intelligent-tiering",
+        "GetBucketIntelligentTieringConfiguration",
+        "PutBucketIntelligentTieringConfiguration",
+        "DeleteBucketIntelligentTieringConfiguration",
+        "",
+    ),
+    (
+        "inventory",
+        "GetBucketInventoryConfiguration",
+        "PutBucketInventoryConfiguration",
+        "DeleteBucketInventoryConfiguration",
+        "",
+    ),
+    (
+        "lifecycle",
+        "GetBucketLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
+        "",
+    ),
+    ("logging", "GetBucketLogging", "PutBucketLogging", "", ""),
+    (
+        "metrics",
+        "GetBucketMetricsConfiguration",
+        "PutBucketMetricsConfiguration",
+        "DeleteBucketMetricsConfiguration",
+        "",
+    ),
+    (
+        "notification",
+        "GetBucketNotificationConfiguration",
+        "PutBucketNotificationConfiguration",
+        "",
+        "",
+    ),
+    (
+        "object-lock",
+        "GetObjectLockConfiguration",
+        "PutObjectLockConfiguration",
+        "",
+        "",
+    ),
+    (
+        "ownershipControls",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls",
+        "",
+    ),
+    (
+        "policy",
+        "GetBucketPolicy",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+        "",
+    ),
+    ("policyStatus", "GetBucketPolicyStatus", "", "", ""),
+    (
+        "publicAccessBlock",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+        "",
+    ),
+    (
+        "replication",
+        "GetBucketReplication",
+        "PutBucketReplication",
+        "DeleteBucketReplication",
+        "",
+    ),
+    (
+        "requestPayment",
+        "GetBucketRequestPayment",
+        "PutBucketRequestPayment",
+        "",
+        "",
+    ),
+    (
+        "tagging",
+        "GetBucketTagging",
+        "PutBucketTagging",
+        "DeleteBucketTagging",
+        "",
+    ),
+    ("uploads", "ListMultipartUploads", "", "", ""),
+    (
+        "versioning",
+        "GetBucketVersioning",
+        "PutBucketVersioning",
+        "",
+        "",
+    ),
+    ("versions", "ListObjectVersions", "", "", ""),
+    (
+        "website",
+        "GetBucketWebsite",
+        "PutBucketWebsite",
+        "DeleteBucketWebsite",
+        "",
+    ),
+    (
+        "metadataTable",
+        "GetBucketMetadataTableConfiguration",
+        "",
+        "DeleteBucketMetadataTableConfiguration",
+        "CreateBucketMetadataTableConfiguration",
+    ),
+];
+
+/// Object sub-resources: (query key, GET, PUT, DELETE, POST).
+const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
+    ("acl", "GetObjectAcl", "PutObjectAcl", "", ""),
+    ("attributes", "GetObjectAttributes", "", "", ""),
+    (
+        "legal-hold",
+        "GetObjectLegalHold",
+        "PutObjectLegalHold",
+        "",
+        "",
+    ),
+    ("restore", "", "", "", "RestoreObject"),
+    (
+        "retention",
+        "GetObjectRetention",
+        "PutObjectRetention",
+        "",
+        "",
+    ),
+    ("select", "", "", "", "SelectObjectContent"),
+    (
+        "tagging",
+        "GetObjectTagging",
+        "PutObjectTagging",
+        "DeleteObjectTagging",
+        "",
+    ),
+    ("torrent", "GetObjectTorrent", "", "", ""),
+    ("uploads", "", "", "", "CreateMultipartUpload"),
+];
+
+fn pick(
+    entry: &(&str, &'static str, &'static str, &'static str, &'static str),
+    method: &str,
+) -> Option<&'static str> {
+    let name = match method {
+        "GET" | "HEAD" => entry.1,
+        "PUT" => entry.2,
+        "DELETE" => entry.3,
+        "POST" => entry.4,
+        _ => "",
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+/// Classifies a request. `has` tells whether a query parameter is present; `query` gives its value.
+pub fn classify(
+    method: &str,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    has: impl Fn(&str) -> bool,
+    query: impl Fn(&str) -> Option<String>,
+    copy_source: bool,
+) -> Operation {
+    use Operation::*;
+    let Some(_bucket) = bucket else {
+        return match method {
+            "GET" | "HEAD" => ListBuckets,
+            _ => MethodNotAllowed,
+        };
+    };
+    match key {
+        None => {
+            for entry in BUCKET_SUBRESOURCES {
+                if has(entry.0) {
+                    return match pick(entry, method) {
+                        Some(name) => Unsupported(name),
+                        None => MethodNotAllowed,
+                    };
+                }
+            }
+            match method {
+                "GET" if has("location") => GetBucketLocation,
+                "GET" if query("list-type").as_deref() == Some("2") => ListObjectsV2,
+                "GET" => ListObjects,
+                "HEAD" => HeadBucket,
+                "PUT" => CreateBucket,
+                "DELETE" => DeleteBucket,
+                "POST" if has("delete") => DeleteObjects,
+                "POST" => Unsupported("PostObject"),
+                _ => MethodNotAllowed,
+            }
+        }
+        Some(_) => {
+            if has("uploadId") {
+                return match method {
+                    "PUT" if copy_source => Unsupported("UploadPartCopy"),
+                    "PUT" => Unsupported("UploadPart"),
+                    "GET" | "HEAD" => Unsupported("ListParts"),
+                    "POST" => Unsupported("CompleteMultipartUpload"),
+                    "DELETE" => Unsupported("AbortMultipartUpload"),
+                    _ => MethodNotAllowed,
+                };
+            }
+            for entry in OBJECT_SUBRESOURCES {
+                if has(entry.0) {
+                    return match pick(entry, method) {
+                        Some(name) => Unsupported(name),
+                        None => MethodNotAllowed,
+                    };
+                }
+            }
+            match method {
+                "PUT" if copy_source => Unsupported("CopyObject"),
+                "PUT" => PutObject,
+                "GET" => GetObject,
+                "HEAD" => HeadObject,
+                "DELETE" => DeleteObject,
+                _ => MethodNotAllowed,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(
+        method: &str,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        q: &[(&str, &str)],
+        copy: bool,
+    ) -> Operation {
+        let q: Vec<(String, String)> = q
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        classify(
+            method,
+            bucket,
+            key,
+            |k| q.iter().any(|(n, _)| n == k),
+            |k| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            copy,
+        )
+    }
+
+    #[test]
+    fn service_and_bucket_rows() {
+        use Operation::*;
+        assert_eq!(op("GET", None, None, &[], false), ListBuckets);
+        assert_eq!(op("PUT", None, None, &[], false), MethodNotAllowed);
+        assert_eq!(op("PUT", Some("b"), None, &[], false), CreateBucket);
+        assert_eq!(op("HEAD", Some("b"), None, &[], false), HeadBucket);
+        assert_eq!(op("DELETE", Some("b"), None, &[], false), DeleteBucket);
+        assert_eq!(
+            op("GET", Some("b"), None, &[("location", "")], false),
+            GetBucketLocation
+        );
+        assert_eq!(op("GET", Some("b"), None, &[], false), ListObjects);
+        assert_eq!(
+            op("GET", Some("b"), None, &[("list-type", "2")], false),
+            ListObjectsV2
+        );
+        assert_eq!(
+            op("POST", Some("b"), None, &[("delete", "")], false),
+            DeleteObjects
+        );
+        assert_eq!(
+            op("GET", Some("b"), None, &[("versioning", "")], false),
+            Unsupported("GetBucketVersioning")
+        );
+        assert_eq!(
+            op("DELETE", Some("b"), None, &[("lifecycle", "")], false),
+            Unsupported("DeleteBucketLifecycle")
+        );
+        assert_eq!(
+            op("GET", Some("b"), None, &[("uploads", "")], false),
+            Unsupported("ListMultipartUploads")
+        );
+        assert_eq!(
+            op("POST", Some("b"), None, &[], false),
+            Unsupported("PostObject")
+        );
+        assert_eq!(op("PATCH", Some("b"), None, &[], false), MethodNotAllowed);
+    }
+
+    #[test]
+    fn object_rows() {
+        use Operation::*;
+        assert_eq!(op("PUT", Some("b"), Some("k"), &[], false), PutObject);
+        assert_eq!(
+            op("PUT", Some("b"), Some("k"), &[], true),
+            Unsupported("CopyObject")
+        );
+        assert_eq!(op("GET", Some("b"), Some("k"), &[], false), GetObject);
+        assert_eq!(op("HEAD", Some("b"), Some("k"), &[], false), HeadObject);
+        assert_eq!(op("DELETE", Some("b"), Some("k"), &[], false), DeleteObject);
+        assert_eq!(
+            op("GET", Some("b"), Some("k"), &[("tagging", "")], false),
+            Unsupported("GetObjectTagging")
+        );
+        assert_eq!(
+            op("POST", Some("b"), Some("k"), &[("uploads", "")], false),
+            Unsupported("CreateMultipartUpload")
+        );
+        assert_eq!(
+            op(
+                "PUT",
+                Some("b"),
+                Some("k"),
+                &[("partNumber", "1"), ("uploadId", "u")],
+                false
+            ),
+            Unsupported("UploadPart")
+        );
+        assert_eq!(
+            op(
+                "PUT",
+                Some("b"),
+                Some("k"),
+                &[("partNumber", "1"), ("uploadId", "u")],
+                true
+            ),
+            Unsupported("UploadPartCopy")
+        );
+        assert_eq!(
+            op("POST", Some("b"), Some("k"), &[("uploadId", "u")], false),
+            Unsupported("CompleteMultipartUpload")
+        );
+        assert_eq!(
+            op("DELETE", Some("b"), Some("k"), &[("uploadId", "u")], false),
+            Unsupported("AbortMultipartUpload")
+        );
+        assert_eq!(
+            op("POST", Some("b"), Some("k"), &[("restore", "")], false),
+            Unsupported("RestoreObject")
+        );
+        // Response overrides are not sub-resources.
+        assert_eq!(
+            op(
+                "GET",
+                Some("b"),
+                Some("k"),
+                &[("response-content-type", "x")],
+                false
+            ),
+            GetObject
+        );
+        assert_eq!(
+            op("POST", Some("b"), Some("k"), &[], false),
+            MethodNotAllowed
+        );
+    }
+}

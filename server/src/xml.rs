@@ -1,0 +1,164 @@
+//! S3's XML: a small writer for response documents and serde-based readers for request bodies.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{xml_escape, S3Result};
+use crate::s3_error;
+
+/// The namespace of S3 response documents.
+pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// Builds an XML document with the declaration S3 sends.
+pub struct XmlWriter {
+    out: String,
+    stack: Vec<&'static str>,
+}
+
+impl XmlWriter {
+    /// Starts a document whose root element carries the S3 namespace.
+    pub fn new(root: &'static str) -> Self {
+        let mut out = String::with_capacity(1024);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        out.push_str(root);
+        out.push_str(" xmlns=\"");
+        out.push_str(S3_NS);
+        out.push_str("\">");
+        Self {
+            out,
+            stack: vec![root],
+        }
+    }
+
+    /// Opens an element.
+    pub fn open(&mut self, name: &'static str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self.stack.push(name);
+        self
+    }
+
+    /// Closes the innermost open element.
+    pub fn close(&mut self) -> &mut Self {
+        if let Some(name) = self.stack.pop() {
+            self.out.push_str("</");
+            self.out.push_str(name);
+            self.out.push('>');
+        }
+        self
+    }
+
+    /// Writes `<name>text</name>`.
+    pub fn elem(&mut self, name: &str, text: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self.out.push_str(&xml_escape(text));
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// Writes `<name>text</name>` when `text` is present.
+    pub fn opt(&mut self, name: &str, text: Option<&str>) -> &mut Self {
+        if let Some(t) = text {
+            self.elem(name, t);
+        }
+        self
+    }
+
+    /// Closes every open element and returns the document.
+    pub fn finish(mut self) -> String {
+        while !self.stack.is_empty() {
+            self.close();
+        }
+        self.out
+    }
+}
+
+/// Parses a request body into `T`; anything that is not the expected document is `MalformedXML`.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
+    let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    quick_xml::de::from_str(text).map_err(|_| malformed())
+}
+
+fn malformed() -> crate::error::S3Error {
+    s3_error!(
+        MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+}
+
+/// `<CreateBucketConfiguration>`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateBucketConfiguration {
+    /// Region the bucket is meant for.
+    #[serde(default)]
+    pub location_constraint: Option<String>,
+}
+
+/// `<Delete>` of DeleteObjects.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteRequest {
+    /// Quiet mode: report only errors.
+    #[serde(default)]
+    pub quiet: Option<bool>,
+    /// The objects.
+    #[serde(default, rename = "Object")]
+    pub objects: Vec<DeleteObjectEntry>,
+}
+
+/// One `<Object>` of DeleteObjects.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteObjectEntry {
+    /// Key.
+    pub key: String,
+    /// Version id.
+    #[serde(default)]
+    pub version_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_nested_documents() {
+        let mut w = XmlWriter::new("ListBucketResult");
+        w.elem("Name", "b&c")
+            .open("Contents")
+            .elem("Key", "<k>")
+            .close();
+        let xml = w.finish();
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b&amp;c</Name><Contents><Key>&lt;k&gt;</Key></Contents></ListBucketResult>"
+        );
+    }
+
+    #[test]
+    fn parses_delete_requests() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>
+<Object><Key>a &amp; b</Key></Object><Object><Key>c</Key><VersionId>v1</VersionId></Object></Delete>"#;
+        let d: DeleteRequest = parse(body).unwrap();
+        assert_eq!(d.quiet, Some(true));
+        assert_eq!(d.objects.len(), 2);
+        assert_eq!(d.objects[0].key, "a & b");
+        assert_eq!(d.objects[1].version_id.as_deref(), Some("v1"));
+        assert!(parse::<DeleteRequest>(b"<Delete><Object>").is_err());
+    }
+
+    #[test]
+    fn parses_bucket_configuration() {
+        let c: CreateBucketConfiguration = parse(
+            b"<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>",
+        )
+        .unwrap();
+        assert_eq!(c.location_constraint.as_deref(), Some("eu-west-1"));
+    }
+}
