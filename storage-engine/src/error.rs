@@ -15,6 +15,12 @@ pub enum Error {
     /// The key has no current version.
     #[error("no such key: {0}")]
     NoSuchKey(String),
+    /// The multipart upload does not exist (or belongs to another key).
+    #[error("no such upload: {0}")]
+    NoSuchUpload(String),
+    /// A conditional write's condition did not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// A write could not be applied because of a conflicting state.
     #[error("conflict: {0}")]
     Conflict(String),

@@ -35,6 +35,13 @@ impl BodyWriter {
         }
     }
 
+    /// Never keeps the body inline (multipart parts are always chunked, so that completing an
+    /// upload only concatenates chunk lists).
+    pub fn always_chunked(mut self) -> Self {
+        self.spilled = true;
+        self
+    }
+
     /// Bytes received so far.
     pub fn size(&self) -> u64 {
         self.size

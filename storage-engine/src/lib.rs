@@ -9,14 +9,17 @@ mod chunks;
 mod db;
 mod error;
 mod ingest;
+mod multipart;
 mod store;
 
 pub use chunks::{ChunkHash, ChunkRef};
 pub use db::Durability;
 pub use error::{Error, Result};
 pub use ingest::BodyWriter;
+pub use multipart::{CompleteProblem, PartInfo, UploadInfo, UploadPage};
 pub use store::{
     open_for_tests, Body, BucketInfo, ChunkingParams, ListPage, ListQuery, NewVersion,
     ObjectHandle, ObjectMeta, ObjectSummary, ObjectVersion, RecoveryReport, StagedBody, Store,
-    StoreConfig, StoreStats, StoredChecksum, DEFAULT_INLINE_THRESHOLD, NULL_VERSION,
+    StoreConfig, StoreStats, StoredChecksum, WriteCondition, DEFAULT_INLINE_THRESHOLD,
+    NULL_VERSION,
 };

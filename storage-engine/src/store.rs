@@ -88,12 +88,19 @@ pub struct BucketInfo {
 }
 
 /// Checksum recorded with an object.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredChecksum {
     /// Algorithm name as S3 spells it (CRC32, CRC32C, CRC64NVME, SHA1, SHA256).
     pub algorithm: String,
-    /// Base64 of the digest.
+    /// Base64 of the digest (`-N` suffixed for a composite multipart checksum).
     pub value: String,
+    /// `FULL_OBJECT` or `COMPOSITE`.
+    #[serde(default = "full_object")]
+    pub checksum_type: String,
+}
+
+fn full_object() -> String {
+    "FULL_OBJECT".to_owned()
 }
 
 /// Metadata kept with an object version and returned with it.
@@ -123,6 +130,12 @@ pub struct ObjectMeta {
     /// The checksum the client asked for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<StoredChecksum>,
+    /// Tags (`x-amz-tagging`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// For an object completed from a multipart upload: each part's size, in part order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_sizes: Vec<u64>,
 }
 
 /// Where a version's bytes are.
@@ -163,6 +176,19 @@ pub struct ObjectVersion {
     pub body: Body,
 }
 
+/// A condition on the key's current version, checked inside the commit (so that of several
+/// concurrent conditional writers exactly one can win).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Unconditional.
+    #[default]
+    None,
+    /// `If-None-Match: *`: only if the key has no current object.
+    IfNoneMatch,
+    /// `If-Match: ETAG`: only if the current object has this ETag (without quotes).
+    IfMatch(String),
+}
+
 /// What a caller supplies with a new version besides its bytes.
 #[derive(Clone, Debug)]
 pub struct NewVersion {
@@ -172,6 +198,8 @@ pub struct NewVersion {
     pub meta: ObjectMeta,
     /// Storage class.
     pub storage_class: String,
+    /// Condition on the current version.
+    pub condition: WriteCondition,
 }
 
 /// A listing request over current versions.
@@ -240,9 +268,9 @@ pub(crate) struct Inner {
     pub(crate) pins: Pins,
     pub(crate) params: ChunkingParams,
     pub(crate) inline_threshold: usize,
-    readers: ReadPool,
+    pub(crate) readers: ReadPool,
     // Dropped last: joining the writer thread flushes queued writes.
-    writer: Writer,
+    pub(crate) writer: Writer,
 }
 
 /// The storage engine. Cheap to clone; all methods block and belong off the async executor.
@@ -315,7 +343,7 @@ pub struct ObjectHandle {
     store: Store,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -326,7 +354,7 @@ const VERSION_COLUMNS: &str =
     "id, bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
      last_modified_ms, storage_class, meta, inline_data, chunks";
 
-fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
+pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
     let key: Vec<u8> = row.get(2)?;
     let meta: String = row.get(10)?;
     let inline: Option<Vec<u8>> = row.get(11)?;
@@ -360,7 +388,7 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> 
 
 /// Smallest byte string greater than every string that starts with `prefix`, or None when there is
 /// none (the prefix is all 0xFF bytes).
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut out = prefix.to_vec();
     while let Some(last) = out.pop() {
         if last < 0xFF {
@@ -371,7 +399,7 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-fn bucket_exists(conn: &Connection, bucket: &str) -> Result<bool> {
+pub(crate) fn bucket_exists(conn: &Connection, bucket: &str) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM buckets WHERE name = ?1",
@@ -383,7 +411,7 @@ fn bucket_exists(conn: &Connection, bucket: &str) -> Result<bool> {
 }
 
 /// Adds one reference per occurrence to each chunk.
-fn add_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<()> {
+pub(crate) fn add_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO chunks(hash, size, refs) VALUES (?1, ?2, 1) \
          ON CONFLICT(hash) DO UPDATE SET refs = refs + 1",
@@ -395,7 +423,7 @@ fn add_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<()> {
 }
 
 /// Drops one reference per occurrence; returns the chunks no longer referenced (rows deleted).
-fn drop_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<Vec<ChunkHash>> {
+pub(crate) fn drop_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<Vec<ChunkHash>> {
     let mut dec =
         conn.prepare_cached("UPDATE chunks SET refs = refs - 1 WHERE hash = ?1 RETURNING refs")?;
     let mut del = conn.prepare_cached("DELETE FROM chunks WHERE hash = ?1 AND refs <= 0")?;
@@ -410,7 +438,12 @@ fn drop_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<Vec<ChunkHa
     Ok(freed)
 }
 
-fn adjust_stats(conn: &Connection, bucket: &str, objects: i64, bytes: i64) -> Result<()> {
+pub(crate) fn adjust_stats(
+    conn: &Connection,
+    bucket: &str,
+    objects: i64,
+    bytes: i64,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO stats(bucket, objects, bytes) VALUES (?1, ?2, ?3) \
          ON CONFLICT(bucket) DO UPDATE SET objects = objects + ?2, bytes = bytes + ?3",
@@ -420,7 +453,7 @@ fn adjust_stats(conn: &Connection, bucket: &str, objects: i64, bytes: i64) -> Re
 }
 
 /// Removes a version row and its references; returns freed chunks.
-fn remove_version_row(conn: &Connection, v: &ObjectVersion) -> Result<Vec<ChunkHash>> {
+pub(crate) fn remove_version_row(conn: &Connection, v: &ObjectVersion) -> Result<Vec<ChunkHash>> {
     conn.prepare_cached("DELETE FROM versions WHERE id = ?1")?
         .execute([v.id])?;
     if v.is_latest && !v.is_delete_marker {
@@ -432,7 +465,7 @@ fn remove_version_row(conn: &Connection, v: &ObjectVersion) -> Result<Vec<ChunkH
     }
 }
 
-fn load_version(
+pub(crate) fn load_version(
     conn: &Connection,
     bucket: &str,
     key: &str,
@@ -453,6 +486,82 @@ fn load_version(
             .optional()?,
     };
     Ok(v)
+}
+
+/// Inserts a committed body as the key's new current version (unversioned semantics: it replaces
+/// the `null` version) and takes its chunk references. Returns the version and freed chunks.
+pub(crate) fn insert_current_version(
+    conn: &Connection,
+    bucket_s: String,
+    key_s: String,
+    body: Body,
+    size: u64,
+    new: NewVersion,
+) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
+    let current = load_version(conn, &bucket_s, &key_s, None)?.filter(|v| !v.is_delete_marker);
+    match (&new.condition, &current) {
+        (WriteCondition::None, _) => {}
+        (WriteCondition::IfNoneMatch, None) => {}
+        (WriteCondition::IfNoneMatch, Some(_)) => return Err(Error::PreconditionFailed),
+        (WriteCondition::IfMatch(_), None) => return Err(Error::NoSuchKey(key_s)),
+        (WriteCondition::IfMatch(etag), Some(v)) if &v.etag == etag => {}
+        (WriteCondition::IfMatch(_), Some(_)) => return Err(Error::PreconditionFailed),
+    }
+    let mut freed = Vec::new();
+    if let Some(old) = load_version(conn, &bucket_s, &key_s, Some(NULL_VERSION))? {
+        freed.extend(remove_version_row(conn, &old)?);
+    }
+    if let Some(cur) = load_version(conn, &bucket_s, &key_s, None)? {
+        conn.prepare_cached("UPDATE versions SET is_latest = 0 WHERE id = ?1")?
+            .execute([cur.id])?;
+        if !cur.is_delete_marker {
+            adjust_stats(conn, &bucket_s, -1, -(cur.size as i64))?;
+        }
+    }
+    let (inline, chunk_blob) = match &body {
+        Body::Inline(data) => (Some(data.as_slice()), None),
+        Body::Chunks(list) => {
+            add_chunk_refs(conn, list)?;
+            (None, Some(encode_chunk_list(list)))
+        }
+    };
+    let meta_json =
+        serde_json::to_string(&new.meta).map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
+    let modified = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO versions(bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
+         last_modified_ms, storage_class, meta, inline_data, chunks) \
+         VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        bucket_s,
+        key_s.as_bytes(),
+        NULL_VERSION,
+        size as i64,
+        new.etag,
+        modified,
+        new.storage_class,
+        meta_json,
+        inline,
+        chunk_blob
+    ])?;
+    let id = conn.last_insert_rowid();
+    adjust_stats(conn, &bucket_s, 1, size as i64)?;
+    let version = ObjectVersion {
+        id,
+        bucket: bucket_s,
+        key: key_s,
+        version_id: NULL_VERSION.to_owned(),
+        is_latest: true,
+        is_delete_marker: false,
+        size,
+        etag: new.etag,
+        last_modified_ms: modified,
+        storage_class: new.storage_class,
+        meta: new.meta,
+        body,
+    };
+    Ok((version, freed))
 }
 
 impl Store {
@@ -574,7 +683,7 @@ impl Store {
             let has_versions = conn
                 .prepare_cached("SELECT 1 FROM versions WHERE bucket = ?1 LIMIT 1")?
                 .exists([&name])?;
-            if has_versions {
+            if has_versions || Store::has_uploads(conn, &name)? {
                 return Err(Error::BucketNotEmpty(name));
             }
             conn.execute("DELETE FROM buckets WHERE name = ?1", [&name])?;
@@ -638,61 +747,7 @@ impl Store {
             if !bucket_exists(conn, &bucket_s)? {
                 return Err(Error::NoSuchBucket(bucket_s));
             }
-            let mut freed = Vec::new();
-            if let Some(old) = load_version(conn, &bucket_s, &key_s, Some(NULL_VERSION))? {
-                freed.extend(remove_version_row(conn, &old)?);
-            }
-            if let Some(cur) = load_version(conn, &bucket_s, &key_s, None)? {
-                conn.prepare_cached("UPDATE versions SET is_latest = 0 WHERE id = ?1")?
-                    .execute([cur.id])?;
-                if !cur.is_delete_marker {
-                    adjust_stats(conn, &bucket_s, -1, -(cur.size as i64))?;
-                }
-            }
-            let (inline, chunk_blob) = match &body {
-                Body::Inline(data) => (Some(data.as_slice()), None),
-                Body::Chunks(list) => {
-                    add_chunk_refs(conn, list)?;
-                    (None, Some(encode_chunk_list(list)))
-                }
-            };
-            let meta_json = serde_json::to_string(&new.meta)
-                .map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
-            let modified = now_ms();
-            conn.prepare_cached(
-                "INSERT INTO versions(bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-                 last_modified_ms, storage_class, meta, inline_data, chunks) \
-                 VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                bucket_s,
-                key_s.as_bytes(),
-                NULL_VERSION,
-                size as i64,
-                new.etag,
-                modified,
-                new.storage_class,
-                meta_json,
-                inline,
-                chunk_blob
-            ])?;
-            let id = conn.last_insert_rowid();
-            adjust_stats(conn, &bucket_s, 1, size as i64)?;
-            let version = ObjectVersion {
-                id,
-                bucket: bucket_s,
-                key: key_s,
-                version_id: NULL_VERSION.to_owned(),
-                is_latest: true,
-                is_delete_marker: false,
-                size,
-                etag: new.etag,
-                last_modified_ms: modified,
-                storage_class: new.storage_class,
-                meta: new.meta,
-                body,
-            };
-            Ok((version, freed))
+            insert_current_version(conn, bucket_s, key_s, body, size, new)
         });
         drop(staged);
         if result.is_err() {
@@ -938,7 +993,7 @@ fn list_current(conn: &Connection, bucket: &str, q: &ListQuery) -> Result<ListPa
     Ok(page)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || haystack.len() < needle.len() {
         return None;
     }

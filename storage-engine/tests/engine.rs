@@ -30,6 +30,7 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) {
                 etag: format!("{:x}", data.len()),
                 meta: ObjectMeta::default(),
                 storage_class: "STANDARD".into(),
+                condition: Default::default(),
             },
         )
         .expect("put");
@@ -200,6 +201,7 @@ fn abandoned_writes_leave_no_chunks() {
             etag: "x".into(),
             meta: ObjectMeta::default(),
             storage_class: "STANDARD".into(),
+            condition: Default::default(),
         },
     );
     assert!(matches!(err, Err(strata_storage::Error::NoSuchBucket(_))));
@@ -406,9 +408,185 @@ proptest! {
         prop_assert_eq!(a.size(), b.size());
         prop_assert!(!a.is_inline());
         store.create_bucket("c", "us-east-1").ok();
-        let meta = NewVersion { etag: "e".into(), meta: ObjectMeta::default(), storage_class: "STANDARD".into() };
+        let meta = NewVersion { etag: "e".into(), meta: ObjectMeta::default(), storage_class: "STANDARD".into(), condition: Default::default() };
         let va = store.put_object("c", "a", a, meta.clone()).unwrap();
         let vb = store.put_object("c", "b", b, meta).unwrap();
         prop_assert_eq!(va.body, vb.body);
     }
+}
+
+fn stage_part(store: &Store, data: &[u8]) -> strata_storage::StagedBody {
+    let mut w = store.body_writer().always_chunked();
+    w.write(data).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn multipart_complete_reuses_part_chunks_and_frees_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("b", "us-east-1").unwrap();
+    let up = store
+        .create_upload("b", "big", "STANDARD", ObjectMeta::default(), None)
+        .unwrap();
+    let p1 = bytes(20, 5 * 1024 * 1024);
+    let p2_old = bytes(21, 5 * 1024 * 1024);
+    let p2 = bytes(22, 5 * 1024 * 1024);
+    let p3 = b"tail".to_vec();
+    let p4 = bytes(23, 3 * 1024 * 1024);
+    let u = &up.upload_id;
+    store
+        .put_part("b", "big", u, 1, stage_part(&store, &p1), "e1".into(), None)
+        .unwrap();
+    store
+        .put_part(
+            "b",
+            "big",
+            u,
+            2,
+            stage_part(&store, &p2_old),
+            "old".into(),
+            None,
+        )
+        .unwrap();
+    // Uploading a part twice keeps the last.
+    store
+        .put_part("b", "big", u, 2, stage_part(&store, &p2), "e2".into(), None)
+        .unwrap();
+    store
+        .put_part("b", "big", u, 3, stage_part(&store, &p3), "e3".into(), None)
+        .unwrap();
+    store
+        .put_part("b", "big", u, 4, stage_part(&store, &p4), "e4".into(), None)
+        .unwrap();
+    let (_, parts, truncated) = store.list_parts("b", "big", u, 0, 2).unwrap();
+    assert_eq!(
+        parts.iter().map(|p| p.part_number).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(truncated);
+    assert_eq!(parts[1].etag, "e2");
+    assert!(matches!(
+        store.delete_bucket("b"),
+        Err(strata_storage::Error::BucketNotEmpty(_))
+    ));
+    let new = NewVersion {
+        etag: "final-3".into(),
+        meta: ObjectMeta::default(),
+        storage_class: "STANDARD".into(),
+        condition: Default::default(),
+    };
+    // A stale ETag is refused without changing anything.
+    let refused = store
+        .complete_upload(
+            "b",
+            "big",
+            u,
+            vec![(1, "e1".into()), (2, "old".into())],
+            new.clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        refused.unwrap_err(),
+        strata_storage::CompleteProblem::InvalidPart(2)
+    );
+    let version = store
+        .complete_upload(
+            "b",
+            "big",
+            u,
+            vec![(1, "e1".into()), (2, "e2".into()), (3, "e3".into())],
+            new,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        version.meta.part_sizes,
+        vec![p1.len() as u64, p2.len() as u64, 4]
+    );
+    let mut want = p1.clone();
+    want.extend_from_slice(&p2);
+    want.extend_from_slice(&p3);
+    assert_eq!(get(&store, "b", "big").unwrap(), want);
+    assert!(matches!(
+        store.upload("b", "big", u),
+        Err(strata_storage::Error::NoSuchUpload(_))
+    ));
+    store.sync().unwrap();
+    store.sync().unwrap();
+    // Part 4 and the replaced part 2 are gone: only the object's chunks remain.
+    let files = store.chunk_files().unwrap();
+    let (rows, stored) = store.chunk_usage().unwrap();
+    assert_eq!(files.len() as u64, rows);
+    assert_eq!(stored, want.len() as u64);
+}
+
+#[test]
+fn multipart_abort_frees_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("b", "us-east-1").unwrap();
+    let up = store
+        .create_upload("b", "k", "STANDARD", ObjectMeta::default(), None)
+        .unwrap();
+    store
+        .put_part(
+            "b",
+            "k",
+            &up.upload_id,
+            1,
+            stage_part(&store, &bytes(30, 6 << 20)),
+            "e".into(),
+            None,
+        )
+        .unwrap();
+    let page = store.list_uploads("b", "", None, None, None, 1000).unwrap();
+    assert_eq!(page.uploads.len(), 1);
+    store.abort_upload("b", "k", &up.upload_id).unwrap();
+    assert!(matches!(
+        store.abort_upload("b", "k", &up.upload_id),
+        Err(strata_storage::Error::NoSuchUpload(_))
+    ));
+    store.sync().unwrap();
+    store.sync().unwrap();
+    assert_eq!(store.chunk_files().unwrap(), vec![]);
+    store.delete_bucket("b").unwrap();
+}
+
+#[test]
+fn conditional_writes_are_checked_in_the_commit() {
+    use strata_storage::WriteCondition;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("b", "us-east-1").unwrap();
+    let write = |cond: WriteCondition, etag: &str| {
+        let mut w = store.body_writer();
+        w.write(b"x").unwrap();
+        store.put_object(
+            "b",
+            "k",
+            w.finish().unwrap(),
+            NewVersion {
+                etag: etag.into(),
+                meta: ObjectMeta::default(),
+                storage_class: "STANDARD".into(),
+                condition: cond,
+            },
+        )
+    };
+    assert!(matches!(
+        write(WriteCondition::IfMatch("e1".into()), "e0"),
+        Err(strata_storage::Error::NoSuchKey(_))
+    ));
+    write(WriteCondition::IfNoneMatch, "e1").unwrap();
+    assert!(matches!(
+        write(WriteCondition::IfNoneMatch, "e2"),
+        Err(strata_storage::Error::PreconditionFailed)
+    ));
+    assert!(matches!(
+        write(WriteCondition::IfMatch("zz".into()), "e2"),
+        Err(strata_storage::Error::PreconditionFailed)
+    ));
+    write(WriteCondition::IfMatch("e1".into()), "e2").unwrap();
+    assert_eq!(store.get_object("b", "k", None).unwrap().version.etag, "e2");
 }

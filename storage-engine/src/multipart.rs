@@ -1,0 +1,436 @@
+//! Multipart uploads: an upload row, part rows that hold chunk references, and completion as one
+//! metadata commit that concatenates the parts' chunk lists (no byte is copied).
+//!
+//! Invariant: a part's chunks are referenced by its part row until the upload is completed (the
+//! version row takes the references of the parts it uses, the rest are dropped) or aborted (all are
+//! dropped). A part uploaded twice keeps the last; the previous one's references are dropped.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::chunks::{decode_chunk_list, encode_chunk_list, ChunkHash, ChunkRef};
+use crate::error::{Error, Result};
+use crate::store::{
+    add_chunk_refs, bucket_exists, drop_chunk_refs, insert_current_version, now_ms, Body,
+    NewVersion, ObjectMeta, ObjectVersion, StagedBody, Store,
+};
+
+/// An upload in progress.
+#[derive(Clone, Debug)]
+pub struct UploadInfo {
+    /// Upload id.
+    pub upload_id: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// When it was created, ms since the epoch.
+    pub initiated_ms: i64,
+    /// Storage class the object will have.
+    pub storage_class: String,
+    /// Metadata the object will have.
+    pub meta: ObjectMeta,
+    /// Checksum algorithm the client chose at creation, if any.
+    pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` or `FULL_OBJECT`, when an algorithm was chosen.
+    pub checksum_type: Option<String>,
+}
+
+/// A stored part.
+#[derive(Clone, Debug)]
+pub struct PartInfo {
+    /// Part number (1..=10000).
+    pub part_number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag (MD5 hex), without quotes.
+    pub etag: String,
+    /// Upload time, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// The part's checksum (base64), if one was computed.
+    pub checksum: Option<String>,
+}
+
+/// A page of uploads.
+#[derive(Clone, Debug, Default)]
+pub struct UploadPage {
+    /// Uploads in (key, initiation) order.
+    pub uploads: Vec<UploadInfo>,
+    /// Common prefixes when a delimiter was given.
+    pub common_prefixes: Vec<String>,
+    /// Whether more follow.
+    pub is_truncated: bool,
+}
+
+/// Why a completion was refused (S3's rules are checked by the caller; these are the ones that
+/// must be checked inside the commit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompleteProblem {
+    /// A listed part does not exist or its ETag differs.
+    InvalidPart(u32),
+}
+
+fn upload_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UploadInfo> {
+    let key: Vec<u8> = row.get(2)?;
+    let meta: String = row.get(5)?;
+    Ok(UploadInfo {
+        upload_id: row.get(0)?,
+        bucket: row.get(1)?,
+        key: String::from_utf8_lossy(&key).into_owned(),
+        initiated_ms: row.get(3)?,
+        storage_class: row.get(4)?,
+        meta: serde_json::from_str(&meta).unwrap_or_default(),
+        checksum_algorithm: row.get(6)?,
+        checksum_type: row.get(7)?,
+    })
+}
+
+const UPLOAD_COLUMNS: &str =
+    "upload_id, bucket, key, initiated_ms, storage_class, meta, checksum_algorithm, checksum_type";
+
+fn load_upload(conn: &Connection, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+    conn.prepare_cached(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3"
+    ))?
+    .query_row(params![upload_id, bucket, key.as_bytes()], upload_from_row)
+    .optional()?
+    .ok_or_else(|| Error::NoSuchUpload(upload_id.to_owned()))
+}
+
+fn part_chunks(conn: &Connection, upload_id: &str) -> Result<Vec<(u32, Vec<ChunkRef>)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT part_number, chunks FROM parts WHERE upload_id = ?1")?;
+    let rows = stmt.query_map([upload_id], |r| {
+        Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (n, blob) = row?;
+        let list = decode_chunk_list(&blob)
+            .ok_or_else(|| Error::Invalid(format!("malformed chunk list of part {n}")))?;
+        out.push((n, list));
+    }
+    Ok(out)
+}
+
+fn new_upload_id() -> String {
+    let a: u128 = rand::random();
+    format!("{a:032x}")
+}
+
+impl Store {
+    /// Starts a multipart upload.
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        storage_class: &str,
+        meta: ObjectMeta,
+        checksum: Option<(String, String)>,
+    ) -> Result<UploadInfo> {
+        let info = UploadInfo {
+            upload_id: new_upload_id(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            initiated_ms: now_ms(),
+            storage_class: storage_class.to_owned(),
+            meta,
+            checksum_algorithm: checksum.as_ref().map(|c| c.0.clone()),
+            checksum_type: checksum.map(|c| c.1),
+        };
+        let row = info.clone();
+        self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &row.bucket)? {
+                return Err(Error::NoSuchBucket(row.bucket));
+            }
+            let meta = serde_json::to_string(&row.meta)
+                .map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
+            conn.execute(
+                &format!(
+                    "INSERT INTO uploads({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    row.upload_id,
+                    row.bucket,
+                    row.key.as_bytes(),
+                    row.initiated_ms,
+                    row.storage_class,
+                    meta,
+                    row.checksum_algorithm,
+                    row.checksum_type
+                ],
+            )?;
+            Ok(((), Vec::new()))
+        })?;
+        Ok(info)
+    }
+
+    /// An upload's details.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        self.inner.readers.with(|conn| {
+            if !bucket_exists(conn, bucket)? {
+                return Err(Error::NoSuchBucket(bucket.to_owned()));
+            }
+            load_upload(conn, bucket, key, upload_id)
+        })
+    }
+
+    /// Stores a part (staged with `body_writer().always_chunked()`), replacing an earlier part with
+    /// the same number.
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        mut staged: StagedBody,
+        etag: String,
+        checksum: Option<String>,
+    ) -> Result<PartInfo> {
+        let list = match std::mem::replace(&mut staged.body, Body::Inline(Vec::new())) {
+            Body::Chunks(list) => list,
+            Body::Inline(data) if data.is_empty() => Vec::new(),
+            Body::Inline(_) => return Err(Error::Invalid("parts must be staged as chunks".into())),
+        };
+        let size = staged.size;
+        let new_chunks = std::mem::take(&mut staged.new_chunks);
+        let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        let part = PartInfo {
+            part_number,
+            size,
+            etag,
+            last_modified_ms: now_ms(),
+            checksum,
+        };
+        let row = part.clone();
+        let result = self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &b)? {
+                return Err(Error::NoSuchBucket(b));
+            }
+            load_upload(conn, &b, &k, &u)?;
+            let mut freed = Vec::new();
+            let old: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT chunks FROM parts WHERE upload_id = ?1 AND part_number = ?2")?
+                .query_row(params![u, row.part_number], |r| r.get(0))
+                .optional()?;
+            if let Some(old) = old.as_deref().and_then(decode_chunk_list) {
+                freed.extend(drop_chunk_refs(conn, &old)?);
+            }
+            add_chunk_refs(conn, &list)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO parts(upload_id, part_number, size, etag, last_modified_ms, checksum, chunks) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                u,
+                row.part_number,
+                row.size as i64,
+                row.etag,
+                row.last_modified_ms,
+                row.checksum,
+                encode_chunk_list(&list)
+            ])?;
+            Ok(((), freed))
+        });
+        drop(staged);
+        if result.is_err() {
+            self.discard_chunks(new_chunks);
+        }
+        result.map(|()| part)
+    }
+
+    /// The parts of an upload in part-number order, after `marker`, at most `max`; and whether
+    /// more follow.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        marker: u32,
+        max: usize,
+    ) -> Result<(UploadInfo, Vec<PartInfo>, bool)> {
+        self.inner.readers.with(|conn| {
+            if !bucket_exists(conn, bucket)? {
+                return Err(Error::NoSuchBucket(bucket.to_owned()));
+            }
+            let upload = load_upload(conn, bucket, key, upload_id)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT part_number, size, etag, last_modified_ms, checksum FROM parts \
+                 WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+            )?;
+            let mut parts = stmt
+                .query_map(params![upload_id, marker, max as i64 + 1], |r| {
+                    Ok(PartInfo {
+                        part_number: r.get(0)?,
+                        size: r.get::<_, i64>(1)? as u64,
+                        etag: r.get(2)?,
+                        last_modified_ms: r.get(3)?,
+                        checksum: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let truncated = parts.len() > max;
+            parts.truncate(max);
+            Ok((upload, parts, truncated))
+        })
+    }
+
+    /// Completes an upload: the listed parts, in order, become the key's new current version in
+    /// one commit. Each listed part must still exist with the given ETag; parts not listed are
+    /// dropped. `new` carries the final ETag, metadata and storage class.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<(u32, String)>,
+        new: NewVersion,
+    ) -> Result<std::result::Result<ObjectVersion, CompleteProblem>> {
+        let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &b)? {
+                return Err(Error::NoSuchBucket(b));
+            }
+            load_upload(conn, &b, &k, &u)?;
+            let stored: std::collections::HashMap<u32, (String, Vec<ChunkRef>)> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT part_number, etag, chunks FROM parts WHERE upload_id = ?1",
+                )?;
+                let rows = stmt.query_map([&u], |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })?;
+                let mut map = std::collections::HashMap::new();
+                for row in rows {
+                    let (n, etag, blob) = row?;
+                    let list = decode_chunk_list(&blob).ok_or_else(|| {
+                        Error::Invalid(format!("malformed chunk list of part {n}"))
+                    })?;
+                    map.insert(n, (etag, list));
+                }
+                map
+            };
+            let mut chunks = Vec::new();
+            let mut size = 0u64;
+            let mut part_sizes = Vec::with_capacity(parts.len());
+            for (n, etag) in &parts {
+                match stored.get(n) {
+                    Some((stored_etag, list)) if stored_etag == etag => {
+                        let part_size: u64 = list.iter().map(|c| c.len).sum();
+                        size += part_size;
+                        part_sizes.push(part_size);
+                        chunks.extend_from_slice(list);
+                    }
+                    _ => return Ok((Err(CompleteProblem::InvalidPart(*n)), Vec::new())),
+                }
+            }
+            let mut new = new;
+            new.meta.part_sizes = part_sizes;
+            let (version, mut freed) =
+                insert_current_version(conn, b, k, Body::Chunks(chunks), size, new)?;
+            freed.extend(remove_upload_rows(conn, &u)?);
+            Ok((Ok(version), freed))
+        })
+    }
+
+    /// Aborts an upload, dropping its parts.
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &b)? {
+                return Err(Error::NoSuchBucket(b));
+            }
+            load_upload(conn, &b, &k, &u)?;
+            let freed = remove_upload_rows(conn, &u)?;
+            Ok(((), freed))
+        })
+    }
+
+    /// Uploads in progress in a bucket, ordered by key then initiation, after the markers.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max: usize,
+    ) -> Result<UploadPage> {
+        self.inner.readers.with(|conn| {
+            if !bucket_exists(conn, bucket)? {
+                return Err(Error::NoSuchBucket(bucket.to_owned()));
+            }
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms, upload_id"
+            ))?;
+            let all = stmt
+                .query_map([bucket], upload_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut page = UploadPage::default();
+            // Uploads are few; a marker that is an upload id resumes after that upload of the key.
+            let mut past_marker = key_marker.is_none();
+            let mut count = 0;
+            for up in all {
+                if !up.key.starts_with(prefix) {
+                    continue;
+                }
+                if !past_marker {
+                    let km = key_marker.unwrap_or("");
+                    match (up.key.as_str().cmp(km), upload_id_marker) {
+                        (std::cmp::Ordering::Less, _) => continue,
+                        (std::cmp::Ordering::Equal, None) => continue,
+                        (std::cmp::Ordering::Equal, Some(um)) => {
+                            if up.upload_id.as_str() == um {
+                                past_marker = true;
+                            }
+                            continue;
+                        }
+                        (std::cmp::Ordering::Greater, _) => past_marker = true,
+                    }
+                }
+                if let Some(d) = delimiter.filter(|d| !d.is_empty()) {
+                    let rest = &up.key[prefix.len()..];
+                    if let Some(pos) = rest.find(d) {
+                        let cp = format!("{prefix}{}", &rest[..pos + d.len()]);
+                        if page.common_prefixes.last() != Some(&cp) {
+                            if count == max {
+                                page.is_truncated = true;
+                                break;
+                            }
+                            page.common_prefixes.push(cp);
+                            count += 1;
+                        }
+                        continue;
+                    }
+                }
+                if count == max {
+                    page.is_truncated = true;
+                    break;
+                }
+                page.uploads.push(up);
+                count += 1;
+            }
+            Ok(page)
+        })
+    }
+
+    /// Whether a bucket has uploads in progress.
+    pub(crate) fn has_uploads(conn: &Connection, bucket: &str) -> Result<bool> {
+        Ok(conn
+            .prepare_cached("SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1")?
+            .exists([bucket])?)
+    }
+}
+
+/// Deletes an upload's rows and drops its parts' references; returns freed chunks.
+fn remove_upload_rows(conn: &Connection, upload_id: &str) -> Result<Vec<ChunkHash>> {
+    let mut freed = Vec::new();
+    for (_, list) in part_chunks(conn, upload_id)? {
+        freed.extend(drop_chunk_refs(conn, &list)?);
+    }
+    conn.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])?;
+    conn.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+    Ok(freed)
+}
