@@ -138,6 +138,57 @@ impl ChecksumHasher {
     }
 }
 
+/// The composite checksum of a multipart object: the checksum of the concatenated binary part
+/// checksums, then `-N`.
+pub fn composite(alg: ChecksumAlgorithm, part_values: &[String]) -> S3Result<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut h = alg.hasher();
+    for v in part_values {
+        let raw = b64.decode(v.trim()).map_err(|_| invalid_checksum(alg))?;
+        h.update(&raw);
+    }
+    Ok(format!("{}-{}", h.finish_base64(), part_values.len()))
+}
+
+/// The full-object CRC of a multipart object, combined from its parts' CRCs and sizes. None for
+/// the SHA algorithms, which cannot be combined.
+pub fn combine_full_object(
+    alg: ChecksumAlgorithm,
+    parts: &[(String, u64)],
+) -> S3Result<Option<String>> {
+    let crc = match alg {
+        ChecksumAlgorithm::Crc32 => CrcAlgorithm::Crc32IsoHdlc,
+        ChecksumAlgorithm::Crc32c => CrcAlgorithm::Crc32Iscsi,
+        ChecksumAlgorithm::Crc64Nvme => CrcAlgorithm::Crc64Nvme,
+        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => return Ok(None),
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut acc: Option<u64> = None;
+    for (value, len) in parts {
+        let raw = b64
+            .decode(value.trim())
+            .map_err(|_| invalid_checksum(alg))?;
+        let v = match raw.len() {
+            4 => u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]) as u64,
+            8 => u64::from_be_bytes([
+                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+            ]),
+            _ => return Err(invalid_checksum(alg)),
+        };
+        acc = Some(match acc {
+            None => v,
+            Some(a) => crc_fast::checksum_combine(crc, a, v, *len),
+        });
+    }
+    Ok(acc.map(|v| {
+        if alg == ChecksumAlgorithm::Crc64Nvme {
+            b64.encode(v.to_be_bytes())
+        } else {
+            b64.encode((v as u32).to_be_bytes())
+        }
+    }))
+}
+
 /// Checks that a client-supplied checksum value is well-formed base64 of the right length.
 pub fn validate_value(alg: ChecksumAlgorithm, value: &str) -> S3Result<()> {
     let decoded = base64::engine::general_purpose::STANDARD
@@ -186,6 +237,42 @@ mod tests {
         assert_eq!(
             digest(ChecksumAlgorithm::Sha256, b"Hello world"),
             "ZOyIygCyaOW6GjVnihtTFtIS9PNmskdyMlNKiuyjfzw="
+        );
+    }
+
+    #[test]
+    fn multipart_checksums() {
+        let parts = [b"Hello ".as_slice(), b"world".as_slice()];
+        let values: Vec<String> = parts
+            .iter()
+            .map(|p| digest(ChecksumAlgorithm::Crc32, p))
+            .collect();
+        let with_len: Vec<(String, u64)> = values
+            .iter()
+            .cloned()
+            .zip(parts.iter().map(|p| p.len() as u64))
+            .collect();
+        assert_eq!(
+            combine_full_object(ChecksumAlgorithm::Crc32, &with_len).unwrap(),
+            Some(digest(ChecksumAlgorithm::Crc32, b"Hello world"))
+        );
+        let c64: Vec<(String, u64)> = parts
+            .iter()
+            .map(|p| (digest(ChecksumAlgorithm::Crc64Nvme, p), p.len() as u64))
+            .collect();
+        assert_eq!(
+            combine_full_object(ChecksumAlgorithm::Crc64Nvme, &c64).unwrap(),
+            Some(digest(ChecksumAlgorithm::Crc64Nvme, b"Hello world"))
+        );
+        let comp = composite(
+            ChecksumAlgorithm::Sha256,
+            &[digest(ChecksumAlgorithm::Sha256, b"a")],
+        )
+        .unwrap();
+        assert!(comp.ends_with("-1"));
+        assert_eq!(
+            combine_full_object(ChecksumAlgorithm::Sha1, &c64).unwrap(),
+            None
         );
     }
 

@@ -281,6 +281,15 @@ impl From<strata_storage::Error> for S3Error {
             .with_extra("BucketName", b),
             E::NoSuchKey(k) => Self::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
                 .with_extra("Key", k),
+            E::NoSuchUpload(u) => Self::new(
+                S3ErrorCode::NoSuchUpload,
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+            )
+            .with_extra("UploadId", u),
+            E::PreconditionFailed => Self::new(
+                S3ErrorCode::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
+            ),
             E::Conflict(m) => Self::new(S3ErrorCode::InternalError, m),
             E::Invalid(m) => Self::new(S3ErrorCode::InvalidArgument, m),
             other @ (E::CorruptChunk(_) | E::Io(_) | E::Db(_) | E::Unavailable) => {

@@ -31,6 +31,18 @@ pub enum Operation {
     HeadObject,
     /// `DELETE /bucket/key`.
     DeleteObject,
+    /// `POST /bucket/key?uploads`.
+    CreateMultipartUpload,
+    /// `PUT /bucket/key?partNumber&uploadId`.
+    UploadPart,
+    /// `POST /bucket/key?uploadId`.
+    CompleteMultipartUpload,
+    /// `DELETE /bucket/key?uploadId`.
+    AbortMultipartUpload,
+    /// `GET /bucket/key?uploadId`.
+    ListParts,
+    /// `GET /bucket?uploads`.
+    ListMultipartUploads,
     /// A known S3 operation Strata does not implement (yet).
     Unsupported(&'static str),
     /// A method S3 does not accept on this resource.
@@ -53,6 +65,12 @@ impl Operation {
             Self::GetObject => "GetObject",
             Self::HeadObject => "HeadObject",
             Self::DeleteObject => "DeleteObject",
+            Self::CreateMultipartUpload => "CreateMultipartUpload",
+            Self::UploadPart => "UploadPart",
+            Self::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Self::AbortMultipartUpload => "AbortMultipartUpload",
+            Self::ListParts => "ListParts",
+            Self::ListMultipartUploads => "ListMultipartUploads",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
         }
@@ -265,6 +283,9 @@ pub fn classify(
     };
     match key {
         None => {
+            if has("uploads") && matches!(method, "GET" | "HEAD") {
+                return ListMultipartUploads;
+            }
             for entry in BUCKET_SUBRESOURCES {
                 if has(entry.0) {
                     return match pick(entry, method) {
@@ -289,12 +310,15 @@ pub fn classify(
             if has("uploadId") {
                 return match method {
                     "PUT" if copy_source => Unsupported("UploadPartCopy"),
-                    "PUT" => Unsupported("UploadPart"),
-                    "GET" | "HEAD" => Unsupported("ListParts"),
-                    "POST" => Unsupported("CompleteMultipartUpload"),
-                    "DELETE" => Unsupported("AbortMultipartUpload"),
+                    "PUT" => UploadPart,
+                    "GET" | "HEAD" => ListParts,
+                    "POST" => CompleteMultipartUpload,
+                    "DELETE" => AbortMultipartUpload,
                     _ => MethodNotAllowed,
                 };
+            }
+            if has("uploads") && method == "POST" {
+                return CreateMultipartUpload;
             }
             for entry in OBJECT_SUBRESOURCES {
                 if has(entry.0) {
@@ -372,7 +396,7 @@ mod tests {
         );
         assert_eq!(
             op("GET", Some("b"), None, &[("uploads", "")], false),
-            Unsupported("ListMultipartUploads")
+            ListMultipartUploads
         );
         assert_eq!(
             op("POST", Some("b"), None, &[], false),
@@ -398,7 +422,7 @@ mod tests {
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("uploads", "")], false),
-            Unsupported("CreateMultipartUpload")
+            CreateMultipartUpload
         );
         assert_eq!(
             op(
@@ -408,7 +432,7 @@ mod tests {
                 &[("partNumber", "1"), ("uploadId", "u")],
                 false
             ),
-            Unsupported("UploadPart")
+            UploadPart
         );
         assert_eq!(
             op(
@@ -422,11 +446,11 @@ mod tests {
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("uploadId", "u")], false),
-            Unsupported("CompleteMultipartUpload")
+            CompleteMultipartUpload
         );
         assert_eq!(
             op("DELETE", Some("b"), Some("k"), &[("uploadId", "u")], false),
-            Unsupported("AbortMultipartUpload")
+            AbortMultipartUpload
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("restore", "")], false),

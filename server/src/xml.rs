@@ -162,3 +162,38 @@ mod tests {
         assert_eq!(c.location_constraint.as_deref(), Some("eu-west-1"));
     }
 }
+
+/// `<CompleteMultipartUpload>`.
+#[derive(Debug, serde::Deserialize)]
+pub struct CompleteMultipartUpload {
+    /// The parts, in the order given.
+    #[serde(default, rename = "Part")]
+    pub parts: Vec<CompletedPart>,
+}
+
+/// One `<Part>` of CompleteMultipartUpload.
+#[derive(Debug, serde::Deserialize)]
+pub struct CompletedPart {
+    /// Part number.
+    #[serde(rename = "PartNumber")]
+    pub part_number: String,
+    /// ETag as returned by UploadPart (quoted or not).
+    #[serde(rename = "ETag", default)]
+    pub etag: Option<String>,
+}
+
+#[cfg(test)]
+mod complete_tests {
+    use super::*;
+
+    #[test]
+    fn parses_complete_requests() {
+        let c: CompleteMultipartUpload = parse(
+            br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>x</ChecksumCRC32></Part><Part><PartNumber>2</PartNumber><ETag>b</ETag></Part></CompleteMultipartUpload>"#,
+        )
+        .unwrap();
+        assert_eq!(c.parts.len(), 2);
+        assert_eq!(c.parts[0].etag.as_deref(), Some("\"a\""));
+        assert_eq!(c.parts[1].part_number, "2");
+    }
+}

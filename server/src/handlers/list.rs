@@ -35,6 +35,15 @@ pub fn parse_max_keys(value: Option<&str>, name: &str) -> S3Result<usize> {
     }
 }
 
+/// `s` URL-encoded as S3 does for `encoding-type=url`, or unchanged.
+pub fn encode_if(url_encode: bool, s: &str) -> String {
+    if url_encode {
+        utf8_percent_encode(s, URL_ENCODE).to_string()
+    } else {
+        s.to_owned()
+    }
+}
+
 fn encode_token(last: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
 }
@@ -67,13 +76,7 @@ pub async fn list_objects(req: &S3Request, v2: bool) -> S3Result<HttpResponse> {
             .with_extra("ArgumentName", "encoding-type"))
         }
     };
-    let enc = |s: &str| -> String {
-        if url_encode {
-            utf8_percent_encode(s, URL_ENCODE).to_string()
-        } else {
-            s.to_owned()
-        }
-    };
+    let enc = |s: &str| encode_if(url_encode, s);
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req
         .q("delimiter")

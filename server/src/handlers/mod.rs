@@ -2,6 +2,7 @@
 
 mod bucket;
 mod list;
+mod multipart;
 mod object;
 
 use actix_web::{web, HttpResponse};
@@ -30,6 +31,12 @@ pub async fn dispatch(
         Operation::GetObject => object::get_object(&req, false).await,
         Operation::HeadObject => object::get_object(&req, true).await,
         Operation::DeleteObject => object::delete_object(&req).await,
+        Operation::CreateMultipartUpload => multipart::create(&req).await,
+        Operation::UploadPart => multipart::upload_part(&mut req, payload).await,
+        Operation::CompleteMultipartUpload => multipart::complete(&mut req, payload).await,
+        Operation::AbortMultipartUpload => multipart::abort(&req).await,
+        Operation::ListParts => multipart::list_parts(&req).await,
+        Operation::ListMultipartUploads => multipart::list_uploads(&req).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"

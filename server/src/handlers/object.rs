@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use strata_storage::{Body, NewVersion, ObjectMeta, StoredChecksum};
+use strata_storage::{Body, NewVersion, ObjectMeta, StoredChecksum, WriteCondition};
 
 use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
@@ -39,7 +39,7 @@ pub const STORAGE_CLASSES: [&str; 11] = [
     "EXPRESS_ONEZONE",
 ];
 
-fn validate_key(key: &str) -> S3Result<()> {
+pub(crate) fn validate_key(key: &str) -> S3Result<()> {
     if key.len() > MAX_KEY_LEN {
         return Err(s3_error!(KeyTooLongError, "Your key is too long")
             .with_extra("Size", key.len().to_string())
@@ -49,7 +49,7 @@ fn validate_key(key: &str) -> S3Result<()> {
 }
 
 /// Reads the metadata headers a PUT stores.
-fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
+pub(crate) fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
     let h = |name: &str| req.header(name).map(str::to_owned);
     let content_encoding = h("content-encoding").and_then(|v| {
         // `aws-chunked` describes the transfer, not the object: S3 strips it.
@@ -91,10 +91,12 @@ fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
         expires: h("expires"),
         user,
         checksum: None,
+        tags: Vec::new(),
+        part_sizes: Vec::new(),
     })
 }
 
-fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
+pub(crate) fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
     match req.header("x-amz-storage-class") {
         None => Ok("STANDARD".to_owned()),
         Some(c) if STORAGE_CLASSES.contains(&c) => Ok(c.to_owned()),
@@ -105,6 +107,26 @@ fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
     }
 }
 
+/// The write condition of a PutObject or CompleteMultipartUpload (`If-None-Match: *`, `If-Match`).
+pub(crate) fn write_condition(req: &S3Request) -> S3Result<WriteCondition> {
+    match (req.header("if-none-match"), req.header("if-match")) {
+        (Some(_), Some(_)) => Err(s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented"
+        )),
+        (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfNoneMatch),
+        (Some(_), None) => Err(s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented"
+        )
+        .with_extra("Header", "If-None-Match")),
+        (None, Some(v)) => Ok(WriteCondition::IfMatch(
+            v.trim().trim_matches('"').to_owned(),
+        )),
+        (None, None) => Ok(WriteCondition::None),
+    }
+}
+
 /// PutObject.
 pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
@@ -112,6 +134,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     validate_key(&key)?;
     let mut meta = object_meta_from_headers(req)?;
     let storage_class = storage_class_from_headers(req)?;
+    let condition = write_condition(req)?;
     let check = req.take_payload_check();
     let spec = BodySpec::from_headers(req.http.headers(), check, MAX_PUT_SIZE)?;
     if spec.declared_len.is_none() {
@@ -134,12 +157,14 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
         .map(|(alg, value)| StoredChecksum {
             algorithm: alg.name().to_owned(),
             value: value.clone(),
+            checksum_type: "FULL_OBJECT".to_owned(),
         });
     let store = req.store().clone();
     let new = NewVersion {
         etag: etag.clone(),
         meta,
         storage_class,
+        condition,
     };
     let version = blocking(move || {
         {
@@ -278,27 +303,54 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
 
     let size = v.size;
     let part_number = req.q("partNumber");
-    if let Some(p) = part_number {
-        match p.parse::<u32>() {
-            Ok(1) => {}
-            Ok(_) => {
+    // A partNumber GET serves that part of a multipart object (206, like a range); an object
+    // uploaded in one piece has exactly one part.
+    let parts_count = v.meta.part_sizes.len().max(1);
+    let part_span = match part_number {
+        None => None,
+        Some(p) => match p.parse::<usize>() {
+            Ok(n) if n >= 1 && n <= parts_count => {
+                if v.meta.part_sizes.is_empty() {
+                    None
+                } else {
+                    let first: u64 = v.meta.part_sizes[..n - 1].iter().sum();
+                    let len = v.meta.part_sizes[n - 1];
+                    (len > 0).then(|| (first, first + len - 1))
+                }
+            }
+            Ok(n) if (1..=10_000).contains(&n) => {
                 return Err(s3_error!(
                     InvalidPartNumber,
                     "The requested partnumber is not satisfiable"
                 )
+                .with_extra("PartNumberRequested", n.to_string())
+                .with_extra("ActualPartCount", parts_count.to_string())
                 .with_header("Content-Range", format!("bytes */{size}")))
             }
-            Err(_) => {
+            _ => {
                 return Err(s3_error!(
                     InvalidArgument,
                     "Part number must be an integer between 1 and 10000, inclusive"
                 )
                 .with_extra("ArgumentName", "partNumber"))
             }
-        }
+        },
+    };
+    if part_number.is_some() && req.header("range").is_some() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        ));
     }
-    let range = match req.header("range").and_then(parse_range) {
-        Some(r) => match resolve_range(&r, size) {
+    let requested = match part_span {
+        Some(span) => Some(Ok(span)),
+        None => req
+            .header("range")
+            .and_then(parse_range)
+            .map(|r| resolve_range(&r, size)),
+    };
+    let range = match requested {
+        Some(r) => match r {
             Ok(span) => Some(span),
             Err(()) => {
                 return Err(
@@ -334,7 +386,7 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
         }
     }
     if part_number.is_some() {
-        resp.insert_header(("x-amz-mp-parts-count", "1"));
+        resp.insert_header(("x-amz-mp-parts-count", parts_count.to_string()));
     }
     let (start, end) = range.map(|(f, l)| (f, l + 1)).unwrap_or((0, size));
     let len = end - start;
