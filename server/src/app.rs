@@ -48,8 +48,6 @@ pub struct S3Request {
     pub query: Vec<(String, String)>,
     /// The authentication outcome (how to check the body).
     pub auth: Authenticated,
-    /// This request's id.
-    pub request_id: String,
 }
 
 impl S3Request {
@@ -264,6 +262,12 @@ async fn route(
         Ok(a) => a,
         Err(e) => return (op, Err(e)),
     };
+    tracing::debug!(
+        request_id,
+        operation = op.name(),
+        access_key = authenticated.access_key.as_deref().unwrap_or("-"),
+        "request"
+    );
     let s3req = S3Request {
         http: req,
         state,
@@ -271,7 +275,6 @@ async fn route(
         key,
         query,
         auth: authenticated,
-        request_id,
     };
     let result = handlers::dispatch(op, s3req, payload).await;
     (op, result)

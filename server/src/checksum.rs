@@ -111,15 +111,6 @@ impl ChecksumHasher {
         }
     }
 
-    /// The algorithm.
-    pub fn algorithm(&self) -> ChecksumAlgorithm {
-        match self {
-            Self::Crc(a, _) => *a,
-            Self::Sha1(_) => ChecksumAlgorithm::Sha1,
-            Self::Sha256(_) => ChecksumAlgorithm::Sha256,
-        }
-    }
-
     /// The base64 of the big-endian digest.
     pub fn finish_base64(self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD;

@@ -22,22 +22,22 @@ pub enum S3ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
-    InvalidObjectState,
     InvalidPart,
     InvalidPartNumber,
     InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
     InvalidStorageClass,
+    InvalidTag,
     InvalidURI,
     KeyTooLongError,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
-    MissingSecurityHeader,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
     NotImplemented,
@@ -67,22 +67,22 @@ impl S3ErrorCode {
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
             Self::InvalidDigest => "InvalidDigest",
-            Self::InvalidObjectState => "InvalidObjectState",
             Self::InvalidPart => "InvalidPart",
             Self::InvalidPartNumber => "InvalidPartNumber",
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::InvalidRange => "InvalidRange",
             Self::InvalidRequest => "InvalidRequest",
             Self::InvalidStorageClass => "InvalidStorageClass",
+            Self::InvalidTag => "InvalidTag",
             Self::InvalidURI => "InvalidURI",
             Self::KeyTooLongError => "KeyTooLongError",
             Self::MalformedXML => "MalformedXML",
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
-            Self::MissingSecurityHeader => "MissingSecurityHeader",
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
+            Self::NoSuchTagSet => "NoSuchTagSet",
             Self::NoSuchUpload => "NoSuchUpload",
             Self::NoSuchVersion => "NoSuchVersion",
             Self::NotImplemented => "NotImplemented",
@@ -112,20 +112,21 @@ impl S3ErrorCode {
             | Self::InvalidPartOrder
             | Self::InvalidRequest
             | Self::InvalidStorageClass
+            | Self::InvalidTag
             | Self::InvalidURI
             | Self::KeyTooLongError
             | Self::MalformedXML
             | Self::MetadataTooLarge
-            | Self::MissingSecurityHeader
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::AccessDenied
             | Self::InvalidAccessKeyId
-            | Self::InvalidObjectState
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
-            Self::NoSuchBucket | Self::NoSuchKey | Self::NoSuchUpload | Self::NoSuchVersion => {
-                StatusCode::NOT_FOUND
-            }
+            Self::NoSuchBucket
+            | Self::NoSuchKey
+            | Self::NoSuchTagSet
+            | Self::NoSuchUpload
+            | Self::NoSuchVersion => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => StatusCode::CONFLICT,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -173,12 +174,6 @@ impl S3Error {
     /// Adds a response header.
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
-        self
-    }
-
-    /// Sets the resource.
-    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
         self
     }
 
@@ -308,8 +303,8 @@ mod tests {
 
     #[test]
     fn renders_error_document() {
-        let e = S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
-            .with_resource("/b/a<b");
+        let mut e = S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.");
+        e.resource = Some("/b/a<b".into());
         let xml = e.to_xml("REQ1");
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
         assert!(xml.contains("<Code>NoSuchKey</Code>"));

@@ -43,6 +43,22 @@ pub enum Operation {
     ListParts,
     /// `GET /bucket?uploads`.
     ListMultipartUploads,
+    /// PutObjectTagging.
+    PutObjectTagging,
+    /// GetObjectTagging.
+    GetObjectTagging,
+    /// DeleteObjectTagging.
+    DeleteObjectTagging,
+    /// PutBucketTagging.
+    PutBucketTagging,
+    /// GetBucketTagging.
+    GetBucketTagging,
+    /// DeleteBucketTagging.
+    DeleteBucketTagging,
+    /// CopyObject.
+    CopyObject,
+    /// UploadPartCopy.
+    UploadPartCopy,
     /// A known S3 operation Strata does not implement (yet).
     Unsupported(&'static str),
     /// A method S3 does not accept on this resource.
@@ -50,6 +66,21 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// The implemented operation with this S3 name, or `Unsupported(name)`.
+    fn from_table(name: &'static str) -> Self {
+        match name {
+            "PutObjectTagging" => Self::PutObjectTagging,
+            "GetObjectTagging" => Self::GetObjectTagging,
+            "DeleteObjectTagging" => Self::DeleteObjectTagging,
+            "PutBucketTagging" => Self::PutBucketTagging,
+            "GetBucketTagging" => Self::GetBucketTagging,
+            "DeleteBucketTagging" => Self::DeleteBucketTagging,
+            "CopyObject" => Self::CopyObject,
+            "UploadPartCopy" => Self::UploadPartCopy,
+            other => Self::Unsupported(other),
+        }
+    }
+
     /// The S3 name of the operation, used in metrics and errors.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,6 +102,14 @@ impl Operation {
             Self::AbortMultipartUpload => "AbortMultipartUpload",
             Self::ListParts => "ListParts",
             Self::ListMultipartUploads => "ListMultipartUploads",
+            Self::PutObjectTagging => "PutObjectTagging",
+            Self::GetObjectTagging => "GetObjectTagging",
+            Self::DeleteObjectTagging => "DeleteObjectTagging",
+            Self::PutBucketTagging => "PutBucketTagging",
+            Self::GetBucketTagging => "GetBucketTagging",
+            Self::DeleteBucketTagging => "DeleteBucketTagging",
+            Self::CopyObject => "CopyObject",
+            Self::UploadPartCopy => "UploadPartCopy",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
         }
@@ -289,7 +328,7 @@ pub fn classify(
             for entry in BUCKET_SUBRESOURCES {
                 if has(entry.0) {
                     return match pick(entry, method) {
-                        Some(name) => Unsupported(name),
+                        Some(name) => Operation::from_table(name),
                         None => MethodNotAllowed,
                     };
                 }
@@ -309,7 +348,7 @@ pub fn classify(
         Some(_) => {
             if has("uploadId") {
                 return match method {
-                    "PUT" if copy_source => Unsupported("UploadPartCopy"),
+                    "PUT" if copy_source => UploadPartCopy,
                     "PUT" => UploadPart,
                     "GET" | "HEAD" => ListParts,
                     "POST" => CompleteMultipartUpload,
@@ -323,13 +362,13 @@ pub fn classify(
             for entry in OBJECT_SUBRESOURCES {
                 if has(entry.0) {
                     return match pick(entry, method) {
-                        Some(name) => Unsupported(name),
+                        Some(name) => Operation::from_table(name),
                         None => MethodNotAllowed,
                     };
                 }
             }
             match method {
-                "PUT" if copy_source => Unsupported("CopyObject"),
+                "PUT" if copy_source => CopyObject,
                 "PUT" => PutObject,
                 "GET" => GetObject,
                 "HEAD" => HeadObject,
@@ -409,16 +448,13 @@ mod tests {
     fn object_rows() {
         use Operation::*;
         assert_eq!(op("PUT", Some("b"), Some("k"), &[], false), PutObject);
-        assert_eq!(
-            op("PUT", Some("b"), Some("k"), &[], true),
-            Unsupported("CopyObject")
-        );
+        assert_eq!(op("PUT", Some("b"), Some("k"), &[], true), CopyObject);
         assert_eq!(op("GET", Some("b"), Some("k"), &[], false), GetObject);
         assert_eq!(op("HEAD", Some("b"), Some("k"), &[], false), HeadObject);
         assert_eq!(op("DELETE", Some("b"), Some("k"), &[], false), DeleteObject);
         assert_eq!(
             op("GET", Some("b"), Some("k"), &[("tagging", "")], false),
-            Unsupported("GetObjectTagging")
+            GetObjectTagging
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("uploads", "")], false),
@@ -442,7 +478,7 @@ mod tests {
                 &[("partNumber", "1"), ("uploadId", "u")],
                 true
             ),
-            Unsupported("UploadPartCopy")
+            UploadPartCopy
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("uploadId", "u")], false),

@@ -197,3 +197,30 @@ mod complete_tests {
         assert_eq!(c.parts[1].part_number, "2");
     }
 }
+
+/// `<Tagging>` (object and bucket tagging).
+#[derive(Debug, serde::Deserialize)]
+pub struct Tagging {
+    /// The tag set.
+    #[serde(rename = "TagSet")]
+    pub tag_set: TagSet,
+}
+
+/// `<TagSet>`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TagSet {
+    /// The tags.
+    #[serde(rename = "Tag", default)]
+    pub tags: Vec<Tag>,
+}
+
+/// One `<Tag>`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Tag {
+    /// Key.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// Value (may be empty).
+    #[serde(rename = "Value", default)]
+    pub value: String,
+}

@@ -64,7 +64,7 @@ pub fn encode_chunk_list(chunks: &[ChunkRef]) -> Vec<u8> {
 
 /// Parses a chunk list stored by [`encode_chunk_list`].
 pub fn decode_chunk_list(data: &[u8]) -> Option<Vec<ChunkRef>> {
-    if data.len() % 40 != 0 {
+    if !data.len().is_multiple_of(40) {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() / 40);

@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS parts (
     chunks BLOB NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bucket_settings (
+    bucket TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (bucket, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stats (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL,

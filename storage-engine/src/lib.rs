@@ -16,7 +16,7 @@ pub use chunks::{ChunkHash, ChunkRef};
 pub use db::Durability;
 pub use error::{Error, Result};
 pub use ingest::BodyWriter;
-pub use multipart::{CompleteProblem, PartInfo, UploadInfo, UploadPage};
+pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
 pub use store::{
     open_for_tests, Body, BucketInfo, ChunkingParams, ListPage, ListQuery, NewVersion,
     ObjectHandle, ObjectMeta, ObjectSummary, ObjectVersion, RecoveryReport, StagedBody, Store,

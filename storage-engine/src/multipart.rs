@@ -50,6 +50,17 @@ pub struct PartInfo {
     pub checksum: Option<String>,
 }
 
+/// A part being stored: its number and what the caller computed over its bytes.
+#[derive(Clone, Debug)]
+pub struct NewPart {
+    /// Part number (1..=10000).
+    pub part_number: u32,
+    /// ETag (MD5 hex), without quotes.
+    pub etag: String,
+    /// The part's checksum (base64), if one was computed.
+    pub checksum: Option<String>,
+}
+
 /// A page of uploads.
 #[derive(Clone, Debug, Default)]
 pub struct UploadPage {
@@ -181,11 +192,14 @@ impl Store {
         bucket: &str,
         key: &str,
         upload_id: &str,
-        part_number: u32,
         mut staged: StagedBody,
-        etag: String,
-        checksum: Option<String>,
+        new: NewPart,
     ) -> Result<PartInfo> {
+        let NewPart {
+            part_number,
+            etag,
+            checksum,
+        } = new;
         let list = match std::mem::replace(&mut staged.body, Body::Inline(Vec::new())) {
             Body::Chunks(list) => list,
             Body::Inline(data) if data.is_empty() => Vec::new(),
@@ -433,4 +447,54 @@ fn remove_upload_rows(conn: &Connection, upload_id: &str) -> Result<Vec<ChunkHas
     conn.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])?;
     conn.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
     Ok(freed)
+}
+
+/// The source of a copy, and the condition it must still meet when the copy commits.
+#[derive(Clone, Debug)]
+pub struct CopySource {
+    /// Source bucket.
+    pub bucket: String,
+    /// Source key.
+    pub key: String,
+    /// Source version (None: the current one).
+    pub version_id: Option<String>,
+    /// The ETag the caller checked its conditions against; the copy fails with
+    /// `PreconditionFailed` if the source changed since.
+    pub expected_etag: Option<String>,
+}
+
+impl Store {
+    /// Copies a version as a metadata operation: the destination references the source's chunks
+    /// (or copies its inline bytes); no chunk is written. `make` builds the new version's
+    /// description from the source version.
+    pub fn copy_object(
+        &self,
+        src: CopySource,
+        dst_bucket: &str,
+        dst_key: &str,
+        make: impl FnOnce(&ObjectVersion) -> NewVersion + Send + 'static,
+    ) -> Result<(ObjectVersion, ObjectVersion)> {
+        let (b, k) = (dst_bucket.to_owned(), dst_key.to_owned());
+        self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &src.bucket)? {
+                return Err(Error::NoSuchBucket(src.bucket));
+            }
+            if !bucket_exists(conn, &b)? {
+                return Err(Error::NoSuchBucket(b));
+            }
+            let source =
+                crate::store::load_version(conn, &src.bucket, &src.key, src.version_id.as_deref())?
+                    .filter(|v| !v.is_delete_marker)
+                    .ok_or_else(|| Error::NoSuchKey(src.key.clone()))?;
+            if let Some(expected) = &src.expected_etag {
+                if &source.etag != expected {
+                    return Err(Error::PreconditionFailed);
+                }
+            }
+            let new = make(&source);
+            let (version, freed) =
+                insert_current_version(conn, b, k, source.body.clone(), source.size, new)?;
+            Ok(((source, version), freed))
+        })
+    }
 }

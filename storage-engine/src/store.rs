@@ -688,6 +688,7 @@ impl Store {
             }
             conn.execute("DELETE FROM buckets WHERE name = ?1", [&name])?;
             conn.execute("DELETE FROM stats WHERE bucket = ?1", [&name])?;
+            conn.execute("DELETE FROM bucket_settings WHERE bucket = ?1", [&name])?;
             Ok(((), Vec::new()))
         })
     }
@@ -836,6 +837,78 @@ impl Store {
         })
     }
 
+    /// Stores (Some) or removes (None) a named bucket setting (a configuration document in
+    /// canonical form, such as the bucket's tags or CORS rules).
+    pub fn set_bucket_setting(
+        &self,
+        bucket: &str,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<()> {
+        let (b, n) = (bucket.to_owned(), name.to_owned());
+        self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &b)? {
+                return Err(Error::NoSuchBucket(b));
+            }
+            match value {
+                Some(v) => conn.execute(
+                    "INSERT OR REPLACE INTO bucket_settings(bucket, name, value) VALUES (?1, ?2, ?3)",
+                    params![b, n, v],
+                )?,
+                None => conn.execute(
+                    "DELETE FROM bucket_settings WHERE bucket = ?1 AND name = ?2",
+                    params![b, n],
+                )?,
+            };
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// A named bucket setting, if set.
+    pub fn bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>> {
+        self.inner.readers.with(|conn| {
+            if !bucket_exists(conn, bucket)? {
+                return Err(Error::NoSuchBucket(bucket.to_owned()));
+            }
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value FROM bucket_settings WHERE bucket = ?1 AND name = ?2",
+                )?
+                .query_row(params![bucket, name], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Replaces the tags of a version (the current one when `version_id` is None). Returns the
+    /// version id.
+    pub fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> Result<String> {
+        let (b, k, vid) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version_id.map(str::to_owned),
+        );
+        self.inner.writer.write(move |conn| {
+            if !bucket_exists(conn, &b)? {
+                return Err(Error::NoSuchBucket(b));
+            }
+            let mut v = load_version(conn, &b, &k, vid.as_deref())?
+                .filter(|v| !v.is_delete_marker || vid.is_some())
+                .ok_or_else(|| Error::NoSuchKey(k.clone()))?;
+            v.meta.tags = tags;
+            let meta = serde_json::to_string(&v.meta)
+                .map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
+            conn.prepare_cached("UPDATE versions SET meta = ?1 WHERE id = ?2")?
+                .execute(params![meta, v.id])?;
+            Ok((v.version_id, Vec::new()))
+        })
+    }
+
     /// Counts for metrics.
     pub fn stats(&self) -> Result<StoreStats> {
         self.inner.readers.with(|conn| {
@@ -929,6 +1002,22 @@ fn list_current(conn: &Connection, bucket: &str, q: &ListQuery) -> Result<ListPa
     let mut inclusive_prefix = after.as_slice() < prefix;
     if inclusive_prefix {
         after = prefix.to_vec();
+    }
+    // A marker inside a common prefix (as a page that ended on that prefix hands out) resumes
+    // after everything the prefix rolled up, so the prefix is not reported twice.
+    if let (Some(d), false) = (delimiter, inclusive_prefix) {
+        if after.starts_with(prefix) {
+            if let Some(pos) = find(&after[prefix.len()..], d.as_bytes()) {
+                let cp = after[..prefix.len() + pos + d.len()].to_vec();
+                match prefix_successor(&cp) {
+                    Some(next) => {
+                        after = next;
+                        inclusive_prefix = true;
+                    }
+                    None => return Ok(page),
+                }
+            }
+        }
     }
     let mut stmt = conn.prepare_cached(
         "SELECT key, size, etag, last_modified_ms, storage_class FROM versions \

@@ -262,17 +262,17 @@ fn listing_with_delimiter_and_pagination() {
     let keys: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(keys, vec!["b", "d", "~", "é"]);
     assert_eq!(page.common_prefixes, vec!["a/", "c/"]);
-    // Pages of two entries, resuming after the last one returned.
+    // Pages of one entry, resuming after the last one returned.
     let mut seen = Vec::new();
     let mut after = None;
-    loop {
+    for _ in 0..20 {
         let page = store
             .list_objects(
                 "b",
                 &ListQuery {
                     delimiter: Some("/".into()),
                     start_after: after.clone(),
-                    max_keys: 2,
+                    max_keys: 1,
                     ..Default::default()
                 },
             )
@@ -284,7 +284,11 @@ fn listing_with_delimiter_and_pagination() {
         }
         after = page.last.clone();
     }
+    // issue #2: a page that ended on a common prefix handed the same prefix out again.
+    let total = seen.len();
     seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no entry is returned twice");
     assert_eq!(seen, vec!["a/", "b", "c/", "d", "~", "é"]);
     let page = store
         .list_objects(
@@ -415,6 +419,14 @@ proptest! {
     }
 }
 
+fn part(n: u32, etag: &str) -> strata_storage::NewPart {
+    strata_storage::NewPart {
+        part_number: n,
+        etag: etag.into(),
+        checksum: None,
+    }
+}
+
 fn stage_part(store: &Store, data: &[u8]) -> strata_storage::StagedBody {
     let mut w = store.body_writer().always_chunked();
     w.write(data).unwrap();
@@ -436,28 +448,20 @@ fn multipart_complete_reuses_part_chunks_and_frees_the_rest() {
     let p4 = bytes(23, 3 * 1024 * 1024);
     let u = &up.upload_id;
     store
-        .put_part("b", "big", u, 1, stage_part(&store, &p1), "e1".into(), None)
+        .put_part("b", "big", u, stage_part(&store, &p1), part(1, "e1"))
         .unwrap();
     store
-        .put_part(
-            "b",
-            "big",
-            u,
-            2,
-            stage_part(&store, &p2_old),
-            "old".into(),
-            None,
-        )
+        .put_part("b", "big", u, stage_part(&store, &p2_old), part(2, "old"))
         .unwrap();
     // Uploading a part twice keeps the last.
     store
-        .put_part("b", "big", u, 2, stage_part(&store, &p2), "e2".into(), None)
+        .put_part("b", "big", u, stage_part(&store, &p2), part(2, "e2"))
         .unwrap();
     store
-        .put_part("b", "big", u, 3, stage_part(&store, &p3), "e3".into(), None)
+        .put_part("b", "big", u, stage_part(&store, &p3), part(3, "e3"))
         .unwrap();
     store
-        .put_part("b", "big", u, 4, stage_part(&store, &p4), "e4".into(), None)
+        .put_part("b", "big", u, stage_part(&store, &p4), part(4, "e4"))
         .unwrap();
     let (_, parts, truncated) = store.list_parts("b", "big", u, 0, 2).unwrap();
     assert_eq!(
@@ -534,10 +538,8 @@ fn multipart_abort_frees_everything() {
             "b",
             "k",
             &up.upload_id,
-            1,
             stage_part(&store, &bytes(30, 6 << 20)),
-            "e".into(),
-            None,
+            part(1, "e"),
         )
         .unwrap();
     let page = store.list_uploads("b", "", None, None, None, 1000).unwrap();

@@ -4,6 +4,7 @@ mod bucket;
 mod list;
 mod multipart;
 mod object;
+mod tagging;
 
 use actix_web::{web, HttpResponse};
 
@@ -37,6 +38,17 @@ pub async fn dispatch(
         Operation::AbortMultipartUpload => multipart::abort(&req).await,
         Operation::ListParts => multipart::list_parts(&req).await,
         Operation::ListMultipartUploads => multipart::list_uploads(&req).await,
+        Operation::PutObjectTagging => tagging::put_object_tagging(&mut req, payload).await,
+        Operation::GetObjectTagging => tagging::get_object_tagging(&req).await,
+        Operation::DeleteObjectTagging => tagging::delete_object_tagging(&req).await,
+        Operation::PutBucketTagging => tagging::put_bucket_tagging(&mut req, payload).await,
+        Operation::GetBucketTagging => tagging::get_bucket_tagging(&req).await,
+        Operation::DeleteBucketTagging => tagging::delete_bucket_tagging(&req).await,
+        Operation::CopyObject | Operation::UploadPartCopy => Err(s3_error!(
+            NotImplemented,
+            "{} is not implemented by this server",
+            op.name()
+        )),
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"

@@ -135,12 +135,14 @@ pub async fn upload_part(req: &mut S3Request, payload: web::Payload) -> S3Result
         .as_deref()
         .and_then(ChecksumAlgorithm::from_name);
     match (&spec.checksum, upload_alg) {
-        (Some((alg, _)), Some(want)) if *alg != want => return Err(s3_error!(
+        (Some((alg, _)), Some(want)) if *alg != want => {
+            return Err(s3_error!(
             InvalidRequest,
             "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
             want.name().to_ascii_lowercase(),
             alg.name().to_ascii_lowercase()
-        )),
+        ))
+        }
         (None, Some(want)) => spec.checksum = Some((want, None)),
         _ => {}
     }
@@ -157,10 +159,12 @@ pub async fn upload_part(req: &mut S3Request, payload: web::Payload) -> S3Result
                 &bucket,
                 &key,
                 &upload,
-                part_number,
                 staged,
-                e,
-                part_checksum,
+                strata_storage::NewPart {
+                    part_number,
+                    etag: e,
+                    checksum: part_checksum,
+                },
             )
         }
         .map_err(S3Error::from)

@@ -91,7 +91,10 @@ pub(crate) fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> 
         expires: h("expires"),
         user,
         checksum: None,
-        tags: Vec::new(),
+        tags: match req.header("x-amz-tagging") {
+            Some(v) => crate::handlers::tagging::tags_from_header(v)?,
+            None => Vec::new(),
+        },
         part_sizes: Vec::new(),
     })
 }
@@ -476,6 +479,9 @@ fn put_object_headers(
     }
     if v.version_id != strata_storage::NULL_VERSION {
         resp.insert_header(("x-amz-version-id", v.version_id.as_str()));
+    }
+    if !m.tags.is_empty() {
+        resp.insert_header(("x-amz-tagging-count", m.tags.len().to_string()));
     }
     for (name, value) in &m.user {
         if let Ok(hv) = header::HeaderValue::from_str(value) {

@@ -1,0 +1,447 @@
+"""Strata driven by the Python clients users actually run: boto3 and the AWS CLI (v1).
+
+The server binary comes from STRATA_BIN (default: target/debug/strata under the repository root);
+build it first with `cargo build -p strata-server`. Each test module run starts one server on an
+ephemeral port with a temporary data directory and stops it at the end.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ACCESS_KEY = "testkey"
+SECRET_KEY = "testsecret-1234567890"
+REGION = "us-east-1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
+
+
+def strata_bin() -> Path:
+    configured = os.environ.get("STRATA_BIN")
+    if configured:
+        return Path(configured)
+    return REPO_ROOT / "target" / "debug" / "strata"
+
+
+def aws_cli() -> str:
+    """The `aws` next to this interpreter (a venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "aws"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("aws")
+    if not found:
+        pytest.skip("the AWS CLI is not installed (pip install -r requirements.txt)")
+    return found
+
+
+class StrataServer:
+    """A `strata serve` child process on 127.0.0.1:<ephemeral>."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        data = root / "data"
+        data.mkdir()
+        self.log = open(root / "server.log", "wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
+        env.update(STRATA_ACCESS_KEY=ACCESS_KEY, STRATA_SECRET_KEY=SECRET_KEY)
+        binary = strata_bin()
+        if not binary.exists():
+            raise RuntimeError(f"{binary} does not exist: run `cargo build -p strata-server` first")
+        self.process = subprocess.Popen(
+            [str(binary), "serve", "--address", "127.0.0.1:0", "--data-dir", str(data)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+        )
+        first = self._first_line(timeout=60)
+        prefix = "strata listening on http://127.0.0.1:"
+        if not first.startswith(prefix):
+            self.stop()
+            raise RuntimeError(f"unexpected first line {first!r}:\n{self.log_tail()}")
+        self.port = int(first[len(prefix):])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        # Keep draining stdout so the server never blocks on a full pipe.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def _first_line(self, timeout: float) -> str:
+        result = {}
+
+        def read():
+            result["line"] = self.process.stdout.readline().decode().strip()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if "line" not in result:
+            self.stop()
+            raise RuntimeError(f"server printed no listening line:\n{self.log_tail()}")
+        return result["line"]
+
+    def log_tail(self) -> str:
+        self.log.flush()
+        text = (self.root / "server.log").read_bytes().decode(errors="replace")
+        return text[-8192:]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    os.environ["no_proxy"] = "127.0.0.1,localhost"
+    root = Path(tempfile.mkdtemp(prefix="strata-pytest-"))
+    srv = StrataServer(root)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def make_client(server, **config):
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+        config=Config(**config) if config else None,
+    )
+
+
+@pytest.fixture
+def s3(server):
+    return make_client(server)
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def fetch(url: str, method: str = "GET", data: bytes = None, headers=None):
+    """Plain urllib, no proxies: returns (status, headers, body) also for error statuses."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with opener.open(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# boto3
+
+
+def test_boto3_bucket_lifecycle(s3):
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert name in names
+    s3.head_bucket(Bucket=name)
+    with pytest.raises(ClientError) as error:
+        s3.create_bucket(Bucket=name)
+    assert error.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+    location = s3.get_bucket_location(Bucket=name)
+    assert location.get("LocationConstraint") in (None, "")
+    s3.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as error:
+        s3.head_bucket(Bucket=name)
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_boto3_put_get_list_delete(s3, bucket):
+    body = os.urandom(300_000)
+    put = s3.put_object(
+        Bucket=bucket,
+        Key="docs/report.bin",
+        Body=body,
+        ContentType="application/x-report",
+        Metadata={"owner": "alice"},
+    )
+    assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+
+    got = s3.get_object(Bucket=bucket, Key="docs/report.bin")
+    assert got["Body"].read() == body
+    assert got["ContentType"] == "application/x-report"
+    assert got["Metadata"] == {"owner": "alice"}
+    assert got["ContentLength"] == len(body)
+
+    head = s3.head_object(Bucket=bucket, Key="docs/report.bin")
+    assert head["ETag"] == put["ETag"]
+
+    part = s3.get_object(Bucket=bucket, Key="docs/report.bin", Range="bytes=10-19")
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert part["ContentRange"] == f"bytes 10-19/{len(body)}"
+    assert part["Body"].read() == body[10:20]
+
+    for key in ["docs/a.txt", "docs/sub/b.txt", "top.txt"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="docs/", Delimiter="/")
+    assert [o["Key"] for o in listed["Contents"]] == ["docs/a.txt", "docs/report.bin"]
+    assert [p["Prefix"] for p in listed["CommonPrefixes"]] == ["docs/sub/"]
+
+    # The paginator follows continuation tokens.
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 1})
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    assert keys == ["docs/a.txt", "docs/report.bin", "docs/sub/b.txt", "top.txt"]
+    pages = s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 2})
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    assert keys == ["docs/a.txt", "docs/report.bin", "docs/sub/b.txt", "top.txt"]
+
+    s3.delete_object(Bucket=bucket, Key="top.txt")
+    with pytest.raises(ClientError) as error:
+        s3.get_object(Bucket=bucket, Key="top.txt")
+    assert error.value.response["Error"]["Code"] == "NoSuchKey"
+
+    deleted = s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "docs/a.txt"}, {"Key": "docs/sub/b.txt"}]},
+    )
+    assert sorted(d["Key"] for d in deleted["Deleted"]) == ["docs/a.txt", "docs/sub/b.txt"]
+    quiet = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "docs/report.bin"}], "Quiet": True})
+    assert not quiet.get("Deleted")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_boto3_paginate_with_delimiter(s3, bucket):
+    # A page that ends on a CommonPrefix must not hand that prefix out again on the next page.
+    for key in ["a/1", "a/2", "b", "c/1", "c/2", "d"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    for operation in ["list_objects_v2", "list_objects"]:
+        pages = s3.get_paginator(operation).paginate(
+            Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1}
+        )
+        keys, prefixes = [], []
+        for page in pages:
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        assert keys == ["b", "d"], operation
+        assert prefixes == ["a/", "c/"], operation
+
+
+def test_boto3_awkward_keys_listing(s3, bucket):
+    # boto3 asks for encoding-type=url and decodes the keys it gets back.
+    keys = ["a b", "c+d", "e%f", "g&h", "unicode-é-日本", "dir/with space/x"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    listed = s3.list_objects_v2(Bucket=bucket)
+    assert [o["Key"] for o in listed["Contents"]] == sorted(keys, key=lambda k: k.encode())
+    listed = s3.list_objects(Bucket=bucket)
+    assert [o["Key"] for o in listed["Contents"]] == sorted(keys, key=lambda k: k.encode())
+    for key in keys:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"x"
+
+
+def test_boto3_bad_digest(s3, bucket):
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    with pytest.raises(ClientError) as error:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"data", ContentMD5=wrong)
+    assert error.value.response["Error"]["Code"] == "BadDigest"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
+
+
+def test_boto3_checksum_round_trip(s3, bucket):
+    body = os.urandom(50_000)
+    s3.put_object(Bucket=bucket, Key="sum", Body=body, ChecksumAlgorithm="SHA256")
+    head = s3.head_object(Bucket=bucket, Key="sum", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+
+def test_boto3_wrong_credentials(server, bucket):
+    wrong = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="not-the-secret",
+        region_name=REGION,
+    )
+    with pytest.raises(ClientError) as error:
+        wrong.list_buckets()
+    assert error.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_boto3_default_presigned_get_is_sigv2(s3, bucket):
+    body = os.urandom(20_000)
+    s3.put_object(Bucket=bucket, Key="shared/file.bin", Body=body)
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared/file.bin"}, ExpiresIn=600)
+    # boto3 presigns with SigV2 against a custom endpoint in us-east-1.
+    assert "AWSAccessKeyId=" in url and "Signature=" in url, url
+    status, _, got = fetch(url)
+    assert status == 200, got
+    assert got == body
+
+    tampered = url.replace("Expires=", "Expires=1")
+    status, _, got = fetch(tampered)
+    assert status == 403, got
+
+
+def test_boto3_sigv4_presigned_get_and_put(server, bucket):
+    s3v4 = make_client(server, signature_version="s3v4")
+    body = os.urandom(30_000)
+    s3v4.put_object(Bucket=bucket, Key="v4.bin", Body=body)
+    url = s3v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v4.bin"}, ExpiresIn=600)
+    assert "X-Amz-Signature=" in url, url
+    status, _, got = fetch(url)
+    assert status == 200, got
+    assert got == body
+
+    put_url = s3v4.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "uploaded.txt"}, ExpiresIn=600
+    )
+    status, _, answer = fetch(put_url, method="PUT", data=b"via presigned PUT")
+    assert status == 200, answer
+    assert s3v4.get_object(Bucket=bucket, Key="uploaded.txt")["Body"].read() == b"via presigned PUT"
+
+
+def test_boto3_virtual_hosted_is_not_needed_for_ip_endpoints(server, bucket):
+    # addressing_style="path" is what users set for a custom endpoint; it must just work.
+    s3 = make_client(server, s3={"addressing_style": "path"})
+    s3.put_object(Bucket=bucket, Key="p", Body=b"path")
+    assert s3.get_object(Bucket=bucket, Key="p")["Body"].read() == b"path"
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS CLI
+
+
+@pytest.fixture
+def cli(server, tmp_path):
+    """Runs `aws` against the server with a clean configuration."""
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    }
+    env.update(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=str(config),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    binary = aws_cli()
+
+    def run(*args, check=True, config_text=None):
+        if config_text is not None:
+            config.write_text(config_text)
+        result = subprocess.run(
+            [binary, "--endpoint-url", server.endpoint, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"aws {' '.join(args)} exited {result.returncode}\nstdout: {result.stdout}\n"
+                f"stderr: {result.stderr}\nserver log:\n{server.log_tail()}"
+            )
+        return result
+
+    return run
+
+
+def write_random(path: Path, size: int) -> str:
+    digest = hashlib.md5()
+    with open(path, "wb") as out:
+        remaining = size
+        while remaining:
+            block = os.urandom(min(remaining, MIB))
+            digest.update(block)
+            out.write(block)
+            remaining -= len(block)
+    return digest.hexdigest()
+
+
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(MIB), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_cli_mb_ls_head_rm(cli, tmp_path):
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    assert name in cli("s3", "ls").stdout
+
+    small = tmp_path / "small.txt"
+    small.write_text("hello from the aws cli\n")
+    cli("s3", "cp", str(small), f"s3://{name}/dir/small.txt", "--content-type", "text/plain")
+    listing = cli("s3", "ls", f"s3://{name}/dir/").stdout
+    assert "small.txt" in listing and str(small.stat().st_size) in listing
+    assert "PRE dir/" in cli("s3", "ls", f"s3://{name}").stdout
+
+    head = json.loads(cli("s3api", "head-object", "--bucket", name, "--key", "dir/small.txt").stdout)
+    assert head["ContentLength"] == small.stat().st_size
+    assert head["ContentType"] == "text/plain"
+    assert head["ETag"] == '"%s"' % hashlib.md5(small.read_bytes()).hexdigest()
+
+    missing = cli("s3api", "head-object", "--bucket", name, "--key", "nope", check=False)
+    assert missing.returncode != 0 and "404" in missing.stderr
+
+    cli("s3", "rm", f"s3://{name}/dir/small.txt")
+    assert "small.txt" not in cli("s3", "ls", f"s3://{name}/dir/", check=False).stdout
+    cli("s3", "rb", f"s3://{name}")
+    assert name not in cli("s3", "ls").stdout
+
+
+def test_cli_cp_20_mib_round_trip(cli, tmp_path):
+    """20 MiB up in one PUT (threshold raised), down with the CLI's parallel ranged GETs."""
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    source = tmp_path / "twenty.bin"
+    want = write_random(source, 20 * MIB)
+
+    single_put = "[default]\nregion = us-east-1\ns3 =\n    multipart_threshold = 64MB\n"
+    cli("s3", "cp", str(source), f"s3://{name}/big/twenty.bin", config_text=single_put)
+    head = json.loads(cli("s3api", "head-object", "--bucket", name, "--key", "big/twenty.bin").stdout)
+    assert head["ETag"] == '"%s"' % want
+    assert head["ContentLength"] == 20 * MIB
+    assert str(20 * MIB) in cli("s3", "ls", f"s3://{name}/big/").stdout
+
+    # Stock configuration downloads with ranged GETs (8 MiB parts).
+    target = tmp_path / "down.bin"
+    cli("s3", "cp", f"s3://{name}/big/twenty.bin", str(target), config_text="[default]\nregion = us-east-1\n")
+    assert md5_file(target) == want
+
+
+def test_cli_cp_20_mib_stock_configuration(cli, tmp_path):
+    """A stock `aws s3 cp` of 20 MiB: multipart upload (8 MiB parts) and ranged GETs."""
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    source = tmp_path / "twenty.bin"
+    want = write_random(source, 20 * MIB)
+    cli("s3", "cp", str(source), f"s3://{name}/twenty.bin")
+    target = tmp_path / "down.bin"
+    cli("s3", "cp", f"s3://{name}/twenty.bin", str(target))
+    assert md5_file(target) == want

@@ -1,0 +1,439 @@
+//! Request authentication: AWS Signature Version 4 (header and presigned query), Signature
+//! Version 2 (header and presigned query) and anonymous access, plus the aws-chunked body decoder.
+//!
+//! Invariant: [`authenticate`] returns `Ok` only when the request carries a valid signature made
+//! with the configured credentials, or carries no credentials at all while anonymous access is
+//! allowed. What the signature cannot cover before the body arrives is described by the returned
+//! [`PayloadCheck`], and the caller must enforce it (hash the body, or decode it with
+//! [`ChunkedDecoder`]) before acting on the body.
+
+mod chunked;
+mod sigv2;
+mod sigv4;
+
+pub use chunked::{ChunkSigning, ChunkedDecoder, ChunkedMode};
+
+use crate::error::S3Result;
+use crate::s3_error;
+use actix_web::http::header::HeaderMap;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// Server credentials and policy.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The one access key id the server accepts.
+    pub access_key: String,
+    /// The secret key paired with `access_key`.
+    pub secret_key: String,
+    /// The region requests must be signed for (SigV4 credential scope).
+    pub region: String,
+    /// Whether requests without any credentials are let through.
+    pub allow_anonymous: bool,
+}
+
+/// What the authenticator needs of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The HTTP method, upper case.
+    pub method: &'a str,
+    /// The path exactly as received on the wire, still percent-encoded (actix `req.uri().path()`).
+    pub raw_path: &'a str,
+    /// The query string exactly as received, without '?', possibly empty.
+    pub raw_query: &'a str,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// For SigV2's CanonicalizedResource: the bucket when addressed virtual-hosted style (`bucket.DOMAIN`), else None.
+    pub virtual_host_bucket: Option<&'a str>,
+}
+
+/// How the body must be checked once it arrives.
+#[derive(Debug, Clone)]
+pub enum PayloadCheck {
+    /// UNSIGNED-PAYLOAD, SigV2, or anonymous: nothing to verify against the signature.
+    Unverified,
+    /// x-amz-content-sha256 was a hex SHA-256: the body's SHA-256 must equal it (else XAmzContentSHA256Mismatch).
+    Sha256([u8; 32]),
+    /// The body is aws-chunked: decode it with `ChunkedDecoder::new(mode)`.
+    Chunked(ChunkedMode),
+}
+
+/// The outcome of a successful authentication.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The access key that signed the request; `None` for anonymous requests.
+    pub access_key: Option<String>,
+    /// What remains to be checked on the body.
+    pub payload: PayloadCheck,
+}
+
+/// Verify the request's signature (SigV4 header, SigV4 presigned query, SigV2 header, SigV2 presigned query),
+/// or allow it anonymously when `cfg.allow_anonymous` and it carries no credentials; otherwise AccessDenied.
+pub fn authenticate(
+    parts: &RequestParts<'_>,
+    cfg: &AuthConfig,
+    now: OffsetDateTime,
+) -> S3Result<Authenticated> {
+    let query = RawQuery::parse(parts.raw_query);
+    let authorization = match parts.headers.get("authorization") {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            s3_error!(
+                AuthorizationHeaderMalformed,
+                "The authorization header is malformed; it contains non-ASCII characters."
+            )
+        })?),
+        None => None,
+    };
+    let v4_query = query.contains("X-Amz-Algorithm")
+        || query.contains("X-Amz-Credential")
+        || query.contains("X-Amz-Signature");
+    let v2_query = query.contains("AWSAccessKeyId") || query.contains("Signature");
+
+    let mechanisms = usize::from(authorization.is_some()) + usize::from(v4_query || v2_query);
+    if mechanisms > 1 || (v4_query && v2_query) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified"
+        ));
+    }
+
+    if let Some(value) = authorization {
+        let trimmed = value.trim_start();
+        if let Some(rest) = strip_scheme(trimmed, sigv4::ALGORITHM) {
+            return sigv4::verify_header(parts, &query, cfg, now, rest);
+        }
+        if let Some(rest) = strip_scheme(trimmed, "AWS") {
+            return sigv2::verify_header(parts, &query, cfg, now, rest);
+        }
+        if strip_scheme(trimmed, "AWS4-ECDSA-P256-SHA256").is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported"
+            ));
+        }
+        return Err(s3_error!(InvalidArgument, "Unsupported Authorization Type"));
+    }
+    if v4_query {
+        return sigv4::verify_presigned(parts, &query, cfg, now);
+    }
+    if v2_query {
+        return sigv2::verify_presigned(parts, &query, cfg, now);
+    }
+    if cfg.allow_anonymous {
+        return Ok(Authenticated {
+            access_key: None,
+            payload: unsigned_payload_check(parts.headers)?,
+        });
+    }
+    Err(s3_error!(AccessDenied, "Access Denied"))
+}
+
+/// `"<scheme> rest"` -> `Some(rest)`; the scheme must be followed by whitespace.
+fn strip_scheme<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
+    let rest = value.strip_prefix(scheme)?;
+    if rest.starts_with([' ', '\t']) {
+        Some(rest.trim_start())
+    } else {
+        None
+    }
+}
+
+/// Maximum clock difference S3 tolerates between a request's time and the server's.
+const MAX_SKEW: time::Duration = time::Duration::minutes(15);
+
+/// Hex SHA-256 of the empty string.
+const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// x-amz-content-sha256 values that are not a hash.
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+/// The declared payload, from `x-amz-content-sha256`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeclaredPayload {
+    Unsigned,
+    Sha256([u8; 32]),
+    StreamingSigned { trailer: bool },
+    StreamingUnsignedTrailer,
+}
+
+impl DeclaredPayload {
+    /// Parses an `x-amz-content-sha256` value; S3 answers InvalidArgument for anything else.
+    fn parse(value: &str) -> S3Result<Self> {
+        match value {
+            UNSIGNED_PAYLOAD => Ok(Self::Unsigned),
+            STREAMING_SIGNED => Ok(Self::StreamingSigned { trailer: false }),
+            STREAMING_SIGNED_TRAILER => Ok(Self::StreamingSigned { trailer: true }),
+            STREAMING_UNSIGNED_TRAILER => Ok(Self::StreamingUnsignedTrailer),
+            _ => {
+                let mut hash = [0u8; 32];
+                if value.len() == 64 && hex::decode_to_slice(value, &mut hash).is_ok() {
+                    Ok(Self::Sha256(hash))
+                } else {
+                    Err(s3_error!(
+                        InvalidArgument,
+                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, \
+                         STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER \
+                         or a valid sha256 value."
+                    )
+                    .with_extra("ArgumentName", "x-amz-content-sha256")
+                    .with_extra("ArgumentValue", value))
+                }
+            }
+        }
+    }
+}
+
+/// The payload check for a request whose signature (SigV2, or none) does not cover the body.
+/// A declared SHA-256 is still enforced, and an unsigned aws-chunked body still needs decoding.
+fn unsigned_payload_check(headers: &HeaderMap) -> S3Result<PayloadCheck> {
+    let Some(value) = header_str(headers, "x-amz-content-sha256")? else {
+        return Ok(PayloadCheck::Unverified);
+    };
+    match DeclaredPayload::parse(value)? {
+        DeclaredPayload::Unsigned => Ok(PayloadCheck::Unverified),
+        DeclaredPayload::Sha256(hash) => Ok(PayloadCheck::Sha256(hash)),
+        DeclaredPayload::StreamingUnsignedTrailer => Ok(PayloadCheck::Chunked(ChunkedMode {
+            signing: None,
+            trailer: true,
+            decoded_length: decoded_content_length(headers)?,
+        })),
+        DeclaredPayload::StreamingSigned { .. } => Err(s3_error!(
+            InvalidRequest,
+            "x-amz-content-sha256 {value} requires AWS Signature Version 4 authentication"
+        )),
+    }
+}
+
+/// `x-amz-decoded-content-length`, when present.
+fn decoded_content_length(headers: &HeaderMap) -> S3Result<Option<u64>> {
+    match header_str(headers, "x-amz-decoded-content-length")? {
+        None => Ok(None),
+        Some(value) => value.trim().parse::<u64>().map(Some).map_err(|_| {
+            s3_error!(
+                InvalidArgument,
+                "x-amz-decoded-content-length must be a non-negative integer"
+            )
+            .with_extra("ArgumentName", "x-amz-decoded-content-length")
+            .with_extra("ArgumentValue", value)
+        }),
+    }
+}
+
+/// The first value of a header as text; a value that is not visible ASCII is an error.
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> S3Result<Option<&'h str>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| {
+            s3_error!(InvalidArgument, "Header {name} contains invalid characters")
+                .with_extra("ArgumentName", name.to_owned())
+        }),
+    }
+}
+
+/// The query string split into pairs, kept raw (still percent-encoded) and in wire order.
+#[derive(Debug)]
+struct RawQuery<'q> {
+    pairs: Vec<RawPair<'q>>,
+}
+
+/// One `key[=value]` item of a query string.
+#[derive(Debug, Clone, Copy)]
+struct RawPair<'q> {
+    key: &'q str,
+    value: &'q str,
+    has_equals: bool,
+}
+
+impl<'q> RawQuery<'q> {
+    /// Splits on `&`; empty items (`a=1&&b=2`) are dropped, as every SDK's parser does.
+    fn parse(raw: &'q str) -> Self {
+        let pairs = raw
+            .split('&')
+            .filter(|item| !item.is_empty())
+            .map(|item| match item.split_once('=') {
+                Some((key, value)) => RawPair {
+                    key,
+                    value,
+                    has_equals: true,
+                },
+                None => RawPair {
+                    key: item,
+                    value: "",
+                    has_equals: false,
+                },
+            })
+            .collect();
+        Self { pairs }
+    }
+
+    /// Whether a parameter with this (decoded) name is present.
+    fn contains(&self, name: &str) -> bool {
+        self.pairs
+            .iter()
+            .any(|pair| percent_decode(pair.key, false) == name.as_bytes())
+    }
+
+    /// The decoded values of every parameter with this (decoded) name.
+    fn values(&self, name: &str, plus_as_space: bool) -> Vec<Vec<u8>> {
+        self.pairs
+            .iter()
+            .filter(|pair| percent_decode(pair.key, false) == name.as_bytes())
+            .map(|pair| percent_decode(pair.value, plus_as_space))
+            .collect()
+    }
+}
+
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits is kept literally.
+/// With `plus_as_space`, `+` decodes to a space (form encoding, as the AWS SDKs parse queries).
+fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex_value);
+            let lo = bytes.get(i + 2).copied().and_then(hex_value);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push((hi << 4) | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus_as_space && b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    out
+}
+
+/// The value of one hex digit.
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Appends `bytes` percent-encoded with the RFC 3986 unreserved set (plus `/` when `keep_slash`),
+/// upper-case hex, as SigV4's `UriEncode` does.
+fn uri_encode_into(out: &mut String, bytes: &[u8], keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+fn hmac_sha256(key: &[u8], data: &[u8]) -> S3Result<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .map_err(|e| crate::error::S3Error::internal(format!("HMAC key: {e}")))?;
+    mac.update(data);
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// SHA-256 of `data`.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Parses an ISO 8601 basic timestamp (`20130524T000000Z`), SigV4's `x-amz-date` format.
+fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    if value.len() != 16 {
+        return None;
+    }
+    time::PrimitiveDateTime::parse(value, format)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+/// Formats a time as an ISO 8601 basic timestamp (`20130524T000000Z`).
+fn format_amz_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Formats a time the way S3 shows it in error documents (`2013-05-24T00:00:00Z`).
+fn format_iso8601(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Parses an HTTP `Date` value: RFC 1123 with `GMT` or a numeric zone (`+0000`, as in AWS's
+/// SigV2 examples), RFC 850, asctime, or an ISO 8601 basic timestamp.
+fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
+    let value = value.trim();
+    if let Ok(t) = httpdate::parse_http_date(value) {
+        return Some(OffsetDateTime::from(t));
+    }
+    if let Ok(t) = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822) {
+        return Some(t);
+    }
+    parse_amz_date(value)
+}
+
+/// The `RequestTimeTooSkewed` error S3 returns.
+fn time_too_skewed(request_time: &str, now: OffsetDateTime) -> crate::error::S3Error {
+    s3_error!(
+        RequestTimeTooSkewed,
+        "The difference between the request time and the current time is too large."
+    )
+    .with_extra("RequestTime", request_time)
+    .with_extra("ServerTime", format_iso8601(now))
+    .with_extra(
+        "MaxAllowedSkewMilliseconds",
+        MAX_SKEW.whole_milliseconds().to_string(),
+    )
+}
+
+/// The error S3 returns when a request carries neither a valid `Date` nor `x-amz-date`.
+fn missing_date() -> crate::error::S3Error {
+    s3_error!(
+        AccessDenied,
+        "AWS authentication requires a valid Date or x-amz-date header"
+    )
+}
+
+/// The error S3 returns for an access key other than the configured one.
+fn unknown_access_key(access_key: &str) -> crate::error::S3Error {
+    s3_error!(
+        InvalidAccessKeyId,
+        "The AWS Access Key Id you provided does not exist in our records."
+    )
+    .with_extra("AWSAccessKeyId", access_key)
+}
+
+#[cfg(test)]
+mod tests;

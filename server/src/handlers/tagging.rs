@@ -1,0 +1,222 @@
+//! Object and bucket tagging: the `x-amz-tagging` header, the Tagging document, S3's limits.
+
+use actix_web::{web, HttpResponse};
+
+use crate::app::{blocking, parse_query, S3Request};
+use crate::body;
+use crate::error::{S3Error, S3Result};
+use crate::s3_error;
+use crate::xml::{self, XmlWriter};
+
+/// Most tags on an object.
+pub const MAX_OBJECT_TAGS: usize = 10;
+/// Most tags on a bucket.
+pub const MAX_BUCKET_TAGS: usize = 50;
+const BUCKET_TAGS_SETTING: &str = "tagging";
+
+/// Checks a tag set against S3's rules: count, key and value lengths, unique keys, no `aws:` keys.
+pub fn validate_tags(tags: &[(String, String)], max: usize) -> S3Result<()> {
+    if tags.len() > max {
+        return Err(s3_error!(
+            InvalidTag,
+            "Object tags cannot be greater than {max}"
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagKey you have provided is invalid"
+            ));
+        }
+        if v.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagValue you have provided is invalid"
+            ));
+        }
+        if k.starts_with("aws:") {
+            return Err(s3_error!(
+                InvalidTag,
+                "Your TagKey cannot be prefixed with aws:"
+            ));
+        }
+        if !seen.insert(k.as_str()) {
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the `x-amz-tagging` header (URL query form: `k1=v1&k2=v2`).
+pub fn tags_from_header(value: &str) -> S3Result<Vec<(String, String)>> {
+    let tags = parse_query(value);
+    validate_tags(&tags, MAX_OBJECT_TAGS)?;
+    Ok(tags)
+}
+
+fn parse_tagging_body(body: &[u8], max: usize) -> S3Result<Vec<(String, String)>> {
+    let doc: xml::Tagging = xml::parse(body)?;
+    let tags: Vec<(String, String)> = doc
+        .tag_set
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    validate_tags(&tags, max)?;
+    Ok(tags)
+}
+
+fn render_tagging(tags: &[(String, String)]) -> String {
+    let mut w = XmlWriter::new("Tagging");
+    w.open("TagSet");
+    for (k, v) in tags {
+        w.open("Tag").elem("Key", k).elem("Value", v).close();
+    }
+    w.finish()
+}
+
+fn with_version(resp: &mut actix_web::HttpResponseBuilder, version_id: &str) {
+    if version_id != strata_storage::NULL_VERSION {
+        resp.insert_header(("x-amz-version-id", version_id));
+    }
+}
+
+/// PutObjectTagging.
+pub async fn put_object_tagging(
+    req: &mut S3Request,
+    payload: web::Payload,
+) -> S3Result<HttpResponse> {
+    let check = req.take_payload_check();
+    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let tags = parse_tagging_body(&body, MAX_OBJECT_TAGS)?;
+    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
+    let vid = req.q("versionId").map(str::to_owned);
+    let store = req.store().clone();
+    let version = blocking(move || {
+        store
+            .set_object_tags(&b, &k, vid.as_deref(), tags)
+            .map_err(S3Error::from)
+    })
+    .await?;
+    let mut resp = HttpResponse::Ok();
+    with_version(&mut resp, &version);
+    Ok(resp.finish())
+}
+
+/// GetObjectTagging.
+pub async fn get_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
+    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
+    let vid = req.q("versionId").map(str::to_owned);
+    let store = req.store().clone();
+    let handle = blocking(move || {
+        store
+            .get_object(&b, &k, vid.as_deref())
+            .map_err(S3Error::from)
+    })
+    .await?;
+    let mut resp = HttpResponse::Ok();
+    with_version(&mut resp, &handle.version.version_id);
+    Ok(resp
+        .content_type("application/xml")
+        .body(render_tagging(&handle.version.meta.tags)))
+}
+
+/// DeleteObjectTagging.
+pub async fn delete_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
+    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
+    let vid = req.q("versionId").map(str::to_owned);
+    let store = req.store().clone();
+    let version = blocking(move || {
+        store
+            .set_object_tags(&b, &k, vid.as_deref(), Vec::new())
+            .map_err(S3Error::from)
+    })
+    .await?;
+    let mut resp = HttpResponse::NoContent();
+    with_version(&mut resp, &version);
+    Ok(resp.finish())
+}
+
+/// PutBucketTagging.
+pub async fn put_bucket_tagging(
+    req: &mut S3Request,
+    payload: web::Payload,
+) -> S3Result<HttpResponse> {
+    let check = req.take_payload_check();
+    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let tags = parse_tagging_body(&body, MAX_BUCKET_TAGS)?;
+    let doc = render_tagging(&tags);
+    let b = req.bucket()?.to_owned();
+    let store = req.store().clone();
+    blocking(move || {
+        store
+            .set_bucket_setting(&b, BUCKET_TAGS_SETTING, Some(doc))
+            .map_err(S3Error::from)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// GetBucketTagging.
+pub async fn get_bucket_tagging(req: &S3Request) -> S3Result<HttpResponse> {
+    let b = req.bucket()?.to_owned();
+    let store = req.store().clone();
+    let doc = blocking(move || {
+        store
+            .bucket_setting(&b, BUCKET_TAGS_SETTING)
+            .map_err(S3Error::from)
+    })
+    .await?;
+    match doc {
+        Some(doc) => Ok(HttpResponse::Ok().content_type("application/xml").body(doc)),
+        None => Err(s3_error!(NoSuchTagSet, "The TagSet does not exist")),
+    }
+}
+
+/// DeleteBucketTagging.
+pub async fn delete_bucket_tagging(req: &S3Request) -> S3Result<HttpResponse> {
+    let b = req.bucket()?.to_owned();
+    let store = req.store().clone();
+    blocking(move || {
+        store
+            .set_bucket_setting(&b, BUCKET_TAGS_SETTING, None)
+            .map_err(S3Error::from)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tags() {
+        assert_eq!(
+            tags_from_header("a=1&b=x%20y").unwrap(),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x y".to_string())
+            ]
+        );
+        assert!(tags_from_header("a=1&a=2").is_err());
+        assert!(tags_from_header("aws:x=1").is_err());
+        let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        assert!(tags_from_header(&many.join("&")).is_err());
+        assert!(tags_from_header(&format!("{}=v", "k".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn tagging_document_round_trip() {
+        let doc = render_tagging(&[("a".into(), "1".into())]);
+        assert_eq!(
+            parse_tagging_body(doc.as_bytes(), 10).unwrap(),
+            vec![("a".to_string(), "1".to_string())]
+        );
+    }
+}
