@@ -2,6 +2,7 @@
 
 mod app;
 mod auth;
+mod bench;
 mod body;
 mod checksum;
 mod error;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Run the S3 server.
     Serve(ServeArgs),
+    /// Measure an S3 endpoint's throughput and latency (any S3 endpoint, not only Strata).
+    Bench(bench::BenchArgs),
 }
 
 /// Commit durability (see docs/configuration.md).
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
