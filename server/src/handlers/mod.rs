@@ -1,6 +1,7 @@
 //! One handler per S3 operation. Handlers are thin: parse the request, call the engine, render.
 
 mod bucket;
+mod copy;
 mod list;
 mod multipart;
 mod object;
@@ -44,11 +45,8 @@ pub async fn dispatch(
         Operation::PutBucketTagging => tagging::put_bucket_tagging(&mut req, payload).await,
         Operation::GetBucketTagging => tagging::get_bucket_tagging(&req).await,
         Operation::DeleteBucketTagging => tagging::delete_bucket_tagging(&req).await,
-        Operation::CopyObject | Operation::UploadPartCopy => Err(s3_error!(
-            NotImplemented,
-            "{} is not implemented by this server",
-            op.name()
-        )),
+        Operation::CopyObject => copy::copy_object(&req).await,
+        Operation::UploadPartCopy => copy::upload_part_copy(&req).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"

@@ -245,7 +245,7 @@ fn etag_matches(header_value: &str, etag: &str) -> bool {
     })
 }
 
-fn parse_http_date(value: &str) -> Option<i64> {
+pub(crate) fn parse_http_date(value: &str) -> Option<i64> {
     httpdate::parse_http_date(value.trim())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
