@@ -174,11 +174,14 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = new_request_id();
     let state = state.into_inner();
-    let (op, result) = route(req.clone(), payload, state.clone(), request_id.clone()).await;
+    let (op, bucket, result) = route(req.clone(), payload, state.clone(), request_id.clone()).await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => error_response(&req, &err, &request_id),
     };
+    if op != Operation::PreflightCors && req.headers().contains_key("origin") {
+        handlers::cors::decorate(&state.store, bucket.as_deref(), &req, resp.headers_mut()).await;
+    }
     let headers = resp.headers_mut();
     if let Ok(v) = header::HeaderValue::from_str(&request_id) {
         headers.insert(
@@ -221,11 +224,11 @@ async fn route(
     payload: web::Payload,
     state: Arc<AppState>,
     request_id: String,
-) -> (Operation, S3Result<HttpResponse>) {
+) -> (Operation, Option<String>, S3Result<HttpResponse>) {
     let raw_path = req.uri().path().to_owned();
     if let Some(admin) = raw_path.strip_prefix("/_strata/") {
         let result = admin_route(&req, admin, &state).await;
-        return (Operation::Unsupported("Admin"), result);
+        return (Operation::Unsupported("Admin"), None, result);
     }
     let host = req
         .headers()
@@ -236,7 +239,7 @@ async fn route(
     let (bucket, key, vhost_bucket) =
         match resolve_address(host.as_deref(), &raw_path, state.domain.as_deref()) {
             Ok(parts) => parts,
-            Err(e) => return (Operation::MethodNotAllowed, Err(e)),
+            Err(e) => return (Operation::MethodNotAllowed, None, Err(e)),
         };
     let raw_query = req.uri().query().unwrap_or("").to_owned();
     let query = parse_query(&raw_query);
@@ -257,10 +260,15 @@ async fn route(
         headers: req.headers(),
         virtual_host_bucket: vhost_bucket.as_deref(),
     };
+    if op == Operation::PreflightCors {
+        // Browsers send preflights without credentials.
+        let result = handlers::cors::preflight(&state.store, bucket.as_deref(), &req).await;
+        return (op, bucket, result);
+    }
     let now = time::OffsetDateTime::now_utc();
     let authenticated = match auth::authenticate(&parts, &state.auth, now) {
         Ok(a) => a,
-        Err(e) => return (op, Err(e)),
+        Err(e) => return (op, bucket, Err(e)),
     };
     tracing::debug!(
         request_id,
@@ -271,13 +279,13 @@ async fn route(
     let s3req = S3Request {
         http: req,
         state,
-        bucket,
+        bucket: bucket.clone(),
         key,
         query,
         auth: authenticated,
     };
     let result = handlers::dispatch(op, s3req, payload).await;
-    (op, result)
+    (op, bucket, result)
 }
 
 async fn admin_route(

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3ErrorCode {
     AccessDenied,
+    AccessForbidden,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
@@ -36,6 +37,7 @@ pub enum S3ErrorCode {
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
+    NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchTagSet,
     NoSuchUpload,
@@ -53,6 +55,7 @@ impl S3ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AccessDenied => "AccessDenied",
+            Self::AccessForbidden => "AccessForbidden",
             Self::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             Self::BadDigest => "BadDigest",
@@ -81,6 +84,7 @@ impl S3ErrorCode {
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::NoSuchBucket => "NoSuchBucket",
+            Self::NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             Self::NoSuchKey => "NoSuchKey",
             Self::NoSuchTagSet => "NoSuchTagSet",
             Self::NoSuchUpload => "NoSuchUpload",
@@ -119,10 +123,12 @@ impl S3ErrorCode {
             | Self::MetadataTooLarge
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::AccessDenied
+            | Self::AccessForbidden
             | Self::InvalidAccessKeyId
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             Self::NoSuchBucket
+            | Self::NoSuchCORSConfiguration
             | Self::NoSuchKey
             | Self::NoSuchTagSet
             | Self::NoSuchUpload

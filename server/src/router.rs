@@ -59,6 +59,14 @@ pub enum Operation {
     CopyObject,
     /// UploadPartCopy.
     UploadPartCopy,
+    /// PutBucketCors.
+    PutBucketCors,
+    /// GetBucketCors.
+    GetBucketCors,
+    /// DeleteBucketCors.
+    DeleteBucketCors,
+    /// `OPTIONS`: a CORS preflight.
+    PreflightCors,
     /// A known S3 operation Strata does not implement (yet).
     Unsupported(&'static str),
     /// A method S3 does not accept on this resource.
@@ -77,6 +85,9 @@ impl Operation {
             "DeleteBucketTagging" => Self::DeleteBucketTagging,
             "CopyObject" => Self::CopyObject,
             "UploadPartCopy" => Self::UploadPartCopy,
+            "PutBucketCors" => Self::PutBucketCors,
+            "GetBucketCors" => Self::GetBucketCors,
+            "DeleteBucketCors" => Self::DeleteBucketCors,
             other => Self::Unsupported(other),
         }
     }
@@ -110,6 +121,10 @@ impl Operation {
             Self::DeleteBucketTagging => "DeleteBucketTagging",
             Self::CopyObject => "CopyObject",
             Self::UploadPartCopy => "UploadPartCopy",
+            Self::PutBucketCors => "PutBucketCors",
+            Self::GetBucketCors => "GetBucketCors",
+            Self::DeleteBucketCors => "DeleteBucketCors",
+            Self::PreflightCors => "PreflightCors",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
         }
@@ -314,6 +329,9 @@ pub fn classify(
     copy_source: bool,
 ) -> Operation {
     use Operation::*;
+    if method == "OPTIONS" {
+        return PreflightCors;
+    }
     let Some(_bucket) = bucket else {
         return match method {
             "GET" | "HEAD" => ListBuckets,

@@ -2,6 +2,7 @@
 
 mod bucket;
 mod copy;
+pub mod cors;
 mod list;
 mod multipart;
 mod object;
@@ -47,6 +48,12 @@ pub async fn dispatch(
         Operation::DeleteBucketTagging => tagging::delete_bucket_tagging(&req).await,
         Operation::CopyObject => copy::copy_object(&req).await,
         Operation::UploadPartCopy => copy::upload_part_copy(&req).await,
+        Operation::PutBucketCors => cors::put_bucket_cors(&mut req, payload).await,
+        Operation::GetBucketCors => cors::get_bucket_cors(&req).await,
+        Operation::DeleteBucketCors => cors::delete_bucket_cors(&req).await,
+        Operation::PreflightCors => {
+            cors::preflight(req.store(), req.bucket.as_deref(), &req.http).await
+        }
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"
