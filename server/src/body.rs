@@ -194,11 +194,11 @@ pub fn requested_checksum(
 type Piece = Option<Bytes>;
 
 /// Streams the request body through decoding and verification into `sink` on a blocking thread.
-pub async fn ingest<S: BodySink>(
-    mut payload: web::Payload,
-    sink: S,
-    spec: BodySpec,
-) -> S3Result<(S, BodyDigests)> {
+pub async fn ingest<S, B, E>(mut payload: B, sink: S, spec: BodySpec) -> S3Result<(S, BodyDigests)>
+where
+    S: BodySink,
+    B: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+{
     let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(16);
     let worker = tokio::task::spawn_blocking(move || process(rx, sink, spec));
     while let Some(item) = payload.next().await {

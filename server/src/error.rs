@@ -24,6 +24,7 @@ pub enum S3ErrorCode {
     InvalidBucketName,
     InvalidDigest,
     InvalidPart,
+    InvalidPolicyDocument,
     InvalidPartNumber,
     InvalidPartOrder,
     InvalidRange,
@@ -33,6 +34,8 @@ pub enum S3ErrorCode {
     InvalidURI,
     KeyTooLongError,
     MalformedXML,
+    MaxPostPreDataLengthExceededError,
+    MalformedPOSTRequest,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
@@ -71,6 +74,7 @@ impl S3ErrorCode {
             Self::InvalidBucketName => "InvalidBucketName",
             Self::InvalidDigest => "InvalidDigest",
             Self::InvalidPart => "InvalidPart",
+            Self::InvalidPolicyDocument => "InvalidPolicyDocument",
             Self::InvalidPartNumber => "InvalidPartNumber",
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::InvalidRange => "InvalidRange",
@@ -80,6 +84,8 @@ impl S3ErrorCode {
             Self::InvalidURI => "InvalidURI",
             Self::KeyTooLongError => "KeyTooLongError",
             Self::MalformedXML => "MalformedXML",
+            Self::MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
+            Self::MalformedPOSTRequest => "MalformedPOSTRequest",
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
@@ -113,6 +119,7 @@ impl S3ErrorCode {
             | Self::InvalidBucketName
             | Self::InvalidDigest
             | Self::InvalidPart
+            | Self::InvalidPolicyDocument
             | Self::InvalidPartOrder
             | Self::InvalidRequest
             | Self::InvalidStorageClass
@@ -120,6 +127,8 @@ impl S3ErrorCode {
             | Self::InvalidURI
             | Self::KeyTooLongError
             | Self::MalformedXML
+            | Self::MaxPostPreDataLengthExceededError
+            | Self::MalformedPOSTRequest
             | Self::MetadataTooLarge
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::AccessDenied

@@ -65,6 +65,8 @@ pub enum Operation {
     GetBucketCors,
     /// DeleteBucketCors.
     DeleteBucketCors,
+    /// `POST /bucket` with a form: a browser upload authorised by a policy.
+    PostObject,
     /// `OPTIONS`: a CORS preflight.
     PreflightCors,
     /// A known S3 operation Strata does not implement (yet).
@@ -125,6 +127,7 @@ impl Operation {
             Self::GetBucketCors => "GetBucketCors",
             Self::DeleteBucketCors => "DeleteBucketCors",
             Self::PreflightCors => "PreflightCors",
+            Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
         }
@@ -359,7 +362,7 @@ pub fn classify(
                 "PUT" => CreateBucket,
                 "DELETE" => DeleteBucket,
                 "POST" if has("delete") => DeleteObjects,
-                "POST" => Unsupported("PostObject"),
+                "POST" => PostObject,
                 _ => MethodNotAllowed,
             }
         }
@@ -455,10 +458,7 @@ mod tests {
             op("GET", Some("b"), None, &[("uploads", "")], false),
             ListMultipartUploads
         );
-        assert_eq!(
-            op("POST", Some("b"), None, &[], false),
-            Unsupported("PostObject")
-        );
+        assert_eq!(op("POST", Some("b"), None, &[], false), PostObject);
         assert_eq!(op("PATCH", Some("b"), None, &[], false), MethodNotAllowed);
     }
 

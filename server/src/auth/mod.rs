@@ -8,6 +8,7 @@
 //! [`ChunkedDecoder`]) before acting on the body.
 
 mod chunked;
+pub mod post_policy;
 mod sigv2;
 mod sigv4;
 

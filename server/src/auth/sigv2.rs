@@ -347,7 +347,7 @@ fn push_canonical_resource(out: &mut String, parts: &RequestParts<'_>, query: &R
 }
 
 /// HMAC-SHA1 of `data` under `key`.
-fn hmac_sha1(key: &[u8], data: &[u8]) -> S3Result<[u8; 20]> {
+pub(super) fn hmac_sha1(key: &[u8], data: &[u8]) -> S3Result<[u8; 20]> {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key)
         .map_err(|e| S3Error::internal(format!("HMAC key: {e}")))?;
     mac.update(data);

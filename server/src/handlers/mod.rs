@@ -6,6 +6,7 @@ pub mod cors;
 mod list;
 mod multipart;
 mod object;
+mod post_object;
 mod tagging;
 
 use actix_web::{web, HttpResponse};
@@ -54,6 +55,7 @@ pub async fn dispatch(
         Operation::PreflightCors => {
             cors::preflight(req.store(), req.bucket.as_deref(), &req.http).await
         }
+        Operation::PostObject => post_object::post_object(&req, payload).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"
