@@ -65,6 +65,12 @@ pub enum Operation {
     GetBucketCors,
     /// DeleteBucketCors.
     DeleteBucketCors,
+    /// PutBucketVersioning.
+    PutBucketVersioning,
+    /// GetBucketVersioning.
+    GetBucketVersioning,
+    /// ListObjectVersions.
+    ListObjectVersions,
     /// `POST /bucket` with a form: a browser upload authorised by a policy.
     PostObject,
     /// `OPTIONS`: a CORS preflight.
@@ -90,6 +96,9 @@ impl Operation {
             "PutBucketCors" => Self::PutBucketCors,
             "GetBucketCors" => Self::GetBucketCors,
             "DeleteBucketCors" => Self::DeleteBucketCors,
+            "PutBucketVersioning" => Self::PutBucketVersioning,
+            "GetBucketVersioning" => Self::GetBucketVersioning,
+            "ListObjectVersions" => Self::ListObjectVersions,
             other => Self::Unsupported(other),
         }
     }
@@ -127,6 +136,9 @@ impl Operation {
             Self::GetBucketCors => "GetBucketCors",
             Self::DeleteBucketCors => "DeleteBucketCors",
             Self::PreflightCors => "PreflightCors",
+            Self::PutBucketVersioning => "PutBucketVersioning",
+            Self::GetBucketVersioning => "GetBucketVersioning",
+            Self::ListObjectVersions => "ListObjectVersions",
             Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
@@ -448,7 +460,7 @@ mod tests {
         );
         assert_eq!(
             op("GET", Some("b"), None, &[("versioning", "")], false),
-            Unsupported("GetBucketVersioning")
+            GetBucketVersioning
         );
         assert_eq!(
             op("DELETE", Some("b"), None, &[("lifecycle", "")], false),

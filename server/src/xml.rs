@@ -224,3 +224,14 @@ pub struct Tag {
     #[serde(rename = "Value", default)]
     pub value: String,
 }
+
+/// `<VersioningConfiguration>`.
+#[derive(Debug, serde::Deserialize)]
+pub struct VersioningConfiguration {
+    /// `Enabled` or `Suspended`.
+    #[serde(rename = "Status", default)]
+    pub status: Option<String>,
+    /// `Enabled` or `Disabled`.
+    #[serde(rename = "MfaDelete", default)]
+    pub mfa_delete: Option<String>,
+}

@@ -50,8 +50,10 @@ CREATE TABLE IF NOT EXISTS versions (
     storage_class TEXT NOT NULL,
     meta TEXT NOT NULL,
     inline_data BLOB,
-    chunks BLOB
+    chunks BLOB,
+    noncurrent_since_ms INTEGER
 );
+CREATE INDEX IF NOT EXISTS versions_history ON versions(bucket, key, id);
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_current ON versions(bucket, key)
     WHERE is_latest = 1 AND is_delete_marker = 0;

@@ -11,6 +11,7 @@ mod error;
 mod ingest;
 mod multipart;
 mod store;
+mod versioning;
 
 pub use chunks::{ChunkHash, ChunkRef};
 pub use db::Durability;
@@ -23,3 +24,4 @@ pub use store::{
     StoreConfig, StoreStats, StoredChecksum, WriteCondition, DEFAULT_INLINE_THRESHOLD,
     NULL_VERSION,
 };
+pub use versioning::{is_valid_version_id, DeleteOutcome, VersionEntry, VersionPage, Versioning};

@@ -13,9 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::chunks::{
-    decode_chunk_list, encode_chunk_list, ChunkHash, ChunkRef, ChunkStore, Pins, Tier,
-};
+use crate::chunks::{decode_chunk_list, ChunkHash, ChunkRef, ChunkStore, Pins, Tier};
 use crate::db::{CollectFn, Durability, ReadPool, Writer};
 use crate::error::{Error, Result};
 use crate::ingest::BodyWriter;
@@ -85,6 +83,8 @@ pub struct BucketInfo {
     pub created_ms: i64,
     /// Region it was created in.
     pub region: String,
+    /// Versioning state.
+    pub versioning: crate::versioning::Versioning,
 }
 
 /// Checksum recorded with an object.
@@ -350,7 +350,7 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-const VERSION_COLUMNS: &str =
+pub(crate) const VERSION_COLUMNS: &str =
     "id, bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
      last_modified_ms, storage_class, meta, inline_data, chunks";
 
@@ -498,70 +498,7 @@ pub(crate) fn insert_current_version(
     size: u64,
     new: NewVersion,
 ) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
-    let current = load_version(conn, &bucket_s, &key_s, None)?.filter(|v| !v.is_delete_marker);
-    match (&new.condition, &current) {
-        (WriteCondition::None, _) => {}
-        (WriteCondition::IfNoneMatch, None) => {}
-        (WriteCondition::IfNoneMatch, Some(_)) => return Err(Error::PreconditionFailed),
-        (WriteCondition::IfMatch(_), None) => return Err(Error::NoSuchKey(key_s)),
-        (WriteCondition::IfMatch(etag), Some(v)) if &v.etag == etag => {}
-        (WriteCondition::IfMatch(_), Some(_)) => return Err(Error::PreconditionFailed),
-    }
-    let mut freed = Vec::new();
-    if let Some(old) = load_version(conn, &bucket_s, &key_s, Some(NULL_VERSION))? {
-        freed.extend(remove_version_row(conn, &old)?);
-    }
-    if let Some(cur) = load_version(conn, &bucket_s, &key_s, None)? {
-        conn.prepare_cached("UPDATE versions SET is_latest = 0 WHERE id = ?1")?
-            .execute([cur.id])?;
-        if !cur.is_delete_marker {
-            adjust_stats(conn, &bucket_s, -1, -(cur.size as i64))?;
-        }
-    }
-    let (inline, chunk_blob) = match &body {
-        Body::Inline(data) => (Some(data.as_slice()), None),
-        Body::Chunks(list) => {
-            add_chunk_refs(conn, list)?;
-            (None, Some(encode_chunk_list(list)))
-        }
-    };
-    let meta_json =
-        serde_json::to_string(&new.meta).map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
-    let modified = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO versions(bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-         last_modified_ms, storage_class, meta, inline_data, chunks) \
-         VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        bucket_s,
-        key_s.as_bytes(),
-        NULL_VERSION,
-        size as i64,
-        new.etag,
-        modified,
-        new.storage_class,
-        meta_json,
-        inline,
-        chunk_blob
-    ])?;
-    let id = conn.last_insert_rowid();
-    adjust_stats(conn, &bucket_s, 1, size as i64)?;
-    let version = ObjectVersion {
-        id,
-        bucket: bucket_s,
-        key: key_s,
-        version_id: NULL_VERSION.to_owned(),
-        is_latest: true,
-        is_delete_marker: false,
-        size,
-        etag: new.etag,
-        last_modified_ms: modified,
-        storage_class: new.storage_class,
-        meta: new.meta,
-        body,
-    };
-    Ok((version, freed))
+    crate::versioning::insert_version(conn, bucket_s, key_s, body, size, new, false)
 }
 
 impl Store {
@@ -696,29 +633,34 @@ impl Store {
     /// A bucket's details.
     pub fn bucket(&self, name: &str) -> Result<BucketInfo> {
         self.inner.readers.with(|conn| {
-            conn.prepare_cached("SELECT name, created_ms, region FROM buckets WHERE name = ?1")?
-                .query_row([name], |r| {
-                    Ok(BucketInfo {
-                        name: r.get(0)?,
-                        created_ms: r.get(1)?,
-                        region: r.get(2)?,
-                    })
+            conn.prepare_cached(
+                "SELECT name, created_ms, region, versioning FROM buckets WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(BucketInfo {
+                    name: r.get(0)?,
+                    created_ms: r.get(1)?,
+                    region: r.get(2)?,
+                    versioning: crate::versioning::Versioning::from_db(&r.get::<_, String>(3)?),
                 })
-                .optional()?
-                .ok_or_else(|| Error::NoSuchBucket(name.to_owned()))
+            })
+            .optional()?
+            .ok_or_else(|| Error::NoSuchBucket(name.to_owned()))
         })
     }
 
     /// All buckets, by name.
     pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         self.inner.readers.with(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT name, created_ms, region FROM buckets ORDER BY name")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, created_ms, region, versioning FROM buckets ORDER BY name",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(BucketInfo {
                     name: r.get(0)?,
                     created_ms: r.get(1)?,
                     region: r.get(2)?,
+                    versioning: crate::versioning::Versioning::from_db(&r.get::<_, String>(3)?),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -806,25 +748,6 @@ impl Store {
         Err(Error::Conflict(format!(
             "{bucket}/{key} kept changing while being read"
         )))
-    }
-
-    /// Deletes the current version of a key (unversioned semantics). Deleting a missing key is not
-    /// an error, as in S3. Returns whether something was deleted.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
-        let bucket_s = bucket.to_owned();
-        let key_s = key.to_owned();
-        self.inner.writer.write(move |conn| {
-            if !bucket_exists(conn, &bucket_s)? {
-                return Err(Error::NoSuchBucket(bucket_s));
-            }
-            match load_version(conn, &bucket_s, &key_s, Some(NULL_VERSION))? {
-                Some(v) => {
-                    let freed = remove_version_row(conn, &v)?;
-                    Ok((true, freed))
-                }
-                None => Ok((false, Vec::new())),
-            }
-        })
     }
 
     /// Lists current versions in byte order of keys.

@@ -90,9 +90,11 @@ fn put_get_delete_round_trip() {
         store.delete_bucket("b"),
         Err(strata_storage::Error::BucketNotEmpty(_))
     ));
-    assert!(store.delete_object("b", "large").unwrap());
-    assert!(!store.delete_object("b", "large").unwrap());
-    assert!(store.delete_object("b", "small").unwrap());
+    store.delete_object("b", "large", None).unwrap();
+    assert_eq!(get(&store, "b", "large"), None);
+    // Deleting a missing key is not an error.
+    store.delete_object("b", "large", None).unwrap();
+    store.delete_object("b", "small", None).unwrap();
     store.sync().unwrap();
     assert_eq!(store.chunk_files().unwrap(), vec![]);
     assert_eq!(store.chunk_usage().unwrap(), (0, 0));
@@ -129,10 +131,10 @@ fn identical_content_is_stored_once_and_refcounted() {
         "{bytes3} vs {bytes1}"
     );
     assert!(n3 > n1);
-    store.delete_object("b", "one").unwrap();
+    store.delete_object("b", "one", None).unwrap();
     assert_eq!(store.chunk_refs(&first.hash).unwrap(), 2);
-    store.delete_object("b", "two").unwrap();
-    store.delete_object("b", "three").unwrap();
+    store.delete_object("b", "two", None).unwrap();
+    store.delete_object("b", "three", None).unwrap();
     store.sync().unwrap();
     assert_eq!(store.chunk_refs(&first.hash).unwrap(), 0);
     assert!(!store.chunk_file_exists(&first.hash));
@@ -350,8 +352,9 @@ proptest! {
                     model.insert(key_name(k), data);
                 }
                 Op::Delete(k) => {
-                    let existed = store.delete_object("m", &key_name(k)).unwrap();
-                    prop_assert_eq!(existed, model.remove(&key_name(k)).is_some());
+                    let outcome = store.delete_object("m", &key_name(k), None).unwrap();
+                    prop_assert_eq!(outcome, strata_storage::DeleteOutcome::default());
+                    model.remove(&key_name(k));
                 }
                 Op::List(p, delim) => {
                     let prefix = ["", "x/", "x/y/", "k"][p as usize].to_string();
@@ -591,4 +594,179 @@ fn conditional_writes_are_checked_in_the_commit() {
     ));
     write(WriteCondition::IfMatch("e1".into()), "e2").unwrap();
     assert_eq!(store.get_object("b", "k", None).unwrap().version.etag, "e2");
+}
+
+fn put_v(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
+    let mut w = store.body_writer();
+    w.write(data).unwrap();
+    store
+        .put_object(
+            bucket,
+            key,
+            w.finish().unwrap(),
+            NewVersion {
+                etag: format!("{:x}", data.len()),
+                meta: ObjectMeta::default(),
+                storage_class: "STANDARD".into(),
+                condition: Default::default(),
+            },
+        )
+        .unwrap()
+        .version_id
+}
+
+fn versions_of(store: &Store, bucket: &str) -> Vec<(String, String, bool, bool)> {
+    store
+        .list_versions(bucket, "", None, None, None, 1000)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| (e.key, e.version_id, e.is_latest, e.is_delete_marker))
+        .collect()
+}
+
+#[test]
+fn versioning_keeps_every_version_and_markers() {
+    use strata_storage::Versioning;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("v", "us-east-1").unwrap();
+    let null_v = put_v(&store, "v", "k", b"zero");
+    assert_eq!(null_v, NULL_VERSION);
+    store.set_versioning("v", Versioning::Enabled).unwrap();
+    let v1 = put_v(&store, "v", "k", b"one");
+    let v2 = put_v(&store, "v", "k", &bytes(40, 3 << 20));
+    assert_ne!(v1, v2);
+    assert_eq!(
+        store
+            .get_object("v", "k", Some(&v1))
+            .unwrap()
+            .read_all()
+            .unwrap(),
+        b"one"
+    );
+    assert_eq!(
+        store
+            .get_object("v", "k", Some("null"))
+            .unwrap()
+            .read_all()
+            .unwrap(),
+        b"zero"
+    );
+    // A delete adds a marker; the key disappears from listings but every version stays.
+    let del = store.delete_object("v", "k", None).unwrap();
+    assert!(del.delete_marker);
+    let marker = del.version_id.unwrap();
+    let latest = store.get_object("v", "k", None).unwrap();
+    assert!(latest.version.is_delete_marker);
+    drop(latest);
+    let page = store
+        .list_objects(
+            "v",
+            &ListQuery {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(page.objects.is_empty());
+    let vs = versions_of(&store, "v");
+    assert_eq!(
+        vs.iter()
+            .map(|v| (v.1.as_str(), v.2, v.3))
+            .collect::<Vec<_>>(),
+        vec![
+            (marker.as_str(), true, true),
+            (v2.as_str(), false, false),
+            (v1.as_str(), false, false),
+            ("null", false, false)
+        ]
+    );
+    // Removing the marker makes v2 current again.
+    let out = store.delete_object("v", "k", Some(&marker)).unwrap();
+    assert!(out.delete_marker);
+    assert_eq!(
+        store.get_object("v", "k", None).unwrap().version.version_id,
+        v2
+    );
+    // Removing the current version promotes the next newest.
+    store.delete_object("v", "k", Some(&v2)).unwrap();
+    assert_eq!(
+        store.get_object("v", "k", None).unwrap().version.version_id,
+        v1
+    );
+    // Suspended: a PUT replaces the null version, earlier versions stay.
+    store.set_versioning("v", Versioning::Suspended).unwrap();
+    assert_eq!(put_v(&store, "v", "k", b"suspended"), NULL_VERSION);
+    let vs = versions_of(&store, "v");
+    assert_eq!(vs.len(), 2, "{vs:?}");
+    assert_eq!(vs[0].1, "null");
+    assert_eq!(
+        store
+            .get_object("v", "k", Some("null"))
+            .unwrap()
+            .read_all()
+            .unwrap(),
+        b"suspended"
+    );
+    // Suspended delete: a null delete marker replaces the null version.
+    let d = store.delete_object("v", "k", None).unwrap();
+    assert_eq!(d.version_id.as_deref(), Some("null"));
+    let vs = versions_of(&store, "v");
+    assert_eq!(vs.len(), 2);
+    assert!(vs[0].3);
+    assert!(matches!(
+        store.set_versioning("v", Versioning::Unversioned),
+        Err(strata_storage::Error::Invalid(_))
+    ));
+    // Deleting every version frees every chunk.
+    for (_, vid, _, _) in versions_of(&store, "v") {
+        store.delete_object("v", "k", Some(&vid)).unwrap();
+    }
+    store.sync().unwrap();
+    store.sync().unwrap();
+    assert_eq!(store.chunk_files().unwrap(), vec![]);
+    store.delete_bucket("v").unwrap();
+}
+
+#[test]
+fn version_listing_paginates_across_one_key_with_many_versions() {
+    use strata_storage::Versioning;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("p", "us-east-1").unwrap();
+    store.set_versioning("p", Versioning::Enabled).unwrap();
+    let mut expected = Vec::new();
+    for key in ["a", "b/x", "b/y", "c"] {
+        let mut ids = Vec::new();
+        for i in 0..(if key == "a" { 250 } else { 3 }) {
+            ids.push(put_v(&store, "p", key, format!("{key}{i}").as_bytes()));
+        }
+        ids.reverse();
+        expected.extend(ids.into_iter().map(|id| (key.to_string(), id)));
+    }
+    let mut got = Vec::new();
+    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
+    for _ in 0..100 {
+        let page = store
+            .list_versions("p", "", None, km.as_deref(), vm.as_deref(), 7)
+            .unwrap();
+        got.extend(
+            page.entries
+                .iter()
+                .map(|e| (e.key.clone(), e.version_id.clone())),
+        );
+        if !page.is_truncated {
+            break;
+        }
+        let next = page.next.unwrap();
+        km = Some(next.0);
+        vm = next.1;
+    }
+    assert_eq!(got, expected);
+    let page = store
+        .list_versions("p", "", Some("/"), None, None, 1000)
+        .unwrap();
+    assert_eq!(page.common_prefixes, vec!["b/"]);
+    assert_eq!(page.entries.len(), 253);
 }

@@ -11,8 +11,8 @@ use crate::checksum::ChecksumAlgorithm;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
 use crate::handlers::object::{
-    object_meta_from_headers, parse_http_date, storage_class_from_headers, validate_key,
-    write_condition,
+    load_readable, object_meta_from_headers, parse_http_date, storage_class_from_headers,
+    validate_key, write_condition,
 };
 use crate::handlers::tagging::tags_from_header;
 use crate::s3_error;
@@ -66,6 +66,16 @@ pub fn parse_copy_source(value: &str) -> S3Result<SourceRef> {
         key: key.to_owned(),
         version_id,
     })
+}
+
+fn check_version_form(src: &SourceRef) -> S3Result<()> {
+    match &src.version_id {
+        Some(v) if !strata_storage::is_valid_version_id(v) => {
+            Err(s3_error!(InvalidArgument, "Invalid version id specified")
+                .with_extra("ArgumentName", "x-amz-copy-source"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Evaluates the `x-amz-copy-source-if-*` headers against the source; every failure is 412.
@@ -153,21 +163,10 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
         ));
     }
-    if src
-        .version_id
-        .as_deref()
-        .is_some_and(|v| v != strata_storage::NULL_VERSION)
-    {
-        return Err(s3_error!(
-            NoSuchVersion,
-            "The specified version does not exist."
-        ));
-    }
+    check_version_form(&src)?;
     // Evaluate the source conditions on a snapshot; the commit re-checks that the source's ETag
     // is still the one the conditions were evaluated against.
-    let store = req.store().clone();
-    let (sb, sk) = (src.bucket.clone(), src.key.clone());
-    let source = blocking(move || store.get_object(&sb, &sk, None).map_err(S3Error::from)).await?;
+    let source = load_readable(req.store(), &src.bucket, &src.key, src.version_id.clone()).await?;
     check_copy_conditions(req, &source.version.etag, source.version.last_modified_ms)?;
     let expected_etag = source.version.etag.clone();
     drop(source);
@@ -176,7 +175,7 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
     let copy_src = CopySource {
         bucket: src.bucket.clone(),
         key: src.key.clone(),
-        version_id: None,
+        version_id: src.version_id.clone(),
         expected_etag: Some(expected_etag),
     };
     let (source, version) = blocking(move || {
@@ -256,22 +255,11 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
             .with_extra("ArgumentName", "partNumber")
         })?;
     let src = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
-    if src
-        .version_id
-        .as_deref()
-        .is_some_and(|v| v != strata_storage::NULL_VERSION)
-    {
-        return Err(s3_error!(
-            NoSuchVersion,
-            "The specified version does not exist."
-        ));
-    }
+    check_version_form(&src)?;
     let store = req.store().clone();
     let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
     let upload = blocking(move || store.upload(&b, &k, &u).map_err(S3Error::from)).await?;
-    let store = req.store().clone();
-    let (sb, sk) = (src.bucket.clone(), src.key.clone());
-    let source = blocking(move || store.get_object(&sb, &sk, None).map_err(S3Error::from)).await?;
+    let source = load_readable(req.store(), &src.bucket, &src.key, src.version_id.clone()).await?;
     check_copy_conditions(req, &source.version.etag, source.version.last_modified_ms)?;
     let size = source.version.size;
     let (first, last) = match req.header("x-amz-copy-source-range") {

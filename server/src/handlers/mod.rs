@@ -8,6 +8,7 @@ mod multipart;
 mod object;
 mod post_object;
 mod tagging;
+mod versioning;
 
 use actix_web::{web, HttpResponse};
 
@@ -55,6 +56,11 @@ pub async fn dispatch(
         Operation::PreflightCors => {
             cors::preflight(req.store(), req.bucket.as_deref(), &req.http).await
         }
+        Operation::PutBucketVersioning => {
+            versioning::put_bucket_versioning(&mut req, payload).await
+        }
+        Operation::GetBucketVersioning => versioning::get_bucket_versioning(&req).await,
+        Operation::ListObjectVersions => versioning::list_object_versions(&req).await,
         Operation::PostObject => post_object::post_object(&req, payload).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,

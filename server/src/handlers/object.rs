@@ -110,6 +110,62 @@ pub(crate) fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
     }
 }
 
+/// The `versionId` query parameter, checked for form: a malformed id is `InvalidArgument`.
+pub(crate) fn version_param(req: &S3Request) -> S3Result<Option<String>> {
+    match req.q("versionId") {
+        None => Ok(None),
+        Some(v) if strata_storage::is_valid_version_id(v) => Ok(Some(v.to_owned())),
+        Some(v) => Err(s3_error!(InvalidArgument, "Invalid version id specified")
+            .with_extra("ArgumentName", "versionId")
+            .with_extra("ArgumentValue", v)),
+    }
+}
+
+/// Loads a version for reading as S3 resolves it: the latest being a delete marker is 404
+/// `NoSuchKey` with `x-amz-delete-marker`; a delete marker asked for by id is 405; an unknown
+/// version id is 404 `NoSuchVersion`.
+pub(crate) async fn load_readable(
+    store: &strata_storage::Store,
+    bucket: &str,
+    key: &str,
+    version_id: Option<String>,
+) -> S3Result<strata_storage::ObjectHandle> {
+    let store = store.clone();
+    let (b, k) = (bucket.to_owned(), key.to_owned());
+    let by_version = version_id.is_some();
+    let handle = blocking(move || {
+        store
+            .get_object(&b, &k, version_id.as_deref())
+            .map_err(|e| match e {
+                strata_storage::Error::NoSuchKey(_) if by_version => {
+                    s3_error!(NoSuchVersion, "The specified version does not exist.")
+                        .with_extra("Key", k.clone())
+                        .with_extra("VersionId", version_id.clone().unwrap_or_default())
+                }
+                other => S3Error::from(other),
+            })
+    })
+    .await?;
+    let v = &handle.version;
+    if v.is_delete_marker {
+        let err = if by_version {
+            s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource."
+            )
+            .with_extra("Method", "GET")
+            .with_extra("ResourceType", "DeleteMarker")
+            .with_header("Last-Modified", http_date(v.last_modified_ms))
+        } else {
+            s3_error!(NoSuchKey, "The specified key does not exist.").with_extra("Key", key)
+        };
+        return Err(err
+            .with_header("x-amz-delete-marker", "true")
+            .with_header("x-amz-version-id", v.version_id.clone()));
+    }
+    Ok(handle)
+}
+
 /// The write condition of a PutObject or CompleteMultipartUpload (`If-None-Match: *`, `If-Match`).
 pub(crate) fn write_condition(req: &S3Request) -> S3Result<WriteCondition> {
     match (req.header("if-none-match"), req.header("if-match")) {
@@ -293,14 +349,8 @@ fn check_conditions(req: &S3Request, etag: &str, last_modified_ms: i64) -> S3Res
 pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
     let key = req.key()?.to_owned();
-    let version_id = req.q("versionId").map(str::to_owned);
-    let store = req.store().clone();
-    let handle = blocking(move || {
-        store
-            .get_object(&bucket, &key, version_id.as_deref())
-            .map_err(S3Error::from)
-    })
-    .await?;
+    let version_id = version_param(req)?;
+    let handle = load_readable(req.store(), &bucket, &key, version_id).await?;
     let v = &handle.version;
     check_conditions(req, &v.etag, v.last_modified_ms)?;
 
@@ -490,13 +540,26 @@ fn put_object_headers(
     }
 }
 
-/// DeleteObject: 204 whether or not the key existed, as S3 answers.
+/// DeleteObject: 204 whether or not the key (or version) existed, as S3 answers.
 pub async fn delete_object(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
     let key = req.key()?.to_owned();
+    let version_id = version_param(req)?;
     let store = req.store().clone();
-    blocking(move || store.delete_object(&bucket, &key).map_err(S3Error::from)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let outcome = blocking(move || {
+        store
+            .delete_object(&bucket, &key, version_id.as_deref())
+            .map_err(S3Error::from)
+    })
+    .await?;
+    let mut resp = HttpResponse::NoContent();
+    if let Some(v) = &outcome.version_id {
+        resp.insert_header(("x-amz-version-id", v.as_str()));
+    }
+    if outcome.delete_marker {
+        resp.insert_header(("x-amz-delete-marker", "true"));
+    }
+    Ok(resp.finish())
 }
 
 /// DeleteObjects (batch delete, with quiet mode).
@@ -535,16 +598,12 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
                 } else if o
                     .version_id
                     .as_deref()
-                    .is_some_and(|v| v != strata_storage::NULL_VERSION)
+                    .is_some_and(|v| !strata_storage::is_valid_version_id(v))
                 {
-                    Err(s3_error!(
-                        NoSuchVersion,
-                        "The specified version does not exist."
-                    ))
+                    Err(s3_error!(InvalidArgument, "Invalid version id specified"))
                 } else {
                     store
-                        .delete_object(&bucket, &o.key)
-                        .map(|_| ())
+                        .delete_object(&bucket, &o.key, o.version_id.as_deref())
                         .map_err(S3Error::from)
                 };
                 (o.key, o.version_id, outcome)
@@ -555,13 +614,20 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
     let mut w = XmlWriter::new("DeleteResult");
     for (key, version_id, outcome) in &results {
         match outcome {
-            Ok(()) if !quiet => {
-                w.open("Deleted")
-                    .elem("Key", key)
-                    .opt("VersionId", version_id.as_deref())
-                    .close();
+            Ok(done) if !quiet => {
+                w.open("Deleted").elem("Key", key);
+                if version_id.is_some() {
+                    w.opt("VersionId", version_id.as_deref());
+                    if done.delete_marker {
+                        w.elem("DeleteMarker", "true");
+                    }
+                } else if done.delete_marker {
+                    w.elem("DeleteMarker", "true")
+                        .opt("DeleteMarkerVersionId", done.version_id.as_deref());
+                }
+                w.close();
             }
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e) => {
                 w.open("Error")
                     .elem("Key", key)

@@ -95,7 +95,7 @@ pub async fn put_object_tagging(
     let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
     let tags = parse_tagging_body(&body, MAX_OBJECT_TAGS)?;
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = req.q("versionId").map(str::to_owned);
+    let vid = crate::handlers::object::version_param(req)?;
     let store = req.store().clone();
     let version = blocking(move || {
         store
@@ -111,7 +111,7 @@ pub async fn put_object_tagging(
 /// GetObjectTagging.
 pub async fn get_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = req.q("versionId").map(str::to_owned);
+    let vid = crate::handlers::object::version_param(req)?;
     let store = req.store().clone();
     let handle = blocking(move || {
         store
@@ -129,7 +129,7 @@ pub async fn get_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
 /// DeleteObjectTagging.
 pub async fn delete_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = req.q("versionId").map(str::to_owned);
+    let vid = crate::handlers::object::version_param(req)?;
     let store = req.store().clone();
     let version = blocking(move || {
         store

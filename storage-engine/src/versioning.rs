@@ -1,0 +1,523 @@
+//! S3 versioning over the version table: the bucket's state (unversioned, Enabled, Suspended),
+//! new versions and delete markers, deleting a given version, and listing versions.
+//!
+//! Invariant: each key has at most one latest version (`is_latest = 1`), always its newest row;
+//! at most one version with the id `null`; and every non-latest version records when it became
+//! noncurrent. Writes to one key are serialised by the single metadata writer, so concurrent PUTs
+//! each get a version and exactly one ends latest.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::chunks::{encode_chunk_list, ChunkHash};
+use crate::error::{Error, Result};
+use crate::store::{
+    add_chunk_refs, adjust_stats, load_version, now_ms, prefix_successor, remove_version_row,
+    version_from_row, Body, NewVersion, ObjectMeta, ObjectVersion, Store, WriteCondition,
+    NULL_VERSION, VERSION_COLUMNS,
+};
+
+/// A bucket's versioning state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: every key has only the `null` version.
+    Unversioned,
+    /// Every write creates a new version.
+    Enabled,
+    /// Writes replace the `null` version; earlier versions stay.
+    Suspended,
+}
+
+impl Versioning {
+    pub(crate) fn from_db(s: &str) -> Self {
+        match s {
+            "Enabled" => Self::Enabled,
+            "Suspended" => Self::Suspended,
+            _ => Self::Unversioned,
+        }
+    }
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Unversioned => "",
+            Self::Enabled => "Enabled",
+            Self::Suspended => "Suspended",
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version id the response reports (the marker's, or the deleted version's).
+    pub version_id: Option<String>,
+    /// Whether a delete marker was created, or the deleted version was one.
+    pub delete_marker: bool,
+}
+
+/// One entry of a version listing.
+#[derive(Clone, Debug)]
+pub struct VersionEntry {
+    /// Key.
+    pub key: String,
+    /// Version id.
+    pub version_id: String,
+    /// Whether it is the key's latest version.
+    pub is_latest: bool,
+    /// Whether it is a delete marker.
+    pub is_delete_marker: bool,
+    /// Size.
+    pub size: u64,
+    /// ETag, without quotes.
+    pub etag: String,
+    /// Last-Modified, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// Storage class.
+    pub storage_class: String,
+}
+
+/// A page of a version listing.
+#[derive(Clone, Debug, Default)]
+pub struct VersionPage {
+    /// Versions and delete markers: key ascending, newest first within a key.
+    pub entries: Vec<VersionEntry>,
+    /// Common prefixes when a delimiter was given.
+    pub common_prefixes: Vec<String>,
+    /// Whether more follow.
+    pub is_truncated: bool,
+    /// Where the next page starts: (key marker, version id marker).
+    pub next: Option<(String, Option<String>)>,
+}
+
+/// Whether `id` has the form of a version id this server issues (or `null`).
+pub fn is_valid_version_id(id: &str) -> bool {
+    id == NULL_VERSION || (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A new version id: time-ordered (ms since the epoch) with 80 random bits.
+fn new_version_id() -> String {
+    let r: u128 = rand::random();
+    format!(
+        "{:012x}{:020x}",
+        now_ms() as u64 & 0xFFFF_FFFF_FFFF,
+        r & ((1u128 << 80) - 1)
+    )
+}
+
+/// The bucket's state; `NoSuchBucket` if it does not exist.
+pub(crate) fn bucket_versioning(conn: &Connection, bucket: &str) -> Result<Versioning> {
+    conn.prepare_cached("SELECT versioning FROM buckets WHERE name = ?1")?
+        .query_row([bucket], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|s| Versioning::from_db(&s))
+        .ok_or_else(|| Error::NoSuchBucket(bucket.to_owned()))
+}
+
+/// Makes `v` noncurrent (it stops being latest now).
+fn demote(conn: &Connection, v: &ObjectVersion, at_ms: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE versions SET is_latest = 0, noncurrent_since_ms = ?2 WHERE id = ?1",
+    )?
+    .execute(params![v.id, at_ms])?;
+    if !v.is_delete_marker {
+        adjust_stats(conn, &v.bucket, -1, -(v.size as i64))?;
+    }
+    Ok(())
+}
+
+/// After the latest version of a key was removed, makes the newest remaining one latest.
+fn promote_newest(conn: &Connection, bucket: &str, key: &str) -> Result<()> {
+    let newest = conn
+        .prepare_cached(&format!(
+            "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(params![bucket, key.as_bytes()], version_from_row)
+        .optional()?;
+    if let Some(v) = newest {
+        conn.prepare_cached(
+            "UPDATE versions SET is_latest = 1, noncurrent_since_ms = NULL WHERE id = ?1",
+        )?
+        .execute([v.id])?;
+        if !v.is_delete_marker {
+            adjust_stats(conn, bucket, 1, v.size as i64)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a version (an object or a delete marker) as the key's latest, following the bucket's
+/// versioning state. Returns the version and the chunks freed by a replaced `null` version.
+pub(crate) fn insert_version(
+    conn: &Connection,
+    bucket: String,
+    key: String,
+    body: Body,
+    size: u64,
+    new: NewVersion,
+    delete_marker: bool,
+) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
+    let versioning = bucket_versioning(conn, &bucket)?;
+    let current = load_version(conn, &bucket, &key, None)?;
+    let live = current.as_ref().filter(|v| !v.is_delete_marker);
+    match (&new.condition, live) {
+        (WriteCondition::None, _) | (WriteCondition::IfNoneMatch, None) => {}
+        (WriteCondition::IfNoneMatch, Some(_)) => return Err(Error::PreconditionFailed),
+        (WriteCondition::IfMatch(_), None) => return Err(Error::NoSuchKey(key)),
+        (WriteCondition::IfMatch(etag), Some(v)) if &v.etag == etag => {}
+        (WriteCondition::IfMatch(_), Some(_)) => return Err(Error::PreconditionFailed),
+    }
+    let now = now_ms();
+    let mut freed = Vec::new();
+    let version_id = match versioning {
+        Versioning::Enabled => new_version_id(),
+        Versioning::Unversioned | Versioning::Suspended => NULL_VERSION.to_owned(),
+    };
+    if versioning != Versioning::Enabled {
+        if let Some(old) = load_version(conn, &bucket, &key, Some(NULL_VERSION))? {
+            freed.extend(remove_version_row(conn, &old)?);
+        }
+    }
+    if let Some(cur) = load_version(conn, &bucket, &key, None)? {
+        demote(conn, &cur, now)?;
+    }
+    let (inline, chunk_blob) = match &body {
+        Body::Inline(data) => (Some(data.as_slice()), None),
+        Body::Chunks(list) => {
+            add_chunk_refs(conn, list)?;
+            (None, Some(encode_chunk_list(list)))
+        }
+    };
+    let meta_json =
+        serde_json::to_string(&new.meta).map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO versions(bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
+         last_modified_ms, storage_class, meta, inline_data, chunks) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        bucket,
+        key.as_bytes(),
+        version_id,
+        delete_marker,
+        size as i64,
+        new.etag,
+        now,
+        new.storage_class,
+        meta_json,
+        inline,
+        chunk_blob
+    ])?;
+    let id = conn.last_insert_rowid();
+    if !delete_marker {
+        adjust_stats(conn, &bucket, 1, size as i64)?;
+    }
+    Ok((
+        ObjectVersion {
+            id,
+            bucket,
+            key,
+            version_id,
+            is_latest: true,
+            is_delete_marker: delete_marker,
+            size,
+            etag: new.etag,
+            last_modified_ms: now,
+            storage_class: new.storage_class,
+            meta: new.meta,
+            body,
+        },
+        freed,
+    ))
+}
+
+/// Deletes inside a transaction, as S3's DeleteObject does.
+pub(crate) fn delete_in_tx(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<(DeleteOutcome, Vec<ChunkHash>)> {
+    let versioning = bucket_versioning(conn, bucket)?;
+    if let Some(vid) = version_id {
+        // Deleting one version: permanent; a missing version is not an error, as in S3.
+        return match load_version(conn, bucket, key, Some(vid))? {
+            Some(v) => {
+                let freed = remove_version_row(conn, &v)?;
+                if v.is_latest {
+                    promote_newest(conn, bucket, key)?;
+                }
+                Ok((
+                    DeleteOutcome {
+                        version_id: (versioning != Versioning::Unversioned || vid != NULL_VERSION)
+                            .then(|| vid.to_owned()),
+                        delete_marker: v.is_delete_marker,
+                    },
+                    freed,
+                ))
+            }
+            None => Ok((
+                DeleteOutcome {
+                    version_id: Some(vid.to_owned()),
+                    delete_marker: false,
+                },
+                Vec::new(),
+            )),
+        };
+    }
+    match versioning {
+        Versioning::Unversioned => match load_version(conn, bucket, key, Some(NULL_VERSION))? {
+            Some(v) => Ok((DeleteOutcome::default(), remove_version_row(conn, &v)?)),
+            None => Ok((DeleteOutcome::default(), Vec::new())),
+        },
+        Versioning::Enabled | Versioning::Suspended => {
+            let new = NewVersion {
+                etag: String::new(),
+                meta: ObjectMeta::default(),
+                storage_class: "STANDARD".to_owned(),
+                condition: WriteCondition::None,
+            };
+            let (marker, freed) = insert_version(
+                conn,
+                bucket.to_owned(),
+                key.to_owned(),
+                Body::Inline(Vec::new()),
+                0,
+                new,
+                true,
+            )?;
+            Ok((
+                DeleteOutcome {
+                    version_id: Some(marker.version_id),
+                    delete_marker: true,
+                },
+                freed,
+            ))
+        }
+    }
+}
+
+impl Store {
+    /// Sets a bucket's versioning state. A bucket never returns to unversioned.
+    pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<()> {
+        if state == Versioning::Unversioned {
+            return Err(Error::Invalid(
+                "a bucket cannot return to the unversioned state".into(),
+            ));
+        }
+        let b = bucket.to_owned();
+        self.inner.writer.write(move |conn| {
+            bucket_versioning(conn, &b)?;
+            conn.execute(
+                "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
+                params![b, state.to_db()],
+            )?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// DeleteObject: with a version id, removes exactly that version (the next newest becomes
+    /// latest); without, deletes the object (unversioned) or adds a delete marker.
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<DeleteOutcome> {
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version_id.map(str::to_owned),
+        );
+        self.inner
+            .writer
+            .write(move |conn| delete_in_tx(conn, &b, &k, v.as_deref()))
+    }
+
+    /// Lists versions and delete markers: key ascending, newest first; resumes after
+    /// (`key_marker`, `version_id_marker`).
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        version_id_marker: Option<&str>,
+        max: usize,
+    ) -> Result<VersionPage> {
+        self.inner.readers.with(|conn| {
+            bucket_versioning(conn, bucket)?;
+            list_versions_in(
+                conn,
+                bucket,
+                prefix,
+                delimiter,
+                key_marker,
+                version_id_marker,
+                max,
+            )
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn list_versions_in(
+    conn: &Connection,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    key_marker: Option<&str>,
+    version_id_marker: Option<&str>,
+    max: usize,
+) -> Result<VersionPage> {
+    let mut page = VersionPage::default();
+    if max == 0 {
+        return Ok(page);
+    }
+    let delimiter = delimiter.filter(|d| !d.is_empty());
+    let upper = prefix_successor(prefix.as_bytes());
+    // Position: (key, id) pairs strictly after the cursor in (key ASC, id DESC) order.
+    let mut cursor_key: Vec<u8> = prefix.as_bytes().to_vec();
+    let mut cursor_id: Option<i64> = None; // None: start of cursor_key (inclusive)
+    let mut skip_key = false; // true: skip every version of cursor_key
+    if let Some(km) = key_marker.filter(|k| !k.is_empty()) {
+        if km.as_bytes() >= prefix.as_bytes() {
+            cursor_key = km.as_bytes().to_vec();
+            match version_id_marker.filter(|v| !v.is_empty()) {
+                Some(vm) => {
+                    let id: Option<i64> = conn
+                        .prepare_cached("SELECT id FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3")?
+                        .query_row(params![bucket, km.as_bytes(), vm], |r| r.get(0))
+                        .optional()?;
+                    match id {
+                        Some(id) => cursor_id = Some(id),
+                        None => skip_key = true,
+                    }
+                }
+                None => skip_key = true,
+            }
+        }
+    }
+    // A marker inside a common prefix resumes after the whole prefix.
+    if let Some(d) = delimiter {
+        if (skip_key || cursor_id.is_some()) && cursor_key.starts_with(prefix.as_bytes()) {
+            let rest = &cursor_key[prefix.len()..];
+            if let Some(pos) = rest.windows(d.len()).position(|w| w == d.as_bytes()) {
+                let cp = cursor_key[..prefix.len() + pos + d.len()].to_vec();
+                match prefix_successor(&cp) {
+                    Some(next) => {
+                        cursor_key = next;
+                        cursor_id = None;
+                        skip_key = false;
+                    }
+                    None => return Ok(page),
+                }
+            }
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, version_id, is_latest, is_delete_marker, size, etag, last_modified_ms, storage_class, id \
+         FROM versions WHERE bucket = ?1 \
+         AND ((key = ?2 AND ?3 = 0 AND (?4 IS NULL OR id < ?4)) OR key > ?2) \
+         AND (?5 IS NULL OR key < ?5) \
+         ORDER BY key, id DESC LIMIT ?6",
+    )?;
+    let batch = (max + 1).min(1001) as i64;
+    let mut count = 0usize;
+    'outer: loop {
+        type Row = (Vec<u8>, String, bool, bool, i64, String, i64, String, i64);
+        let rows: Vec<Row> = stmt
+            .query_map(
+                params![
+                    bucket,
+                    &cursor_key,
+                    skip_key,
+                    cursor_id,
+                    upper.as_deref(),
+                    batch
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.is_empty() {
+            break;
+        }
+        for (key, version_id, is_latest, is_marker, size, etag, modified, class, id) in rows {
+            if !key.starts_with(prefix.as_bytes()) {
+                break 'outer;
+            }
+            if let Some(d) = delimiter {
+                let rest = &key[prefix.len()..];
+                if let Some(pos) = rest.windows(d.len()).position(|w| w == d.as_bytes()) {
+                    let cp = key[..prefix.len() + pos + d.len()].to_vec();
+                    if count == max {
+                        page.is_truncated = true;
+                        break 'outer;
+                    }
+                    let cp_s = String::from_utf8_lossy(&cp).into_owned();
+                    page.next = Some((cp_s.clone(), None));
+                    page.common_prefixes.push(cp_s);
+                    count += 1;
+                    match prefix_successor(&cp) {
+                        Some(next) => {
+                            cursor_key = next;
+                            cursor_id = None;
+                            skip_key = false;
+                            continue 'outer;
+                        }
+                        None => break 'outer,
+                    }
+                }
+            }
+            if count == max {
+                page.is_truncated = true;
+                break 'outer;
+            }
+            let key_s = String::from_utf8_lossy(&key).into_owned();
+            page.next = Some((key_s.clone(), Some(version_id.clone())));
+            page.entries.push(VersionEntry {
+                key: key_s,
+                version_id,
+                is_latest,
+                is_delete_marker: is_marker,
+                size: size.max(0) as u64,
+                etag,
+                last_modified_ms: modified,
+                storage_class: class,
+            });
+            count += 1;
+            cursor_key = key;
+            cursor_id = Some(id);
+            skip_key = false;
+        }
+    }
+    if !page.is_truncated {
+        page.next = None;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ids() {
+        let a = new_version_id();
+        assert_eq!(a.len(), 32);
+        assert!(is_valid_version_id(&a));
+        assert!(is_valid_version_id("null"));
+        assert!(!is_valid_version_id("xyz"));
+        assert!(!is_valid_version_id(&"g".repeat(32)));
+    }
+}
