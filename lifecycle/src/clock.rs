@@ -14,6 +14,7 @@ pub const SECONDS_PER_DAY: u64 = 86_400;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LifecycleClock {
     day_seconds: u64,
+    offset_ms: i64,
 }
 
 impl Default for LifecycleClock {
@@ -27,6 +28,7 @@ impl LifecycleClock {
     pub fn system() -> Self {
         Self {
             day_seconds: SECONDS_PER_DAY,
+            offset_ms: 0,
         }
     }
 
@@ -34,6 +36,15 @@ impl LifecycleClock {
     pub fn scaled(day_seconds: u64) -> Self {
         Self {
             day_seconds: day_seconds.max(1),
+            offset_ms: 0,
+        }
+    }
+
+    /// The same clock read `offset_ms` later (tests, and "what will happen at" questions).
+    pub fn shifted(self, offset_ms: i64) -> Self {
+        Self {
+            offset_ms: self.offset_ms.saturating_add(offset_ms),
+            ..self
         }
     }
 
@@ -53,6 +64,7 @@ impl LifecycleClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+            .saturating_add(self.offset_ms)
     }
 
     /// The real duration of `days` lifecycle days.

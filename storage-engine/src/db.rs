@@ -89,6 +89,15 @@ CREATE TABLE IF NOT EXISTS bucket_settings (
     value TEXT NOT NULL,
     PRIMARY KEY (bucket, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lifecycle_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_ms INTEGER NOT NULL,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    rule_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stats (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL,

@@ -9,6 +9,7 @@ mod chunks;
 mod db;
 mod error;
 mod ingest;
+mod lifecycle_support;
 mod multipart;
 mod store;
 mod versioning;
@@ -17,6 +18,7 @@ pub use chunks::{ChunkHash, ChunkRef};
 pub use db::Durability;
 pub use error::{Error, Result};
 pub use ingest::BodyWriter;
+pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
 pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
 pub use store::{
     open_for_tests, Body, BucketInfo, ChunkingParams, ListPage, ListQuery, NewVersion,

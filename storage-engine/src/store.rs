@@ -174,6 +174,8 @@ pub struct ObjectVersion {
     pub meta: ObjectMeta,
     /// Where the bytes are.
     pub body: Body,
+    /// When it stopped being the latest version (noncurrent versions only), ms since the epoch.
+    pub noncurrent_since_ms: Option<i64>,
 }
 
 /// A condition on the key's current version, checked inside the commit (so that of several
@@ -352,7 +354,7 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) const VERSION_COLUMNS: &str =
     "id, bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-     last_modified_ms, storage_class, meta, inline_data, chunks";
+     last_modified_ms, storage_class, meta, inline_data, chunks, noncurrent_since_ms";
 
 pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
     let key: Vec<u8> = row.get(2)?;
@@ -383,6 +385,7 @@ pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Obje
         storage_class: row.get(9)?,
         meta: serde_json::from_str(&meta).unwrap_or_default(),
         body,
+        noncurrent_since_ms: row.get(13)?,
     })
 }
 

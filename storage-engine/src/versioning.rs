@@ -224,6 +224,7 @@ pub(crate) fn insert_version(
             storage_class: new.storage_class,
             meta: new.meta,
             body,
+            noncurrent_since_ms: None,
         },
         freed,
     ))

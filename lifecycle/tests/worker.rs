@@ -1,0 +1,203 @@
+//! The lifecycle worker against a real store, with the clock shifted instead of waited for.
+
+use strata_lifecycle::rules::{Expiration, Filter, NoncurrentExpiration, Rule, Transition};
+use strata_lifecycle::worker::{explain, run_pass, LIFECYCLE_SETTING};
+use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration};
+use strata_storage::{NewVersion, ObjectMeta, Store, Versioning};
+
+const DAY: i64 = 1_000; // one lifecycle day = 1 s
+
+fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
+    let mut w = store.body_writer();
+    w.write(data).unwrap();
+    store
+        .put_object(
+            bucket,
+            key,
+            w.finish().unwrap(),
+            NewVersion {
+                etag: "e".into(),
+                meta: ObjectMeta::default(),
+                storage_class: "STANDARD".into(),
+                condition: Default::default(),
+            },
+        )
+        .unwrap()
+        .version_id
+}
+
+fn configure(store: &Store, bucket: &str, rules: Vec<Rule>) {
+    let cfg = LifecycleConfiguration { rules };
+    cfg.validate().unwrap();
+    store
+        .set_bucket_setting(
+            bucket,
+            LIFECYCLE_SETTING,
+            Some(serde_json::to_string(&cfg).unwrap()),
+        )
+        .unwrap();
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = strata_storage::open_for_tests(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn expiration_in_an_unversioned_bucket_deletes() {
+    let (_dir, store) = open();
+    store.create_bucket("u", "us-east-1").unwrap();
+    put(&store, "u", "logs/a", b"a");
+    put(&store, "u", "keep/b", b"b");
+    configure(
+        &store,
+        "u",
+        vec![Rule {
+            id: "logs".into(),
+            enabled: true,
+            filter: Filter {
+                prefix: "logs/".into(),
+                ..Default::default()
+            },
+            expiration: Some(Expiration {
+                days: Some(2),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    );
+    let clock = LifecycleClock::scaled(1);
+    let report = run_pass(&store, &clock.shifted(DAY), None).unwrap();
+    assert_eq!(report.actions_applied, 0);
+    let (_, rows) = explain(&store, &clock, "u", clock.now_ms()).unwrap();
+    let logs = rows.iter().find(|r| r.key == "logs/a").unwrap();
+    assert_eq!(
+        logs.next.as_ref().map(|d| d.action.clone()),
+        Some(Action::Expire)
+    );
+    assert!(rows
+        .iter()
+        .find(|r| r.key == "keep/b")
+        .unwrap()
+        .next
+        .is_none());
+    let report = run_pass(&store, &clock.shifted(3 * DAY), None).unwrap();
+    assert_eq!(report.actions_applied, 1);
+    assert!(store.get_object("u", "logs/a", None).is_err());
+    assert!(store.get_object("u", "keep/b", None).is_ok());
+    // A second pass finds nothing more to do.
+    assert_eq!(
+        run_pass(&store, &clock.shifted(3 * DAY), None)
+            .unwrap()
+            .actions_applied,
+        0
+    );
+    let log = store.lifecycle_log(Some("u"), 10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].key.as_str(),
+            log[0].action.as_str(),
+            log[0].rule_id.as_str()
+        ),
+        ("logs/a", "Expire", "logs")
+    );
+}
+
+#[test]
+fn versioned_bucket_markers_noncurrent_versions_and_transitions() {
+    let (_dir, store) = open();
+    store.create_bucket("v", "us-east-1").unwrap();
+    store.set_versioning("v", Versioning::Enabled).unwrap();
+    for i in 0..4 {
+        put(&store, "v", "k", format!("v{i}").as_bytes());
+    }
+    configure(
+        &store,
+        "v",
+        vec![Rule {
+            id: "all".into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                days: Some(5),
+                ..Default::default()
+            }),
+            transitions: vec![Transition {
+                days: Some(1),
+                date_ms: None,
+                storage_class: "GLACIER_IR".into(),
+            }],
+            noncurrent_expiration: Some(NoncurrentExpiration {
+                noncurrent_days: Some(1),
+                newer_noncurrent_versions: Some(1),
+            }),
+            ..Default::default()
+        }],
+    );
+    let clock = LifecycleClock::scaled(1);
+    // Day 2: the current version moves to GLACIER_IR; of three noncurrent versions the newest is
+    // kept, the two older ones go.
+    run_pass(&store, &clock.shifted(2 * DAY), None).unwrap();
+    let versions = store
+        .list_versions("v", "", None, None, None, 100)
+        .unwrap()
+        .entries;
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0].storage_class, "GLACIER_IR");
+    // Day 6: the current version expires into a delete marker.
+    run_pass(&store, &clock.shifted(6 * DAY), None).unwrap();
+    let versions = store
+        .list_versions("v", "", None, None, None, 100)
+        .unwrap()
+        .entries;
+    assert!(versions[0].is_delete_marker && versions[0].is_latest);
+    // Later the now-noncurrent versions beyond the newest one go too.
+    run_pass(&store, &clock.shifted(20 * DAY), None).unwrap();
+    let versions = store
+        .list_versions("v", "", None, None, None, 100)
+        .unwrap()
+        .entries;
+    assert_eq!(
+        versions.len(),
+        2,
+        "marker plus one kept noncurrent version: {versions:?}"
+    );
+}
+
+#[test]
+fn expired_delete_markers_are_removed_and_uploads_aborted() {
+    let (_dir, store) = open();
+    store.create_bucket("m", "us-east-1").unwrap();
+    store.set_versioning("m", Versioning::Enabled).unwrap();
+    let v = put(&store, "m", "gone", b"x");
+    store.delete_object("m", "gone", None).unwrap();
+    store.delete_object("m", "gone", Some(&v)).unwrap();
+    let up = store
+        .create_upload("m", "big", "STANDARD", ObjectMeta::default(), None)
+        .unwrap();
+    configure(
+        &store,
+        "m",
+        vec![Rule {
+            id: "clean".into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                expired_object_delete_marker: Some(true),
+                ..Default::default()
+            }),
+            abort_incomplete_multipart_days: Some(1),
+            ..Default::default()
+        }],
+    );
+    let clock = LifecycleClock::scaled(1);
+    let report = run_pass(&store, &clock.shifted(2 * DAY), None).unwrap();
+    assert_eq!(report.uploads_aborted, 1);
+    assert!(store
+        .list_versions("m", "", None, None, None, 10)
+        .unwrap()
+        .entries
+        .is_empty());
+    assert!(store.upload("m", "big", &up.upload_id).is_err());
+    store.delete_bucket("m").unwrap();
+}

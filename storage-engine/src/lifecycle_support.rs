@@ -1,0 +1,199 @@
+//! What the lifecycle worker needs of the engine: scanning a bucket's versions in (key, newest
+//! first) order by prefix, applying an action only if the version is still the one evaluated,
+//! and the log of applied actions.
+//!
+//! Invariant: every guarded action re-reads the version inside the commit and does nothing if it
+//! changed, so applying an action twice (after a crash, or from two passes) is harmless.
+
+use rusqlite::{params, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::store::{load_version, version_from_row, ObjectVersion, Store, VERSION_COLUMNS};
+use crate::versioning::{bucket_versioning, delete_in_tx, Versioning};
+
+/// One applied lifecycle action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleLogEntry {
+    /// When it was applied, ms since the epoch.
+    pub time_ms: i64,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Version id acted on.
+    pub version_id: String,
+    /// Action name.
+    pub action: String,
+    /// Rule id.
+    pub rule_id: String,
+}
+
+impl Store {
+    /// Versions of a bucket whose keys start with `prefix`, ordered by key then newest first,
+    /// strictly after the `(key, row id)` cursor; at most `limit`.
+    pub fn scan_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, i64)>,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>> {
+        self.inner.readers.with(|conn| {
+            let upper = crate::store::prefix_successor(prefix.as_bytes());
+            let (ck, cid) = match after {
+                Some((k, id)) => (k.as_bytes().to_vec(), Some(id)),
+                None => (prefix.as_bytes().to_vec(), None),
+            };
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 \
+                 AND ((key = ?2 AND (?3 IS NULL OR id < ?3)) OR key > ?2) \
+                 AND (?4 IS NULL OR key < ?4) ORDER BY key, id DESC LIMIT ?5"
+            ))?;
+            let rows = stmt
+                .query_map(
+                    params![bucket, ck, cid, upper.as_deref(), limit as i64],
+                    version_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Whether the bucket has ever had versioning enabled.
+    pub fn versioning(&self, bucket: &str) -> Result<Versioning> {
+        self.inner.readers.with(|conn| bucket_versioning(conn, bucket))
+    }
+
+    /// Buckets that have a given setting, with its value.
+    pub fn buckets_with_setting(&self, name: &str) -> Result<Vec<(String, String)>> {
+        self.inner.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT bucket, value FROM bucket_settings WHERE name = ?1 ORDER BY bucket",
+            )?;
+            let rows = stmt
+                .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Expires the current version `expected_id` of a key (delete, or a delete marker in a
+    /// versioned bucket), if it is still current. Returns whether it acted.
+    pub fn lifecycle_expire_current(&self, bucket: &str, key: &str, expected_id: i64) -> Result<bool> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.inner.writer.write(move |conn| {
+            match load_version(conn, &b, &k, None)? {
+                Some(v) if v.id == expected_id && !v.is_delete_marker => {
+                    let (_, freed) = delete_in_tx(conn, &b, &k, None)?;
+                    Ok((true, freed))
+                }
+                _ => Ok((false, Vec::new())),
+            }
+        })
+    }
+
+    /// Permanently removes version `version_id` if its row is still `expected_id`.
+    pub fn lifecycle_delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected_id: i64,
+    ) -> Result<bool> {
+        let (b, k, v) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        self.inner.writer.write(move |conn| {
+            match load_version(conn, &b, &k, Some(&v))? {
+                Some(found) if found.id == expected_id => {
+                    let (_, freed) = delete_in_tx(conn, &b, &k, Some(&v))?;
+                    Ok((true, freed))
+                }
+                _ => Ok((false, Vec::new())),
+            }
+        })
+    }
+
+    /// Changes the storage class of version row `expected_id` (a warm class: the bytes stay in
+    /// the hot tier).
+    pub fn lifecycle_set_class(&self, bucket: &str, expected_id: i64, class: &str) -> Result<bool> {
+        let (b, c) = (bucket.to_owned(), class.to_owned());
+        self.inner.writer.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE versions SET storage_class = ?3 WHERE id = ?1 AND bucket = ?2 AND is_delete_marker = 0",
+                params![expected_id, b, c],
+            )?;
+            Ok((n > 0, Vec::new()))
+        })
+    }
+
+    /// Appends to the lifecycle log.
+    pub fn append_lifecycle_log(&self, entries: Vec<LifecycleLogEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.inner.writer.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO lifecycle_log(time_ms, bucket, key, version_id, action, rule_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in &entries {
+                stmt.execute(params![
+                    e.time_ms,
+                    e.bucket,
+                    e.key.as_bytes(),
+                    e.version_id,
+                    e.action,
+                    e.rule_id
+                ])?;
+            }
+            // Keep the log bounded.
+            conn.execute(
+                "DELETE FROM lifecycle_log WHERE seq <= (SELECT max(seq) FROM lifecycle_log) - 100000",
+                [],
+            )?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// The most recent lifecycle log entries (oldest first), optionally for one bucket.
+    pub fn lifecycle_log(&self, bucket: Option<&str>, limit: usize) -> Result<Vec<LifecycleLogEntry>> {
+        self.inner.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT time_ms, bucket, key, version_id, action, rule_id FROM lifecycle_log \
+                 WHERE ?1 IS NULL OR bucket = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let mut rows = stmt
+                .query_map(params![bucket, limit as i64], |r| {
+                    let key: Vec<u8> = r.get(2)?;
+                    Ok(LifecycleLogEntry {
+                        time_ms: r.get(0)?,
+                        bucket: r.get(1)?,
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        version_id: r.get(3)?,
+                        action: r.get(4)?,
+                        rule_id: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.reverse();
+            Ok(rows)
+        })
+    }
+
+    /// The row id of a version (for guarded actions), if it exists.
+    pub fn version_row_id(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<i64>> {
+        self.inner.readers.with(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT id FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3")?
+                .query_row(params![bucket, key.as_bytes(), version_id], |r| r.get(0))
+                .optional()?)
+        })
+    }
+}
+
+/// Maps a missing bucket in the middle of a pass to "nothing to do".
+pub fn ignore_missing_bucket<T: Default>(r: Result<T>) -> Result<T> {
+    match r {
+        Err(Error::NoSuchBucket(_)) => Ok(T::default()),
+        other => other,
+    }
+}
