@@ -29,6 +29,8 @@ pub struct PassReport {
     pub buckets: usize,
     /// Versions evaluated.
     pub versions_scanned: u64,
+    /// Actions found due (the backlog the pass started with).
+    pub actions_due: u64,
     /// Actions applied.
     pub actions_applied: u64,
     /// Incomplete uploads aborted.
@@ -67,7 +69,7 @@ pub struct WorkerStats {
     pub actions_applied: AtomicU64,
     /// Duration of the last pass, ms.
     pub last_pass_ms: AtomicU64,
-    /// Actions that were due but not yet applied at the end of the last explain/pass scan.
+    /// Actions found due at the start of the last pass.
     pub backlog: AtomicU64,
 }
 
@@ -197,6 +199,7 @@ pub fn run_pass(
         report.buckets += 1;
         let mut log = Vec::new();
         let mut errors = 0u64;
+        let mut due_found = 0u64;
         let scanned = strata_storage::ignore_missing_bucket(for_each_version(
             store,
             &bucket,
@@ -205,6 +208,7 @@ pub fn run_pass(
             now_ms,
             |v, eval| {
                 if let Some(due) = eval.now {
+                    due_found += 1;
                     match apply(store, v, &due) {
                         Ok(true) => log.push(LifecycleLogEntry {
                             time_ms: clock.now_ms(),
@@ -225,6 +229,7 @@ pub fn run_pass(
         ))?;
         report.versions_scanned += scanned;
         report.errors += errors;
+        report.actions_due += due_found;
         // Incomplete multipart uploads.
         let uploads = strata_storage::ignore_missing_bucket(store.list_uploads(
             &bucket,

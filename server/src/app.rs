@@ -32,6 +32,10 @@ pub struct AppState {
     pub public_metrics: bool,
     /// Metrics.
     pub metrics: Metrics,
+    /// The lifecycle clock.
+    pub clock: strata_lifecycle::LifecycleClock,
+    /// The lifecycle worker.
+    pub lifecycle: strata_lifecycle::worker::LifecycleWorker,
 }
 
 /// A parsed, authenticated S3 request.
@@ -227,7 +231,7 @@ async fn route(
 ) -> (Operation, Option<String>, S3Result<HttpResponse>) {
     let raw_path = req.uri().path().to_owned();
     if let Some(admin) = raw_path.strip_prefix("/_strata/") {
-        let result = admin_route(&req, admin, &state).await;
+        let result = crate::admin::route(&req, admin, &state).await;
         return (Operation::Unsupported("Admin"), None, result);
     }
     let host = req
@@ -294,40 +298,6 @@ async fn route(
     };
     let result = handlers::dispatch(op, s3req, payload).await;
     (op, bucket, result)
-}
-
-async fn admin_route(
-    req: &HttpRequest,
-    path: &str,
-    state: &Arc<AppState>,
-) -> S3Result<HttpResponse> {
-    match (req.method().as_str(), path) {
-        ("GET" | "HEAD", "health") => {
-            Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"))
-        }
-        ("GET", "metrics") => {
-            if !state.public_metrics {
-                let raw_query = req.uri().query().unwrap_or("");
-                let parts = RequestParts {
-                    method: "GET",
-                    raw_path: req.uri().path(),
-                    raw_query,
-                    headers: req.headers(),
-                    virtual_host_bucket: None,
-                };
-                auth::authenticate(&parts, &state.auth, time::OffsetDateTime::now_utc())?;
-            }
-            let store = state.store.clone();
-            let stats = blocking(move || store.stats().map_err(S3Error::from)).await?;
-            Ok(HttpResponse::Ok()
-                .content_type("text/plain; version=0.0.4")
-                .body(state.metrics.render(&stats)))
-        }
-        _ => Err(s3_error!(
-            NotImplemented,
-            "Unknown admin endpoint /_strata/{path}"
-        )),
-    }
 }
 
 #[cfg(test)]

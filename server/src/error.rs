@@ -42,6 +42,7 @@ pub enum S3ErrorCode {
     NoSuchBucket,
     NoSuchCORSConfiguration,
     NoSuchKey,
+    NoSuchLifecycleConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
@@ -92,6 +93,7 @@ impl S3ErrorCode {
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             Self::NoSuchKey => "NoSuchKey",
+            Self::NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             Self::NoSuchTagSet => "NoSuchTagSet",
             Self::NoSuchUpload => "NoSuchUpload",
             Self::NoSuchVersion => "NoSuchVersion",
@@ -139,6 +141,7 @@ impl S3ErrorCode {
             Self::NoSuchBucket
             | Self::NoSuchCORSConfiguration
             | Self::NoSuchKey
+            | Self::NoSuchLifecycleConfiguration
             | Self::NoSuchTagSet
             | Self::NoSuchUpload
             | Self::NoSuchVersion => StatusCode::NOT_FOUND,

@@ -1,5 +1,6 @@
 //! The `strata` binary: an S3-compatible object store with a lifecycle engine.
 
+mod admin;
 mod app;
 mod auth;
 mod bench;
@@ -75,6 +76,14 @@ struct ServeArgs {
     /// Serve /_strata/metrics without authentication (for Prometheus scrapers).
     #[arg(long, env = "STRATA_PUBLIC_METRICS")]
     public_metrics: bool,
+    /// Length of one lifecycle day in seconds (86400 = real time). Every lifecycle, restore and
+    /// replication duration follows this clock, so `10` runs a 30-day rule in 300 seconds.
+    #[arg(long, default_value_t = 86_400, env = "STRATA_LIFECYCLE_DAY_SECONDS")]
+    lifecycle_day_seconds: u64,
+    /// How often the lifecycle worker runs a pass, in milliseconds (default: a twentieth of a
+    /// lifecycle day, between 100 ms and 60 s).
+    #[arg(long, env = "STRATA_LIFECYCLE_INTERVAL_MS")]
+    lifecycle_interval_ms: Option<u64>,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "STRATA_WORKERS")]
     workers: Option<usize>,
@@ -139,6 +148,24 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         "storage opened"
     );
     let metrics = metrics::Metrics::install()?;
+    let clock = if args.lifecycle_day_seconds == strata_lifecycle::clock::SECONDS_PER_DAY {
+        strata_lifecycle::LifecycleClock::system()
+    } else {
+        strata_lifecycle::LifecycleClock::scaled(args.lifecycle_day_seconds)
+    };
+    let interval = std::time::Duration::from_millis(
+        args.lifecycle_interval_ms
+            .unwrap_or(args.lifecycle_day_seconds.saturating_mul(1000) / 20)
+            .clamp(100, 60_000),
+    );
+    let lifecycle =
+        strata_lifecycle::worker::LifecycleWorker::start(store.clone(), clock, interval)
+            .map_err(|e| format!("cannot start the lifecycle worker: {e}"))?;
+    tracing::info!(
+        day_seconds = clock.day_seconds(),
+        interval_ms = interval.as_millis() as u64,
+        "lifecycle worker started"
+    );
     let state = web::Data::new(app::AppState {
         store,
         auth: auth::AuthConfig {
@@ -151,6 +178,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         domain: args.domain.clone().map(|d| d.to_ascii_lowercase()),
         public_metrics: args.public_metrics,
         metrics,
+        clock,
+        lifecycle,
     });
     if defaults {
         eprintln!(

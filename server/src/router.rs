@@ -71,6 +71,12 @@ pub enum Operation {
     GetBucketVersioning,
     /// ListObjectVersions.
     ListObjectVersions,
+    /// PutBucketLifecycleConfiguration.
+    PutBucketLifecycleConfiguration,
+    /// GetBucketLifecycleConfiguration.
+    GetBucketLifecycleConfiguration,
+    /// DeleteBucketLifecycle.
+    DeleteBucketLifecycle,
     /// `POST /bucket` with a form: a browser upload authorised by a policy.
     PostObject,
     /// `OPTIONS`: a CORS preflight.
@@ -99,6 +105,9 @@ impl Operation {
             "PutBucketVersioning" => Self::PutBucketVersioning,
             "GetBucketVersioning" => Self::GetBucketVersioning,
             "ListObjectVersions" => Self::ListObjectVersions,
+            "PutBucketLifecycleConfiguration" => Self::PutBucketLifecycleConfiguration,
+            "GetBucketLifecycleConfiguration" => Self::GetBucketLifecycleConfiguration,
+            "DeleteBucketLifecycle" => Self::DeleteBucketLifecycle,
             other => Self::Unsupported(other),
         }
     }
@@ -139,6 +148,9 @@ impl Operation {
             Self::PutBucketVersioning => "PutBucketVersioning",
             Self::GetBucketVersioning => "GetBucketVersioning",
             Self::ListObjectVersions => "ListObjectVersions",
+            Self::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            Self::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            Self::DeleteBucketLifecycle => "DeleteBucketLifecycle",
             Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
@@ -464,7 +476,7 @@ mod tests {
         );
         assert_eq!(
             op("DELETE", Some("b"), None, &[("lifecycle", "")], false),
-            Unsupported("DeleteBucketLifecycle")
+            DeleteBucketLifecycle
         );
         assert_eq!(
             op("GET", Some("b"), None, &[("uploads", "")], false),

@@ -3,6 +3,7 @@
 mod bucket;
 mod copy;
 pub mod cors;
+pub mod lifecycle;
 mod list;
 mod multipart;
 mod object;
@@ -61,6 +62,11 @@ pub async fn dispatch(
         }
         Operation::GetBucketVersioning => versioning::get_bucket_versioning(&req).await,
         Operation::ListObjectVersions => versioning::list_object_versions(&req).await,
+        Operation::PutBucketLifecycleConfiguration => {
+            lifecycle::put_lifecycle(&mut req, payload).await
+        }
+        Operation::GetBucketLifecycleConfiguration => lifecycle::get_lifecycle(&req).await,
+        Operation::DeleteBucketLifecycle => lifecycle::delete_lifecycle(&req).await,
         Operation::PostObject => post_object::post_object(&req, payload).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,

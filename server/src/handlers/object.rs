@@ -110,6 +110,22 @@ pub(crate) fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
     }
 }
 
+/// Adds `x-amz-expiration` when a lifecycle rule of the bucket expires this (current) version.
+async fn add_expiration_header(
+    resp: &mut HttpResponseBuilder,
+    req: &S3Request,
+    v: &strata_storage::ObjectVersion,
+) {
+    if !v.is_latest {
+        return;
+    }
+    if let Ok(Some(cfg)) = crate::handlers::lifecycle::load(req.store(), &v.bucket).await {
+        if let Some(h) = crate::handlers::lifecycle::expiration_header(&cfg, &req.state.clock, v) {
+            resp.insert_header(("x-amz-expiration", h));
+        }
+    }
+}
+
 /// The `versionId` query parameter, checked for form: a malformed id is `InvalidArgument`.
 pub(crate) fn version_param(req: &S3Request) -> S3Result<Option<String>> {
     match req.q("versionId") {
@@ -236,6 +252,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     req.state.metrics.record_bytes_in(digests.len);
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::ETAG, format!("\"{etag}\"")));
+    add_expiration_header(&mut resp, req, &version).await;
     if version.version_id != strata_storage::NULL_VERSION {
         resp.insert_header(("x-amz-version-id", version.version_id.as_str()));
     }
@@ -422,6 +439,7 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
         None => HttpResponse::Ok(),
     };
     put_object_headers(&mut resp, req, v);
+    add_expiration_header(&mut resp, req, v).await;
     if let Some((first, last)) = range {
         resp.insert_header(("Content-Range", format!("bytes {first}-{last}/{size}")));
     } else if part_number.is_none()

@@ -1,0 +1,182 @@
+//! The admin surface under `/_strata/` (a prefix no bucket name can take): health, metrics, and
+//! the lifecycle endpoints behind `strata lifecycle`. Everything but health is authenticated
+//! like an S3 request (SigV4), metrics optionally public.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use crate::app::{blocking, parse_query, AppState};
+use crate::auth::{self, RequestParts};
+use crate::error::{S3Error, S3Result};
+use crate::s3_error;
+
+fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<()> {
+    let parts = RequestParts {
+        method: req.method().as_str(),
+        raw_path: req.uri().path(),
+        raw_query: req.uri().query().unwrap_or(""),
+        headers: req.headers(),
+        virtual_host_bucket: None,
+    };
+    auth::authenticate(&parts, &state.auth, time::OffsetDateTime::now_utc())?;
+    Ok(())
+}
+
+fn json<T: Serialize>(value: &T) -> S3Result<HttpResponse> {
+    let body = serde_json::to_string_pretty(value).map_err(S3Error::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// Parses `at` as RFC 3339 or as ms since the epoch.
+fn parse_at(value: &str) -> S3Result<i64> {
+    if let Ok(ms) = value.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            s3_error!(
+                InvalidArgument,
+                "'at' must be RFC 3339 or milliseconds since the epoch"
+            )
+        })
+}
+
+#[derive(Serialize)]
+struct ExplainDoc {
+    bucket: String,
+    at_ms: i64,
+    at: String,
+    day_seconds: u64,
+    configuration: Option<strata_lifecycle::LifecycleConfiguration>,
+    versions: Vec<strata_lifecycle::worker::ExplainRow>,
+}
+
+#[derive(Serialize)]
+struct LogDoc {
+    entries: Vec<LogEntry>,
+}
+
+#[derive(Serialize)]
+struct LogEntry {
+    time: String,
+    time_ms: i64,
+    bucket: String,
+    key: String,
+    version_id: String,
+    action: String,
+    rule_id: String,
+}
+
+/// Routes `/_strata/<path>`.
+pub async fn route(req: &HttpRequest, path: &str, state: &Arc<AppState>) -> S3Result<HttpResponse> {
+    let query = parse_query(req.uri().query().unwrap_or(""));
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    match (req.method().as_str(), path) {
+        ("GET" | "HEAD", "health") => {
+            Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"))
+        }
+        ("GET", "metrics") => {
+            if !state.public_metrics {
+                authenticate(req, state)?;
+            }
+            let store = state.store.clone();
+            let stats = blocking(move || store.stats().map_err(S3Error::from)).await?;
+            let lc = &state.lifecycle.stats;
+            metrics::gauge!("strata_lifecycle_passes")
+                .set(lc.passes.load(Ordering::Relaxed) as f64);
+            metrics::gauge!("strata_lifecycle_actions_applied")
+                .set(lc.actions_applied.load(Ordering::Relaxed) as f64);
+            metrics::gauge!("strata_lifecycle_last_pass_seconds")
+                .set(lc.last_pass_ms.load(Ordering::Relaxed) as f64 / 1000.0);
+            metrics::gauge!("strata_lifecycle_backlog")
+                .set(lc.backlog.load(Ordering::Relaxed) as f64);
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4")
+                .body(state.metrics.render(&stats)))
+        }
+        ("POST", "lifecycle/run") => {
+            authenticate(req, state)?;
+            let (store, clock, bucket) = (state.store.clone(), state.clock, q("bucket"));
+            if let Some(b) = &bucket {
+                let (s, b) = (store.clone(), b.clone());
+                blocking(move || s.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;
+            }
+            let report = blocking(move || {
+                strata_lifecycle::worker::run_pass(&store, &clock, bucket.as_deref())
+                    .map_err(S3Error::from)
+            })
+            .await?;
+            state
+                .lifecycle
+                .stats
+                .actions_applied
+                .fetch_add(report.actions_applied, Ordering::Relaxed);
+            json(&report)
+        }
+        ("GET", "lifecycle/explain") => {
+            authenticate(req, state)?;
+            let bucket =
+                q("bucket").ok_or_else(|| s3_error!(InvalidArgument, "explain needs ?bucket="))?;
+            let at_ms = match q("at") {
+                Some(v) => parse_at(&v)?,
+                None => state.clock.now_ms(),
+            };
+            let (store, clock, b) = (state.store.clone(), state.clock, bucket.clone());
+            let (configuration, versions) = blocking(move || {
+                strata_lifecycle::worker::explain(&store, &clock, &b, at_ms).map_err(S3Error::from)
+            })
+            .await?;
+            json(&ExplainDoc {
+                bucket,
+                at_ms,
+                at: crate::handlers::iso8601(at_ms),
+                day_seconds: state.clock.day_seconds(),
+                configuration,
+                versions,
+            })
+        }
+        ("GET", "lifecycle/log") => {
+            authenticate(req, state)?;
+            let limit = q("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(100)
+                .min(10_000);
+            let (store, bucket) = (state.store.clone(), q("bucket"));
+            let entries = blocking(move || {
+                store
+                    .lifecycle_log(bucket.as_deref(), limit)
+                    .map_err(S3Error::from)
+            })
+            .await?;
+            json(&LogDoc {
+                entries: entries
+                    .into_iter()
+                    .map(|e| LogEntry {
+                        time: crate::handlers::iso8601(e.time_ms),
+                        time_ms: e.time_ms,
+                        bucket: e.bucket,
+                        key: e.key,
+                        version_id: e.version_id,
+                        action: e.action,
+                        rule_id: e.rule_id,
+                    })
+                    .collect(),
+            })
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Unknown admin endpoint /_strata/{path}"
+        )),
+    }
+}
