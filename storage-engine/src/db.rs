@@ -51,8 +51,13 @@ CREATE TABLE IF NOT EXISTS versions (
     meta TEXT NOT NULL,
     inline_data BLOB,
     chunks BLOB,
-    noncurrent_since_ms INTEGER
+    noncurrent_since_ms INTEGER,
+    tier INTEGER NOT NULL DEFAULT 0,
+    restore_ready_ms INTEGER,
+    restore_expiry_ms INTEGER
 );
+CREATE INDEX IF NOT EXISTS versions_to_archive ON versions(id)
+    WHERE tier = 0 AND is_delete_marker = 0 AND storage_class IN ('GLACIER', 'DEEP_ARCHIVE');
 CREATE INDEX IF NOT EXISTS versions_history ON versions(bucket, key, id);
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_current ON versions(bucket, key)
@@ -60,7 +65,8 @@ CREATE INDEX IF NOT EXISTS versions_current ON versions(bucket, key)
 CREATE TABLE IF NOT EXISTS chunks (
     hash BLOB PRIMARY KEY,
     size INTEGER NOT NULL,
-    refs INTEGER NOT NULL
+    refs INTEGER NOT NULL,
+    cold_refs INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY,

@@ -5,6 +5,7 @@
 //! (`chunks/hot/ab/cd/HASH`), cut by FastCDC and named by BLAKE3. Small objects are kept inline in
 //! their metadata row. Nothing here knows about HTTP or XML.
 
+mod archive;
 mod chunks;
 mod db;
 mod error;

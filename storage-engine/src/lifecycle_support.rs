@@ -61,7 +61,9 @@ impl Store {
 
     /// Whether the bucket has ever had versioning enabled.
     pub fn versioning(&self, bucket: &str) -> Result<Versioning> {
-        self.inner.readers.with(|conn| bucket_versioning(conn, bucket))
+        self.inner
+            .readers
+            .with(|conn| bucket_versioning(conn, bucket))
     }
 
     /// Buckets that have a given setting, with its value.
@@ -79,17 +81,22 @@ impl Store {
 
     /// Expires the current version `expected_id` of a key (delete, or a delete marker in a
     /// versioned bucket), if it is still current. Returns whether it acted.
-    pub fn lifecycle_expire_current(&self, bucket: &str, key: &str, expected_id: i64) -> Result<bool> {
+    pub fn lifecycle_expire_current(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected_id: i64,
+    ) -> Result<bool> {
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        self.inner.writer.write(move |conn| {
-            match load_version(conn, &b, &k, None)? {
+        self.inner
+            .writer
+            .write(move |conn| match load_version(conn, &b, &k, None)? {
                 Some(v) if v.id == expected_id && !v.is_delete_marker => {
                     let (_, freed) = delete_in_tx(conn, &b, &k, None)?;
                     Ok((true, freed))
                 }
                 _ => Ok((false, Vec::new())),
-            }
-        })
+            })
     }
 
     /// Permanently removes version `version_id` if its row is still `expected_id`.
@@ -101,15 +108,15 @@ impl Store {
         expected_id: i64,
     ) -> Result<bool> {
         let (b, k, v) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
-        self.inner.writer.write(move |conn| {
-            match load_version(conn, &b, &k, Some(&v))? {
+        self.inner
+            .writer
+            .write(move |conn| match load_version(conn, &b, &k, Some(&v))? {
                 Some(found) if found.id == expected_id => {
                     let (_, freed) = delete_in_tx(conn, &b, &k, Some(&v))?;
                     Ok((true, freed))
                 }
                 _ => Ok((false, Vec::new())),
-            }
-        })
+            })
     }
 
     /// Changes the storage class of version row `expected_id` (a warm class: the bytes stay in
@@ -155,7 +162,11 @@ impl Store {
     }
 
     /// The most recent lifecycle log entries (oldest first), optionally for one bucket.
-    pub fn lifecycle_log(&self, bucket: Option<&str>, limit: usize) -> Result<Vec<LifecycleLogEntry>> {
+    pub fn lifecycle_log(
+        &self,
+        bucket: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LifecycleLogEntry>> {
         self.inner.readers.with(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT time_ms, bucket, key, version_id, action, rule_id FROM lifecycle_log \
@@ -183,7 +194,9 @@ impl Store {
     pub fn version_row_id(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<i64>> {
         self.inner.readers.with(|conn| {
             Ok(conn
-                .prepare_cached("SELECT id FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3")?
+                .prepare_cached(
+                    "SELECT id FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                )?
                 .query_row(params![bucket, key.as_bytes(), version_id], |r| r.get(0))
                 .optional()?)
         })

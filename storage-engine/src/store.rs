@@ -176,6 +176,10 @@ pub struct ObjectVersion {
     pub body: Body,
     /// When it stopped being the latest version (noncurrent versions only), ms since the epoch.
     pub noncurrent_since_ms: Option<i64>,
+    /// Whether its bytes are in the archive tier (GLACIER, DEEP_ARCHIVE).
+    pub archived: bool,
+    /// A restore of an archived version: (ready at, expires at), ms since the epoch.
+    pub restore: Option<(i64, i64)>,
 }
 
 /// A condition on the key's current version, checked inside the commit (so that of several
@@ -354,7 +358,8 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) const VERSION_COLUMNS: &str =
     "id, bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-     last_modified_ms, storage_class, meta, inline_data, chunks, noncurrent_since_ms";
+     last_modified_ms, storage_class, meta, inline_data, chunks, noncurrent_since_ms, tier, \
+     restore_ready_ms, restore_expiry_ms";
 
 pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
     let key: Vec<u8> = row.get(2)?;
@@ -386,6 +391,14 @@ pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Obje
         meta: serde_json::from_str(&meta).unwrap_or_default(),
         body,
         noncurrent_since_ms: row.get(13)?,
+        archived: row.get::<_, i64>(14)? != 0,
+        restore: match (
+            row.get::<_, Option<i64>>(15)?,
+            row.get::<_, Option<i64>>(16)?,
+        ) {
+            (Some(ready), Some(expiry)) => Some((ready, expiry)),
+            _ => None,
+        },
     })
 }
 
@@ -427,18 +440,41 @@ pub(crate) fn add_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<(
 
 /// Drops one reference per occurrence; returns the chunks no longer referenced (rows deleted).
 pub(crate) fn drop_chunk_refs(conn: &Connection, chunks: &[ChunkRef]) -> Result<Vec<ChunkHash>> {
-    let mut dec =
-        conn.prepare_cached("UPDATE chunks SET refs = refs - 1 WHERE hash = ?1 RETURNING refs")?;
+    drop_refs(conn, chunks, false)
+}
+
+/// Drops one reference per occurrence (also a cold one for an archived version). Returns the
+/// chunks whose files may now be unneeded in some tier: no references left (row deleted), no hot
+/// user left, or no cold user left. The collector re-checks each against the table.
+pub(crate) fn drop_refs(
+    conn: &Connection,
+    chunks: &[ChunkRef],
+    cold: bool,
+) -> Result<Vec<ChunkHash>> {
+    let mut dec = conn.prepare_cached(
+        "UPDATE chunks SET refs = refs - 1, cold_refs = cold_refs - ?2 WHERE hash = ?1 \
+         RETURNING refs, cold_refs",
+    )?;
     let mut del = conn.prepare_cached("DELETE FROM chunks WHERE hash = ?1 AND refs <= 0")?;
-    let mut freed = Vec::new();
+    let mut check = Vec::new();
     for c in chunks {
-        let refs: Option<i64> = dec.query_row([&c.hash.0[..]], |r| r.get(0)).optional()?;
-        if matches!(refs, Some(n) if n <= 0) {
-            del.execute([&c.hash.0[..]])?;
-            freed.push(c.hash);
+        let counts: Option<(i64, i64)> = dec
+            .query_row(params![&c.hash.0[..], i64::from(cold)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match counts {
+            Some((refs, _)) if refs <= 0 => {
+                del.execute([&c.hash.0[..]])?;
+                check.push(c.hash);
+            }
+            Some((refs, cold_refs)) if refs == cold_refs || (cold && cold_refs == 0) => {
+                check.push(c.hash)
+            }
+            _ => {}
         }
     }
-    Ok(freed)
+    Ok(check)
 }
 
 pub(crate) fn adjust_stats(
@@ -463,7 +499,7 @@ pub(crate) fn remove_version_row(conn: &Connection, v: &ObjectVersion) -> Result
         adjust_stats(conn, &v.bucket, -1, -(v.size as i64))?;
     }
     match &v.body {
-        Body::Chunks(list) => drop_chunk_refs(conn, list),
+        Body::Chunks(list) => drop_refs(conn, list, v.archived),
         Body::Inline(_) => Ok(Vec::new()),
     }
 }
@@ -573,9 +609,12 @@ impl Store {
                     let _ = std::fs::remove_file(&path);
                 }
             }
+            let keep_sql = match tier {
+                Tier::Hot => "SELECT 1 FROM chunks WHERE hash = ?1 AND refs > cold_refs",
+                Tier::Cold => "SELECT 1 FROM chunks WHERE hash = ?1 AND cold_refs > 0",
+            };
             let referenced: Vec<bool> = self.inner.readers.with(|conn| {
-                let mut stmt =
-                    conn.prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1 AND refs > 0")?;
+                let mut stmt = conn.prepare_cached(keep_sql)?;
                 hashes
                     .iter()
                     .map(|h| Ok(stmt.exists([&h.0[..]])?))
@@ -898,19 +937,34 @@ impl Store {
 /// Deletes the files of chunks that have no references and no pins (runs on the writer thread).
 fn collect_chunks(inner: &Inner, conn: &Connection, hashes: &[ChunkHash]) {
     inner.pins.delete_unpinned(hashes, |h| {
-        let referenced = conn
-            .prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1 AND refs > 0")
-            .and_then(|mut s| s.exists([&h.0[..]]));
-        match referenced {
-            Ok(false) => {
-                for tier in [Tier::Hot, Tier::Cold] {
-                    if let Err(e) = inner.chunks.delete(tier, h) {
-                        tracing::warn!(chunk = ?h, error = %e, "cannot delete chunk file");
-                    }
-                }
+        let counts = conn
+            .prepare_cached("SELECT refs, cold_refs FROM chunks WHERE hash = ?1")
+            .and_then(|mut s| {
+                s.query_row([&h.0[..]], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            });
+        let (refs, cold_refs) = match counts {
+            Ok(Some(c)) => c,
+            Ok(None) => (0, 0),
+            Err(e) => {
+                tracing::warn!(chunk = ?h, error = %e, "cannot check chunk references");
+                return;
             }
-            Ok(true) => {}
-            Err(e) => tracing::warn!(chunk = ?h, error = %e, "cannot check chunk references"),
+        };
+        // The hot copy serves versions in the hot tier; the cold copy archived ones.
+        let mut unneeded = Vec::new();
+        if refs - cold_refs <= 0 {
+            unneeded.push(Tier::Hot);
+        }
+        if cold_refs <= 0 {
+            unneeded.push(Tier::Cold);
+        }
+        for tier in unneeded {
+            if let Err(e) = inner.chunks.delete(tier, h) {
+                tracing::warn!(chunk = ?h, error = %e, "cannot delete chunk file");
+            }
         }
     });
 }
@@ -1055,7 +1109,12 @@ impl ObjectHandle {
                     }
                     let from = start.max(c_start) - c_start;
                     let to = end.min(c_end) - c_start;
-                    let mut f = store.open_chunk(Tier::Hot, &c.hash).map_err(|e| match e {
+                    let tier = if self.version.archived {
+                        Tier::Cold
+                    } else {
+                        Tier::Hot
+                    };
+                    let mut f = store.open_chunk(tier, &c.hash).map_err(|e| match e {
                         Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
                             Error::CorruptChunk(c.hash.to_hex())
                         }

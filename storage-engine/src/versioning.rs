@@ -225,6 +225,8 @@ pub(crate) fn insert_version(
             meta: new.meta,
             body,
             noncurrent_since_ms: None,
+            archived: false,
+            restore: None,
         },
         freed,
     ))

@@ -194,7 +194,12 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     let upload = upload_id(req)?;
     let condition = write_condition(req)?;
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 4 * 1024 * 1024).await?;
+    // On this request an `x-amz-checksum-*` header is the whole object's checksum (checked
+    // below against the parts), not the checksum of the XML body.
+    let claimed_object_checksum = body::requested_checksum(req.http.headers())?;
+    let mut spec = BodySpec::from_headers(req.http.headers(), check, 4 * 1024 * 1024)?;
+    spec.checksum = None;
+    let (body, _) = body::ingest(payload, Vec::new(), spec).await?;
     let doc: xml::CompleteMultipartUpload = xml::parse(&body)?;
     if doc.parts.is_empty() {
         return Err(s3_error!(
@@ -280,6 +285,19 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
         }
         _ => None,
     };
+    if let Some((alg, Some(claimed))) = &claimed_object_checksum {
+        let matches = checksum.as_ref().is_some_and(|c| {
+            c.algorithm == alg.name()
+                && c.value.split('-').next() == Some(claimed.split('-').next().unwrap_or(""))
+        });
+        if !matches {
+            return Err(s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum.",
+                alg.name()
+            ));
+        }
+    }
     let mut meta = info.meta.clone();
     meta.checksum = checksum.clone();
     let new = NewVersion {

@@ -25,7 +25,7 @@ pub const MAX_USER_METADATA: usize = 2 * 1024;
 const READ_PIECE: usize = 256 * 1024;
 
 /// Every storage class name S3 accepts.
-pub const STORAGE_CLASSES: [&str; 11] = [
+pub const STORAGE_CLASSES: [&str; 15] = [
     "STANDARD",
     "REDUCED_REDUNDANCY",
     "STANDARD_IA",
@@ -37,6 +37,10 @@ pub const STORAGE_CLASSES: [&str; 11] = [
     "GLACIER_IR",
     "SNOW",
     "EXPRESS_ONEZONE",
+    "FSX_OPENZFS",
+    "FSX_ONTAP",
+    "AWS_BACKUP_WARM",
+    "AWS_BACKUP_LOW_COST_WARM",
 ];
 
 pub(crate) fn validate_key(key: &str) -> S3Result<()> {
@@ -452,7 +456,7 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
         if let Some(c) = &v.meta.checksum {
             if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
                 resp.insert_header((alg.header(), c.value.as_str()));
-                resp.insert_header(("x-amz-checksum-type", "FULL_OBJECT"));
+                resp.insert_header(("x-amz-checksum-type", c.checksum_type.as_str()));
             }
         }
     }

@@ -1,0 +1,104 @@
+//! The archive tier: moving a version's chunks to the cold directory (GLACIER, DEEP_ARCHIVE), and
+//! the restore window of an archived version.
+//!
+//! Invariant: a chunk's cold file exists while any archived version references it
+//! (`cold_refs > 0`), and its hot file while any hot version does (`refs > cold_refs`). Archiving
+//! copies each chunk to the cold tier *before* the commit that counts the cold reference, and the
+//! hot copy is removed only after that commit (and only when no hot version still uses it), so a
+//! crash at any point leaves every committed version readable from its tier.
+
+use rusqlite::params;
+
+use crate::chunks::{ChunkHash, Tier};
+use crate::error::{Error, Result};
+use crate::store::{version_from_row, Body, PinGuard, Store, VERSION_COLUMNS};
+
+impl Store {
+    /// Moves version row `id` to the archive tier. Idempotent: an archived or vanished version
+    /// is left alone. Returns whether it moved.
+    pub fn archive_version(&self, id: i64) -> Result<bool> {
+        let version = self.inner.readers.with(|conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?1"
+                ))?
+                .query_row([id], version_from_row)
+                .ok())
+        })?;
+        let Some(v) = version else { return Ok(false) };
+        if v.archived || v.is_delete_marker {
+            return Ok(false);
+        }
+        let hashes: Vec<ChunkHash> = match &v.body {
+            Body::Chunks(list) => list.iter().map(|c| c.hash).collect(),
+            Body::Inline(_) => Vec::new(),
+        };
+        let pins = PinGuard::new(self.inner.clone(), hashes.clone());
+        for h in &hashes {
+            if self.inner.chunks.exists(Tier::Cold, h) {
+                continue;
+            }
+            let data = std::fs::read(self.inner.chunks.path(Tier::Hot, h)).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::CorruptChunk(h.to_hex())
+                } else {
+                    Error::Io(e)
+                }
+            })?;
+            self.inner.chunks.write(Tier::Cold, h, &data)?;
+        }
+        let moved = self.inner.writer.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE versions SET tier = 1 WHERE id = ?1 AND tier = 0 AND is_delete_marker = 0",
+                [id],
+            )?;
+            if n == 0 {
+                return Ok((false, Vec::new()));
+            }
+            let mut stmt =
+                conn.prepare_cached("UPDATE chunks SET cold_refs = cold_refs + 1 WHERE hash = ?1")?;
+            for h in &hashes {
+                stmt.execute([&h.0[..]])?;
+            }
+            // The collector drops hot copies that no hot version uses any more.
+            Ok((true, hashes))
+        })?;
+        drop(pins);
+        Ok(moved)
+    }
+
+    /// Versions whose class is an archive class but whose bytes are still hot (a PUT straight into
+    /// GLACIER, or an archive interrupted by a crash), oldest first.
+    pub fn versions_to_archive(&self, limit: usize) -> Result<Vec<i64>> {
+        self.inner.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM versions WHERE tier = 0 AND is_delete_marker = 0 \
+                 AND storage_class IN ('GLACIER', 'DEEP_ARCHIVE') ORDER BY id LIMIT ?1",
+            )?;
+            let ids = stmt
+                .query_map([limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(ids)
+        })
+    }
+
+    /// Records a restore of archived version row `id`: readable from `ready_ms` until
+    /// `expiry_ms`.
+    pub fn set_restore(&self, id: i64, ready_ms: i64, expiry_ms: i64) -> Result<()> {
+        self.inner.writer.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE versions SET restore_ready_ms = ?2, restore_expiry_ms = ?3 WHERE id = ?1 AND tier = 1",
+                params![id, ready_ms, expiry_ms],
+            )?;
+            if n == 0 {
+                return Err(Error::Conflict("the version is not archived".into()));
+            }
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Whether a chunk file exists in the cold tier (tests and diagnostics).
+    pub fn cold_chunk_exists(&self, hash: &ChunkHash) -> bool {
+        self.inner.chunks.exists(Tier::Cold, hash)
+    }
+}
