@@ -445,3 +445,198 @@ def test_cli_cp_20_mib_stock_configuration(cli, tmp_path):
     target = tmp_path / "down.bin"
     cli("s3", "cp", f"s3://{name}/twenty.bin", str(target))
     assert md5_file(target) == want
+
+
+# ---------------------------------------------------------------------------------------------
+# Multipart with boto3's transfer manager and the AWS CLI
+
+
+def multipart_etag(part_md5s) -> str:
+    """S3's multipart ETag: the MD5 of the parts' binary MD5s, then -N."""
+    return '"%s-%d"' % (hashlib.md5(b"".join(part_md5s)).hexdigest(), len(part_md5s))
+
+
+def test_boto3_transfer_manager_1_gib_round_trip(server):
+    """1 GiB up with upload_file (8 MiB parts, 16 threads) and down with download_file."""
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = make_client(server, max_pool_connections=32)
+    bucket = f"py-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    size, chunk = 1024 * MIB, 8 * MIB
+    fd, source = tempfile.mkstemp(prefix="strata-1gib-", dir="/tmp")
+    target = source + ".down"
+    try:
+        whole = hashlib.md5()
+        part_md5s = []
+        with os.fdopen(fd, "wb") as out:
+            for _ in range(size // chunk):
+                block = os.urandom(chunk)
+                whole.update(block)
+                part_md5s.append(hashlib.md5(block).digest())
+                out.write(block)
+        config = TransferConfig(
+            multipart_threshold=chunk, multipart_chunksize=chunk, max_concurrency=16
+        )
+        s3.upload_file(source, bucket, "big/one-gib.bin", Config=config)
+
+        head = s3.head_object(Bucket=bucket, Key="big/one-gib.bin")
+        assert head["ContentLength"] == size
+        assert head["ETag"] == multipart_etag(part_md5s)
+
+        s3.download_file(bucket, "big/one-gib.bin", target, Config=config)
+        assert os.path.getsize(target) == size
+        assert md5_file(Path(target)) == whole.hexdigest(), "bytes differ after the round trip"
+    finally:
+        for path in (source, target):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        s3.delete_object(Bucket=bucket, Key="big/one-gib.bin")
+
+
+def test_cli_cp_multipart_file_both_ways(cli, tmp_path):
+    """`aws s3 cp` of a 13 MiB file in 5 MiB parts, up and down."""
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    source = tmp_path / "parts.bin"
+    data = os.urandom(13 * MIB + 123)
+    source.write_bytes(data)
+    five = 5 * MIB
+    part_md5s = [hashlib.md5(data[i : i + five]).digest() for i in range(0, len(data), five)]
+    assert len(part_md5s) == 3
+
+    config = (
+        "[default]\nregion = us-east-1\ns3 =\n    multipart_threshold = 5MB\n"
+        "    multipart_chunksize = 5MB\n"
+    )
+    cli("s3", "cp", "--only-show-errors", str(source), f"s3://{name}/dir/parts.bin", config_text=config)
+    head = json.loads(cli("s3api", "head-object", "--bucket", name, "--key", "dir/parts.bin").stdout)
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"] == multipart_etag(part_md5s), "uploaded in three parts"
+
+    target = tmp_path / "down.bin"
+    cli("s3", "cp", "--only-show-errors", f"s3://{name}/dir/parts.bin", str(target), config_text=config)
+    assert target.read_bytes() == data
+
+
+def bucket_contents(s3, bucket, prefix):
+    """{key relative to prefix: bytes} of everything under prefix."""
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            found[obj["Key"][len(prefix) :]] = body
+    return found
+
+
+def dir_contents(root: Path):
+    """{relative path with / separators: bytes} of every file under root."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()
+    }
+
+
+def test_cli_sync_both_ways(cli, s3, tmp_path):
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    site = tmp_path / "site"
+    (site / "css").mkdir(parents=True)
+    (site / "data").mkdir()
+    (site / "index.html").write_text("<h1>first version</h1>\n")
+    (site / "css" / "style.css").write_text("body { color: black; }\n")
+    (site / "old.txt").write_text("to be deleted\n")
+    # Over the CLI's 8 MiB threshold: synced as a multipart upload.
+    (site / "data" / "big.bin").write_bytes(os.urandom(9 * MIB + 5))
+
+    # local -> bucket
+    cli("s3", "sync", "--only-show-errors", str(site), f"s3://{name}/site/")
+    assert bucket_contents(s3, name, "site/") == dir_contents(site)
+
+    # A changed file and a deleted one, mirrored with --delete.
+    (site / "index.html").write_text("<h1>second, longer version</h1>\n")
+    (site / "old.txt").unlink()
+    cli("s3", "sync", "--only-show-errors", "--delete", str(site), f"s3://{name}/site/")
+    remote = bucket_contents(s3, name, "site/")
+    assert sorted(remote) == ["css/style.css", "data/big.bin", "index.html"]
+    assert remote == dir_contents(site)
+
+    # bucket -> local
+    mirror = tmp_path / "mirror"
+    cli("s3", "sync", "--only-show-errors", f"s3://{name}/site/", str(mirror))
+    assert dir_contents(mirror) == dir_contents(site)
+
+    # A changed, a deleted and a new object in the bucket, mirrored down with --delete.
+    s3.put_object(Bucket=name, Key="site/css/style.css", Body=b"body { color: rebeccapurple; }\n")
+    s3.delete_object(Bucket=name, Key="site/data/big.bin")
+    s3.put_object(Bucket=name, Key="site/new.txt", Body=b"added in the bucket\n")
+    cli("s3", "sync", "--only-show-errors", "--delete", f"s3://{name}/site/", str(mirror))
+    local = dir_contents(mirror)
+    assert sorted(local) == ["css/style.css", "index.html", "new.txt"]
+    assert local == bucket_contents(s3, name, "site/")
+    assert local["css/style.css"] == b"body { color: rebeccapurple; }\n"
+
+
+def test_cli_s3api_multipart_copy_tagging_head(cli, tmp_path):
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    part1 = tmp_path / "part1"
+    part2 = tmp_path / "part2"
+    part1.write_bytes(os.urandom(5 * MIB))
+    part2.write_bytes(os.urandom(1000))
+
+    created = json.loads(
+        cli("s3api", "create-multipart-upload", "--bucket", name, "--key", "mp.bin",
+            "--content-type", "application/x-parts").stdout
+    )
+    upload_id = created["UploadId"]
+    assert created["Key"] == "mp.bin" and created["Bucket"] == name
+
+    parts = []
+    for number, path in [(1, part1), (2, part2)]:
+        out = json.loads(
+            cli("s3api", "upload-part", "--bucket", name, "--key", "mp.bin", "--upload-id", upload_id,
+                "--part-number", str(number), "--body", str(path)).stdout
+        )
+        assert out["ETag"] == '"%s"' % hashlib.md5(path.read_bytes()).hexdigest()
+        parts.append({"PartNumber": number, "ETag": out["ETag"]})
+
+    listed = json.loads(
+        cli("s3api", "list-parts", "--bucket", name, "--key", "mp.bin", "--upload-id", upload_id).stdout
+    )
+    assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [(1, 5 * MIB), (2, 1000)]
+
+    manifest = tmp_path / "parts.json"
+    manifest.write_text(json.dumps({"Parts": parts}))
+    done = json.loads(
+        cli("s3api", "complete-multipart-upload", "--bucket", name, "--key", "mp.bin",
+            "--upload-id", upload_id, "--multipart-upload", f"file://{manifest}").stdout
+    )
+    want_etag = multipart_etag([hashlib.md5(p.read_bytes()).digest() for p in (part1, part2)])
+    assert done["ETag"] == want_etag
+    assert done["Key"] == "mp.bin"
+
+    head = json.loads(cli("s3api", "head-object", "--bucket", name, "--key", "mp.bin").stdout)
+    assert head["ContentLength"] == 5 * MIB + 1000
+    assert head["ETag"] == want_etag
+    assert head["ContentType"] == "application/x-parts"
+
+    copied = json.loads(
+        cli("s3api", "copy-object", "--bucket", name, "--key", "copy.bin",
+            "--copy-source", f"{name}/mp.bin").stdout
+    )
+    assert copied["CopyObjectResult"]["ETag"].startswith('"')
+    assert "LastModified" in copied["CopyObjectResult"]
+    head = json.loads(cli("s3api", "head-object", "--bucket", name, "--key", "copy.bin").stdout)
+    assert head["ContentLength"] == 5 * MIB + 1000
+    assert head["ContentType"] == "application/x-parts"
+    target = tmp_path / "copy.bin"
+    cli("s3api", "get-object", "--bucket", name, "--key", "copy.bin", str(target))
+    assert target.read_bytes() == part1.read_bytes() + part2.read_bytes()
+
+    cli("s3api", "put-object-tagging", "--bucket", name, "--key", "copy.bin",
+        "--tagging", json.dumps({"TagSet": [{"Key": "team", "Value": "storage"},
+                                            {"Key": "tier", "Value": "hot"}]}))
+    tags = json.loads(cli("s3api", "get-object-tagging", "--bucket", name, "--key", "copy.bin").stdout)
+    assert sorted((t["Key"], t["Value"]) for t in tags["TagSet"]) == [("team", "storage"), ("tier", "hot")]

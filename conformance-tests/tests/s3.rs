@@ -9,10 +9,18 @@ mod s3 {
     mod admin;
     mod auth;
     mod buckets;
+    mod conditional;
+    mod copy;
+    mod cors;
     mod durability;
     mod errors;
     mod listing;
+    mod multipart;
     mod objects;
+    mod post_object;
     mod ranges;
+    mod storage_class;
+    mod tagging;
+    mod versioning;
     mod virtual_hosted;
 }

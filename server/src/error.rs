@@ -20,6 +20,7 @@ pub enum S3ErrorCode {
     IncompleteBody,
     InternalError,
     InvalidAccessKeyId,
+    InvalidObjectState,
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
@@ -50,6 +51,7 @@ pub enum S3ErrorCode {
     NotModified,
     PreconditionFailed,
     RequestTimeTooSkewed,
+    RestoreAlreadyInProgress,
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
 }
@@ -71,6 +73,7 @@ impl S3ErrorCode {
             Self::IncompleteBody => "IncompleteBody",
             Self::InternalError => "InternalError",
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
+            Self::InvalidObjectState => "InvalidObjectState",
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
             Self::InvalidDigest => "InvalidDigest",
@@ -101,6 +104,7 @@ impl S3ErrorCode {
             Self::NotModified => "NotModified",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            Self::RestoreAlreadyInProgress => "RestoreAlreadyInProgress",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
@@ -136,6 +140,7 @@ impl S3ErrorCode {
             Self::AccessDenied
             | Self::AccessForbidden
             | Self::InvalidAccessKeyId
+            | Self::InvalidObjectState
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             Self::NoSuchBucket
@@ -146,7 +151,9 @@ impl S3ErrorCode {
             | Self::NoSuchUpload
             | Self::NoSuchVersion => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => StatusCode::CONFLICT,
+            Self::BucketAlreadyOwnedByYou
+            | Self::BucketNotEmpty
+            | Self::RestoreAlreadyInProgress => StatusCode::CONFLICT,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::InvalidRange | Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -77,6 +77,8 @@ pub enum Operation {
     GetBucketLifecycleConfiguration,
     /// DeleteBucketLifecycle.
     DeleteBucketLifecycle,
+    /// RestoreObject.
+    RestoreObject,
     /// `POST /bucket` with a form: a browser upload authorised by a policy.
     PostObject,
     /// `OPTIONS`: a CORS preflight.
@@ -108,6 +110,7 @@ impl Operation {
             "PutBucketLifecycleConfiguration" => Self::PutBucketLifecycleConfiguration,
             "GetBucketLifecycleConfiguration" => Self::GetBucketLifecycleConfiguration,
             "DeleteBucketLifecycle" => Self::DeleteBucketLifecycle,
+            "RestoreObject" => Self::RestoreObject,
             other => Self::Unsupported(other),
         }
     }
@@ -151,6 +154,7 @@ impl Operation {
             Self::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
             Self::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
             Self::DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            Self::RestoreObject => "RestoreObject",
             Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",
@@ -532,7 +536,7 @@ mod tests {
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("restore", "")], false),
-            Unsupported("RestoreObject")
+            RestoreObject
         );
         // Response overrides are not sub-resources.
         assert_eq!(

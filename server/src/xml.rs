@@ -235,3 +235,25 @@ pub struct VersioningConfiguration {
     #[serde(rename = "MfaDelete", default)]
     pub mfa_delete: Option<String>,
 }
+
+/// `<RestoreRequest>`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RestoreRequest {
+    /// Days the restored copy stays readable.
+    #[serde(rename = "Days", default)]
+    pub days: Option<String>,
+    /// Retrieval options.
+    #[serde(rename = "GlacierJobParameters", default)]
+    pub glacier_job_parameters: Option<GlacierJobParameters>,
+    /// `SELECT` restores are not supported.
+    #[serde(rename = "Type", default)]
+    pub restore_type: Option<String>,
+}
+
+/// `<GlacierJobParameters>`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct GlacierJobParameters {
+    /// Expedited, Standard or Bulk.
+    #[serde(rename = "Tier", default)]
+    pub tier: Option<String>,
+}

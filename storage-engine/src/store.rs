@@ -36,9 +36,9 @@ pub struct ChunkingParams {
 impl Default for ChunkingParams {
     fn default() -> Self {
         Self {
-            min: 256 * 1024,
-            avg: 1024 * 1024,
-            max: 4 * 1024 * 1024,
+            min: 64 * 1024,
+            avg: 256 * 1024,
+            max: 1024 * 1024,
         }
     }
 }
@@ -345,6 +345,9 @@ impl Drop for StagedBody {
 pub struct ObjectHandle {
     /// The version.
     pub version: ObjectVersion,
+    /// Whether the bucket has a versioning state (Enabled or Suspended): S3 then reports the
+    /// `null` version id explicitly.
+    pub bucket_versioned: bool,
     _pins: Option<PinGuard>,
     store: Store,
 }
@@ -756,18 +759,18 @@ impl Store {
         // A concurrent overwrite may free the chunks between the lookup and the pin; look again
         // after pinning until the version is confirmed to still exist.
         for _ in 0..8 {
-            let version = self.inner.readers.with(|conn| {
-                if !bucket_exists(conn, bucket)? {
-                    return Err(Error::NoSuchBucket(bucket.to_owned()));
-                }
-                load_version(conn, bucket, key, version_id)?
-                    .ok_or_else(|| Error::NoSuchKey(key.to_owned()))
+            let (version, bucket_versioned) = self.inner.readers.with(|conn| {
+                let versioning = crate::versioning::bucket_versioning(conn, bucket)?;
+                let v = load_version(conn, bucket, key, version_id)?
+                    .ok_or_else(|| Error::NoSuchKey(key.to_owned()))?;
+                Ok((v, versioning != crate::versioning::Versioning::Unversioned))
             })?;
             let hashes: Vec<ChunkHash> = match &version.body {
                 Body::Chunks(list) => list.iter().map(|c| c.hash).collect(),
                 Body::Inline(_) => {
                     return Ok(ObjectHandle {
                         version,
+                        bucket_versioned,
                         _pins: None,
                         store: self.clone(),
                     })
@@ -782,6 +785,7 @@ impl Store {
             if still_there {
                 return Ok(ObjectHandle {
                     version,
+                    bucket_versioned,
                     _pins: Some(pins),
                     store: self.clone(),
                 });

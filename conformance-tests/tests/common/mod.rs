@@ -807,3 +807,188 @@ impl Answer {
         );
     }
 }
+
+/// One mebibyte.
+pub const MIB: usize = 1024 * 1024;
+
+/// The smallest size S3 allows for every part of a multipart upload but the last.
+pub const MIN_PART: usize = 5 * MIB;
+
+/// The text of every `<tag>...</tag>` in `xml`, in document order.
+pub fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(after[..end].to_string());
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+/// Decodes standard base64.
+pub fn b64_decode(value: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap_or_else(|e| panic!("{value:?} is not base64: {e}"))
+}
+
+/// The quoted ETag S3 gives a multipart object: the MD5 of the parts' binary MD5s, then `-N`.
+pub fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut all = Md5::new();
+    for part in parts {
+        all.update(Md5::digest(part));
+    }
+    format!("\"{}-{}\"", hex::encode(all.finalize()), parts.len())
+}
+
+/// Asserts that an SDK call failed with this HTTP status and S3 error code.
+pub fn assert_sdk_error<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    status: u16,
+    code: &str,
+) where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    let got_code = err
+        .as_service_error()
+        .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e))
+        .map(str::to_string);
+    let got_status = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(
+        (got_status, got_code.as_deref()),
+        (Some(status), Some(code)),
+        "want {status} {code}, got {err:?}"
+    );
+}
+
+/// CreateMultipartUpload with no options; returns the upload id.
+pub async fn create_upload(client: &Client, bucket: &str, key: &str) -> String {
+    client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateMultipartUpload {bucket}/{key}: {e:?}"))
+        .upload_id()
+        .expect("UploadId")
+        .to_string()
+}
+
+/// UploadPart of an in-memory body; returns the part's ETag.
+pub async fn upload_part(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number: i32,
+    body: &[u8],
+) -> String {
+    client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(part_number)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("UploadPart {part_number} of {bucket}/{key}: {e:?}"))
+        .e_tag()
+        .expect("part ETag")
+        .to_string()
+}
+
+/// The CompleteMultipartUpload document listing these (part number, ETag) pairs in order.
+pub fn completed_parts(parts: &[(i32, &str)]) -> aws_sdk_s3::types::CompletedMultipartUpload {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    CompletedMultipartUpload::builder()
+        .set_parts(Some(
+            parts
+                .iter()
+                .map(|(n, etag)| {
+                    CompletedPart::builder()
+                        .part_number(*n)
+                        .e_tag(*etag)
+                        .build()
+                })
+                .collect(),
+        ))
+        .build()
+}
+
+/// Uploads `parts` (numbered from 1) and completes the upload; returns the object's ETag.
+pub async fn multipart_put(client: &Client, bucket: &str, key: &str, parts: &[&[u8]]) -> String {
+    let upload_id = create_upload(client, bucket, key).await;
+    let mut etags = Vec::new();
+    for (i, body) in parts.iter().enumerate() {
+        etags.push(upload_part(client, bucket, key, &upload_id, i as i32 + 1, body).await);
+    }
+    let listed: Vec<(i32, &str)> = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as i32 + 1, e.as_str()))
+        .collect();
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(completed_parts(&listed))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CompleteMultipartUpload {bucket}/{key}: {e:?}"))
+        .e_tag()
+        .expect("ETag")
+        .to_string()
+}
+
+/// A reqwest client that neither uses a proxy nor follows redirects.
+pub fn http_no_redirect() -> reqwest::Client {
+    bypass_proxies();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("reqwest client")
+}
+
+/// Sends an unsigned request (no `Authorization`), as a browser would.
+pub async fn send_unsigned(
+    server: &Server,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    Answer::read(send_with_headers(server, method, path_and_query, &headers, Vec::new()).await)
+        .await
+}
+
+/// A one-line summary of an SDK error: status, code and message, or the whole error if it is
+/// not an S3 error response.
+pub fn describe_error<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    match (err.raw_response(), err.as_service_error()) {
+        (Some(raw), Some(service)) => format!(
+            "{} {} ({})",
+            raw.status().as_u16(),
+            aws_sdk_s3::error::ProvideErrorMetadata::code(service).unwrap_or("no code"),
+            aws_sdk_s3::error::ProvideErrorMetadata::message(service).unwrap_or("no message"),
+        ),
+        _ => format!("{err:?}"),
+    }
+}

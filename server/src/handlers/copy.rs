@@ -78,6 +78,63 @@ fn check_version_form(src: &SourceRef) -> S3Result<()> {
     }
 }
 
+/// Loads a copy source: a delete marker named by version id is `InvalidRequest` for a copy, and
+/// an archived source must be restored.
+async fn load_source(req: &S3Request, src: &SourceRef) -> S3Result<strata_storage::ObjectHandle> {
+    let handle = load_readable(req.store(), &src.bucket, &src.key, src.version_id.clone())
+        .await
+        .map_err(|e| {
+            if e.code == crate::error::S3ErrorCode::MethodNotAllowed {
+                s3_error!(
+                    InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                )
+            } else {
+                e
+            }
+        })?;
+    crate::handlers::restore::check_readable(&handle.version, &req.state.clock)?;
+    Ok(handle)
+}
+
+/// Reads `[first, end)` of a version into newly staged chunks (chunks the range shares with
+/// stored content are not written again), computing the MD5 and an optional checksum.
+fn restage(
+    store: &strata_storage::Store,
+    source: &strata_storage::ObjectHandle,
+    first: u64,
+    end: u64,
+    always_chunked: bool,
+    algorithm: Option<ChecksumAlgorithm>,
+) -> strata_storage::Result<(strata_storage::StagedBody, String, Option<String>)> {
+    let mut writer = store.body_writer();
+    if always_chunked {
+        writer = writer.always_chunked();
+    }
+    let mut md5 = Md5::new();
+    let mut hasher = algorithm.map(ChecksumAlgorithm::hasher);
+    let mut failure = None;
+    source.read_range(first, end, 1 << 20, |piece| {
+        md5.update(&piece);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&piece);
+        }
+        match writer.write(&piece) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let etag = hex::encode(md5.finalize());
+    let checksum = hasher.map(|h| h.finish_base64());
+    Ok((writer.finish()?, etag, checksum))
+}
+
 /// Evaluates the `x-amz-copy-source-if-*` headers against the source; every failure is 412.
 fn check_copy_conditions(req: &S3Request, etag: &str, last_modified_ms: i64) -> S3Result<()> {
     let modified_s = last_modified_ms / 1000;
@@ -166,36 +223,53 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
     check_version_form(&src)?;
     // Evaluate the source conditions on a snapshot; the commit re-checks that the source's ETag
     // is still the one the conditions were evaluated against.
-    let source = load_readable(req.store(), &src.bucket, &src.key, src.version_id.clone()).await?;
+    let source = load_source(req, &src).await?;
     check_copy_conditions(req, &source.version.etag, source.version.last_modified_ms)?;
-    let expected_etag = source.version.etag.clone();
-    drop(source);
-
-    let store = req.store().clone();
-    let copy_src = CopySource {
-        bucket: src.bucket.clone(),
-        key: src.key.clone(),
-        version_id: src.version_id.clone(),
-        expected_etag: Some(expected_etag),
+    let make = move |s: &strata_storage::ObjectVersion| {
+        let mut meta = new_meta.unwrap_or_else(|| s.meta.clone());
+        // The checksum and part layout describe the bytes, which are the source's.
+        meta.checksum = s.meta.checksum.clone();
+        meta.part_sizes = s.meta.part_sizes.clone();
+        meta.tags = new_tags.unwrap_or_else(|| s.meta.tags.clone());
+        NewVersion {
+            etag: s.etag.clone(),
+            meta,
+            storage_class,
+            condition,
+        }
     };
-    let (source, version) = blocking(move || {
-        store
-            .copy_object(copy_src, &dst_bucket, &dst_key, move |s| {
-                let mut meta = new_meta.unwrap_or_else(|| s.meta.clone());
-                // The checksum and part layout describe the bytes, which are the source's.
-                meta.checksum = s.meta.checksum.clone();
-                meta.part_sizes = s.meta.part_sizes.clone();
-                meta.tags = new_tags.unwrap_or_else(|| s.meta.tags.clone());
-                NewVersion {
-                    etag: s.etag.clone(),
-                    meta,
-                    storage_class,
-                    condition,
-                }
-            })
-            .map_err(S3Error::from)
-    })
-    .await?;
+    let store = req.store().clone();
+    let (source, version) = if source.version.archived {
+        // A restored archived source: its bytes are only in the cold tier, so they are copied
+        // into new hot chunks rather than referenced.
+        blocking(move || {
+            {
+                let size = source.version.size;
+                let (staged, _, _) = restage(&store, &source, 0, size, false, None)?;
+                let new = make(&source.version);
+                let version = store.put_object(&dst_bucket, &dst_key, staged, new)?;
+                Ok((source.version.clone(), version))
+            }
+            .map_err(|e: strata_storage::Error| S3Error::from(e))
+        })
+        .await?
+    } else {
+        let expected_etag = source.version.etag.clone();
+        drop(source);
+        let copy_src = CopySource {
+            bucket: src.bucket.clone(),
+            key: src.key.clone(),
+            version_id: src.version_id.clone(),
+            expected_etag: Some(expected_etag),
+        };
+        blocking(move || {
+            store
+                .copy_object(copy_src, &dst_bucket, &dst_key, make)
+                .map_err(S3Error::from)
+        })
+        .await?
+    };
+    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("ETag", &format!("\"{}\"", version.etag))
         .elem("LastModified", &iso8601(version.last_modified_ms));
@@ -259,8 +333,9 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
     let store = req.store().clone();
     let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
     let upload = blocking(move || store.upload(&b, &k, &u).map_err(S3Error::from)).await?;
-    let source = load_readable(req.store(), &src.bucket, &src.key, src.version_id.clone()).await?;
+    let source = load_source(req, &src).await?;
     check_copy_conditions(req, &source.version.etag, source.version.last_modified_ms)?;
+    let source_version = source.version.version_id.clone();
     let size = source.version.size;
     let (first, last) = match req.header("x-amz-copy-source-range") {
         Some(r) => parse_source_range(r, size)?,
@@ -275,29 +350,7 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
     let store = req.store().clone();
     let (etag, checksum, last_modified) = blocking(move || {
         {
-            let mut writer = store.body_writer().always_chunked();
-            let mut md5 = Md5::new();
-            let mut hasher = algorithm.map(ChecksumAlgorithm::hasher);
-            let mut failure = None;
-            source.read_range(first, end, 1 << 20, |piece| {
-                md5.update(&piece);
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&piece);
-                }
-                match writer.write(&piece) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failure = Some(e);
-                        false
-                    }
-                }
-            })?;
-            if let Some(e) = failure {
-                return Err(e.into());
-            }
-            let etag = hex::encode(md5.finalize());
-            let checksum = hasher.map(|h| h.finish_base64());
-            let staged = writer.finish()?;
+            let (staged, etag, checksum) = restage(&store, &source, first, end, true, algorithm)?;
             let part = store.put_part(
                 &bucket,
                 &key,
@@ -320,9 +373,11 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
     if let (Some(alg), Some(c)) = (algorithm, &checksum) {
         w.elem(&format!("Checksum{}", alg.name()), c);
     }
-    Ok(HttpResponse::Ok()
-        .content_type("application/xml")
-        .body(w.finish()))
+    let mut resp = HttpResponse::Ok();
+    if source_version != strata_storage::NULL_VERSION {
+        resp.insert_header(("x-amz-copy-source-version-id", source_version));
+    }
+    Ok(resp.content_type("application/xml").body(w.finish()))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod list;
 mod multipart;
 mod object;
 mod post_object;
+mod restore;
 mod tagging;
 mod versioning;
 
@@ -67,6 +68,7 @@ pub async fn dispatch(
         }
         Operation::GetBucketLifecycleConfiguration => lifecycle::get_lifecycle(&req).await,
         Operation::DeleteBucketLifecycle => lifecycle::delete_lifecycle(&req).await,
+        Operation::RestoreObject => restore::restore_object(&mut req, payload).await,
         Operation::PostObject => post_object::post_object(&req, payload).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,

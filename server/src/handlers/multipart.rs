@@ -318,6 +318,7 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
         Ok(v) => v,
         Err(CompleteProblem::InvalidPart(n)) => return Err(invalid_part(n)),
     };
+    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let host = req.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", &format!("http://{host}/{bucket}/{key}"))

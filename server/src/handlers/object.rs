@@ -254,6 +254,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     })
     .await?;
     req.state.metrics.record_bytes_in(digests.len);
+    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::ETAG, format!("\"{etag}\"")));
     add_expiration_header(&mut resp, req, &version).await;
@@ -374,6 +375,9 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
     let handle = load_readable(req.store(), &bucket, &key, version_id).await?;
     let v = &handle.version;
     check_conditions(req, &v.etag, v.last_modified_ms)?;
+    if !head_only {
+        crate::handlers::restore::check_readable(v, &req.state.clock)?;
+    }
 
     let size = v.size;
     let part_number = req.q("partNumber");
@@ -442,8 +446,11 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
         Some(_) => HttpResponse::PartialContent(),
         None => HttpResponse::Ok(),
     };
-    put_object_headers(&mut resp, req, v);
+    put_object_headers(&mut resp, req, v, handle.bucket_versioned);
     add_expiration_header(&mut resp, req, v).await;
+    if let Some(h) = crate::handlers::restore::restore_header(v, req.state.clock.now_ms()) {
+        resp.insert_header(("x-amz-restore", h));
+    }
     if let Some((first, last)) = range {
         resp.insert_header(("Content-Range", format!("bytes {first}-{last}/{size}")));
     } else if part_number.is_none()
@@ -511,6 +518,7 @@ fn put_object_headers(
     resp: &mut HttpResponseBuilder,
     req: &S3Request,
     v: &strata_storage::ObjectVersion,
+    bucket_versioned: bool,
 ) {
     let m = &v.meta;
     let over = |name: &str| req.q(name).map(str::to_owned);
@@ -549,7 +557,7 @@ fn put_object_headers(
     if v.storage_class != "STANDARD" {
         resp.insert_header(("x-amz-storage-class", v.storage_class.as_str()));
     }
-    if v.version_id != strata_storage::NULL_VERSION {
+    if v.version_id != strata_storage::NULL_VERSION || bucket_versioned {
         resp.insert_header(("x-amz-version-id", v.version_id.as_str()));
     }
     if !m.tags.is_empty() {
@@ -622,7 +630,10 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
                     .as_deref()
                     .is_some_and(|v| !strata_storage::is_valid_version_id(v))
                 {
-                    Err(s3_error!(InvalidArgument, "Invalid version id specified"))
+                    Err(s3_error!(
+                        NoSuchVersion,
+                        "The specified version does not exist."
+                    ))
                 } else {
                     store
                         .delete_object(&bucket, &o.key, o.version_id.as_deref())
@@ -641,7 +652,8 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
                 if version_id.is_some() {
                     w.opt("VersionId", version_id.as_deref());
                     if done.delete_marker {
-                        w.elem("DeleteMarker", "true");
+                        w.elem("DeleteMarker", "true")
+                            .opt("DeleteMarkerVersionId", version_id.as_deref());
                     }
                 } else if done.delete_marker {
                     w.elem("DeleteMarker", "true")

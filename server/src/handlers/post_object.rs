@@ -193,6 +193,7 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
     })
     .await?;
     req.state.metrics.record_bytes_in(digests.len);
+    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let host = req.header("host").unwrap_or("localhost");
     let location = format!(
         "http://{host}/{bucket}/{}",

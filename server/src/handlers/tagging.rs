@@ -80,10 +80,18 @@ fn render_tagging(tags: &[(String, String)]) -> String {
     w.finish()
 }
 
-fn with_version(resp: &mut actix_web::HttpResponseBuilder, version_id: &str) {
-    if version_id != strata_storage::NULL_VERSION {
+fn with_version(resp: &mut actix_web::HttpResponseBuilder, version_id: &str, versioned: bool) {
+    if version_id != strata_storage::NULL_VERSION || versioned {
         resp.insert_header(("x-amz-version-id", version_id));
     }
+}
+
+/// The version tagging acts on, resolved as GET resolves it (404 behind a delete marker, 405 on
+/// a marker named by id).
+async fn target(req: &S3Request) -> S3Result<strata_storage::ObjectHandle> {
+    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
+    let vid = crate::handlers::object::version_param(req)?;
+    crate::handlers::object::load_readable(req.store(), &b, &k, vid).await
 }
 
 /// PutObjectTagging.
@@ -94,33 +102,39 @@ pub async fn put_object_tagging(
     let check = req.take_payload_check();
     let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
     let tags = parse_tagging_body(&body, MAX_OBJECT_TAGS)?;
+    set_tags(req, tags, HttpResponse::Ok()).await
+}
+
+/// Replaces the tags of the version GET would resolve.
+async fn set_tags(
+    req: &S3Request,
+    tags: Vec<(String, String)>,
+    mut resp: actix_web::HttpResponseBuilder,
+) -> S3Result<HttpResponse> {
+    let handle = target(req).await?;
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = crate::handlers::object::version_param(req)?;
+    let (vid, versioned) = (handle.version.version_id.clone(), handle.bucket_versioned);
+    drop(handle);
     let store = req.store().clone();
     let version = blocking(move || {
         store
-            .set_object_tags(&b, &k, vid.as_deref(), tags)
+            .set_object_tags(&b, &k, Some(&vid), tags)
             .map_err(S3Error::from)
     })
     .await?;
-    let mut resp = HttpResponse::Ok();
-    with_version(&mut resp, &version);
+    with_version(&mut resp, &version, versioned);
     Ok(resp.finish())
 }
 
 /// GetObjectTagging.
 pub async fn get_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
-    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = crate::handlers::object::version_param(req)?;
-    let store = req.store().clone();
-    let handle = blocking(move || {
-        store
-            .get_object(&b, &k, vid.as_deref())
-            .map_err(S3Error::from)
-    })
-    .await?;
+    let handle = target(req).await?;
     let mut resp = HttpResponse::Ok();
-    with_version(&mut resp, &handle.version.version_id);
+    with_version(
+        &mut resp,
+        &handle.version.version_id,
+        handle.bucket_versioned,
+    );
     Ok(resp
         .content_type("application/xml")
         .body(render_tagging(&handle.version.meta.tags)))
@@ -128,18 +142,7 @@ pub async fn get_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
 
 /// DeleteObjectTagging.
 pub async fn delete_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
-    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = crate::handlers::object::version_param(req)?;
-    let store = req.store().clone();
-    let version = blocking(move || {
-        store
-            .set_object_tags(&b, &k, vid.as_deref(), Vec::new())
-            .map_err(S3Error::from)
-    })
-    .await?;
-    let mut resp = HttpResponse::NoContent();
-    with_version(&mut resp, &version);
-    Ok(resp.finish())
+    set_tags(req, Vec::new(), HttpResponse::NoContent()).await
 }
 
 /// PutBucketTagging.
