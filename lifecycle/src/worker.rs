@@ -174,7 +174,11 @@ fn apply(store: &Store, v: &ObjectVersion, due: &Due) -> strata_storage::Result<
             store.lifecycle_delete_version(&v.bucket, &v.key, &v.version_id, v.id)
         }
         Action::Transition(class) | Action::TransitionNoncurrent(class) => {
-            store.lifecycle_set_class(&v.bucket, v.id, class)
+            let changed = store.lifecycle_set_class(&v.bucket, v.id, class)?;
+            if changed && crate::rules::is_archive_class(class) {
+                store.archive_version(v.id)?;
+            }
+            Ok(changed)
         }
     }
 }
@@ -188,6 +192,14 @@ pub fn run_pass(
     let started = Instant::now();
     let now_ms = clock.now_ms();
     let mut report = PassReport::default();
+    // Finish moves to the archive tier that a crash interrupted (or a PUT straight into an
+    // archive class left for later).
+    for id in store.versions_to_archive(1000)? {
+        if let Err(e) = store.archive_version(id) {
+            tracing::warn!(version = id, error = %e, "archiving failed");
+            report.errors += 1;
+        }
+    }
     for (bucket, json) in store.buckets_with_setting(LIFECYCLE_SETTING)? {
         if only_bucket.is_some_and(|b| b != bucket) {
             continue;

@@ -201,3 +201,72 @@ fn expired_delete_markers_are_removed_and_uploads_aborted() {
     assert!(store.upload("m", "big", &up.upload_id).is_err());
     store.delete_bucket("m").unwrap();
 }
+
+#[test]
+fn transitions_to_glacier_move_chunks_to_the_cold_tier() {
+    let (_dir, store) = open();
+    store.create_bucket("g", "us-east-1").unwrap();
+    let mut data = vec![0u8; 3 << 20];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    put(&store, "g", "cold", &data);
+    // A second key shares the same chunks but stays hot.
+    put(&store, "g", "hot", &data);
+    configure(
+        &store,
+        "g",
+        vec![Rule {
+            id: "archive".into(),
+            enabled: true,
+            filter: Filter {
+                prefix: "cold".into(),
+                ..Default::default()
+            },
+            transitions: vec![Transition {
+                days: Some(1),
+                date_ms: None,
+                storage_class: "GLACIER".into(),
+            }],
+            ..Default::default()
+        }],
+    );
+    let clock = LifecycleClock::scaled(1);
+    let report = run_pass(&store, &clock.shifted(2 * DAY), None).unwrap();
+    assert_eq!(report.actions_applied, 1);
+    store.sync().unwrap();
+    let cold = store.get_object("g", "cold", None).unwrap();
+    assert!(cold.version.archived);
+    assert_eq!(cold.version.storage_class, "GLACIER");
+    let hashes: Vec<_> = match &cold.version.body {
+        strata_storage::Body::Chunks(c) => c.iter().map(|c| c.hash).collect(),
+        strata_storage::Body::Inline(_) => panic!("chunked"),
+    };
+    assert!(hashes.iter().all(|h| store.cold_chunk_exists(h)));
+    // The shared chunks stay readable for the hot version.
+    assert!(hashes.iter().all(|h| store.chunk_file_exists(h)));
+    assert_eq!(
+        cold.read_all().unwrap(),
+        data,
+        "an archived version reads from the cold tier"
+    );
+    drop(cold);
+    assert_eq!(
+        store
+            .get_object("g", "hot", None)
+            .unwrap()
+            .read_all()
+            .unwrap(),
+        data
+    );
+    // Once the hot key goes, the hot copies go; the cold ones stay.
+    store.delete_object("g", "hot", None).unwrap();
+    store.sync().unwrap();
+    store.sync().unwrap();
+    assert!(hashes.iter().all(|h| !store.chunk_file_exists(h)));
+    assert!(hashes.iter().all(|h| store.cold_chunk_exists(h)));
+    store.delete_object("g", "cold", None).unwrap();
+    store.sync().unwrap();
+    store.sync().unwrap();
+    assert!(hashes.iter().all(|h| !store.cold_chunk_exists(h)));
+}
