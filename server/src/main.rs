@@ -8,6 +8,7 @@ mod body;
 mod checksum;
 mod error;
 mod handlers;
+mod lifecycle_cli;
 mod metrics;
 mod router;
 mod xml;
@@ -36,6 +37,9 @@ struct Cli {
 enum Command {
     /// Run the S3 server.
     Serve(ServeArgs),
+    /// Run, explain and audit lifecycle rules on a running server.
+    #[command(subcommand)]
+    Lifecycle(lifecycle_cli::LifecycleCommand),
     /// Measure an S3 endpoint's throughput and latency (any S3 endpoint, not only Strata).
     Bench(bench::BenchArgs),
 }
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
+        Command::Lifecycle(cmd) => lifecycle_cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
