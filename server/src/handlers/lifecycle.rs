@@ -374,12 +374,7 @@ pub async fn put_lifecycle(req: &mut S3Request, payload: web::Payload) -> S3Resu
             .map_err(S3Error::from)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            "x-amz-transition-default-minimum-object-size",
-            "all_storage_classes_128K",
-        ))
-        .finish())
+    Ok(HttpResponse::Ok().finish())
 }
 
 /// The bucket's configuration, if any.
