@@ -35,6 +35,19 @@ pub fn parse_max_keys(value: Option<&str>, name: &str) -> S3Result<usize> {
     }
 }
 
+/// The `encoding-type` parameter: only `url` is valid.
+pub fn url_encoding(req: &S3Request) -> S3Result<bool> {
+    match req.q("encoding-type") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "Invalid Encoding Method specified in Request"
+        )
+        .with_extra("ArgumentName", "encoding-type")),
+    }
+}
+
 /// `s` URL-encoded as S3 does for `encoding-type=url`, or unchanged.
 pub fn encode_if(url_encode: bool, s: &str) -> String {
     if url_encode {
@@ -65,17 +78,7 @@ fn decode_token(token: &str) -> S3Result<String> {
 /// ListObjects (V1) or ListObjectsV2.
 pub async fn list_objects(req: &S3Request, v2: bool) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
-    let url_encode = match req.q("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )
-            .with_extra("ArgumentName", "encoding-type"))
-        }
-    };
+    let url_encode = url_encoding(req)?;
     let enc = |s: &str| encode_if(url_encode, s);
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req

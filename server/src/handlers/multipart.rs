@@ -416,17 +416,7 @@ pub async fn list_parts(req: &S3Request) -> S3Result<HttpResponse> {
 /// ListMultipartUploads.
 pub async fn list_uploads(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
-    let url_encode = match req.q("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )
-            .with_extra("ArgumentName", "encoding-type"))
-        }
-    };
+    let url_encode = crate::handlers::list::url_encoding(req)?;
     let enc = |s: &str| crate::handlers::list::encode_if(url_encode, s);
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req

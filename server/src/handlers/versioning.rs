@@ -65,17 +65,7 @@ pub async fn get_bucket_versioning(req: &S3Request) -> S3Result<HttpResponse> {
 /// ListObjectVersions.
 pub async fn list_object_versions(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
-    let url_encode = match req.q("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )
-            .with_extra("ArgumentName", "encoding-type"))
-        }
-    };
+    let url_encode = crate::handlers::list::url_encoding(req)?;
     let enc = |s: &str| encode_if(url_encode, s);
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req
