@@ -14,6 +14,7 @@ mod s3 {
     mod cors;
     mod durability;
     mod errors;
+    mod lifecycle;
     mod listing;
     mod multipart;
     mod objects;

@@ -74,6 +74,9 @@ pub struct ServerOptions {
     pub allow_anonymous: bool,
     /// `--region` (the server's default when `None`).
     pub region: Option<String>,
+    /// Further `strata serve` arguments, passed as given after the others (e.g.
+    /// `--lifecycle-day-seconds 1`).
+    pub extra_args: Vec<String>,
 }
 
 /// A running `strata serve` child process, killed when dropped.
@@ -110,7 +113,8 @@ impl Server {
         server
     }
 
-    fn data_dir(&self) -> PathBuf {
+    /// The server's `--data-dir` (the same across restarts).
+    pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
     }
 
@@ -142,6 +146,7 @@ impl Server {
         if self.options.allow_anonymous {
             cmd.arg("--allow-anonymous");
         }
+        cmd.args(&self.options.extra_args);
         // Only the options above configure the server: no STRATA_* setting leaks in from the
         // environment of whoever runs the tests.
         for (name, _) in std::env::vars_os() {
