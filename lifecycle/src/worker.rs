@@ -83,6 +83,22 @@ pub fn load_config(
         .and_then(|json| serde_json::from_str(&json).ok()))
 }
 
+/// Stores (or removes) a bucket's configuration and marks its versions for re-evaluation.
+pub fn store_config(
+    store: &Store,
+    bucket: &str,
+    cfg: Option<&LifecycleConfiguration>,
+) -> strata_storage::Result<()> {
+    let json = match cfg {
+        Some(c) => Some(serde_json::to_string(c).map_err(|e| {
+            strata_storage::Error::Invalid(format!("lifecycle configuration: {e}"))
+        })?),
+        None => None,
+    };
+    store.set_bucket_setting(bucket, LIFECYCLE_SETTING, json)?;
+    store.reset_lifecycle_due(bucket)
+}
+
 /// The distinct prefixes to scan: a prefix covered by a shorter one is dropped.
 fn scan_prefixes(cfg: &LifecycleConfiguration) -> Vec<String> {
     let mut prefixes: Vec<String> = cfg
@@ -102,6 +118,42 @@ fn scan_prefixes(cfg: &LifecycleConfiguration) -> Vec<String> {
     out
 }
 
+/// Evaluates the versions of one key (newest first) under `cfg`.
+fn evaluate_group<'g>(
+    group: &'g [ObjectVersion],
+    cfg: &LifecycleConfiguration,
+    clock: &LifecycleClock,
+    now_ms: i64,
+    versioned: bool,
+) -> Vec<(&'g ObjectVersion, crate::eval::Evaluation)> {
+    let only = group.len() == 1;
+    let mut newer_noncurrent = 0u32;
+    let mut out = Vec::with_capacity(group.len());
+    for v in group {
+        let facts = VersionFacts {
+            key: &v.key,
+            size: v.size,
+            tags: &v.meta.tags,
+            storage_class: &v.storage_class,
+            is_latest: v.is_latest,
+            is_delete_marker: v.is_delete_marker,
+            created_ms: v.last_modified_ms,
+            noncurrent_since_ms: v.noncurrent_since_ms,
+            newer_noncurrent,
+            only_version: only,
+            versioned_bucket: versioned,
+        };
+        out.push((v, evaluate(cfg, &facts, clock, now_ms)));
+        if !v.is_latest {
+            newer_noncurrent += 1;
+        }
+    }
+    out
+}
+
+/// Most keys one pass evaluates per bucket; the rest wait for the next pass.
+const MAX_KEYS_PER_PASS: usize = 100_000;
+
 /// Evaluates every version of a bucket under `cfg`, calling `visit` with the facts' outcome.
 fn for_each_version(
     store: &Store,
@@ -118,26 +170,8 @@ fn for_each_version(
         // Versions of the key being read (newest first), carried across batches.
         let mut group: Vec<ObjectVersion> = Vec::new();
         let mut flush = |group: &mut Vec<ObjectVersion>, scanned: &mut u64| {
-            let only = group.len() == 1;
-            let mut newer_noncurrent = 0u32;
-            for v in group.iter() {
-                let facts = VersionFacts {
-                    key: &v.key,
-                    size: v.size,
-                    tags: &v.meta.tags,
-                    storage_class: &v.storage_class,
-                    is_latest: v.is_latest,
-                    is_delete_marker: v.is_delete_marker,
-                    created_ms: v.last_modified_ms,
-                    noncurrent_since_ms: v.noncurrent_since_ms,
-                    newer_noncurrent,
-                    only_version: only,
-                    versioned_bucket: versioned,
-                };
-                visit(v, evaluate(cfg, &facts, clock, now_ms));
-                if !v.is_latest {
-                    newer_noncurrent += 1;
-                }
+            for (v, e) in evaluate_group(group, cfg, clock, now_ms, versioned) {
+                visit(v, e);
                 *scanned += 1;
             }
             group.clear();
@@ -212,33 +246,44 @@ pub fn run_pass(
         let mut log = Vec::new();
         let mut errors = 0u64;
         let mut due_found = 0u64;
-        let scanned = strata_storage::ignore_missing_bucket(for_each_version(
-            store,
-            &bucket,
-            &cfg,
-            clock,
-            now_ms,
-            |v, eval| {
-                if let Some(due) = eval.now {
-                    due_found += 1;
-                    match apply(store, v, &due) {
-                        Ok(true) => log.push(LifecycleLogEntry {
-                            time_ms: clock.now_ms(),
-                            bucket: v.bucket.clone(),
-                            key: v.key.clone(),
-                            version_id: v.version_id.clone(),
-                            action: due.action.name(),
-                            rule_id: due.rule_id.clone(),
-                        }),
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::warn!(bucket = %v.bucket, key = %v.key, error = %e, "lifecycle action failed");
-                            errors += 1;
-                        }
+        let mut scanned = 0u64;
+        let mut due_times = Vec::new();
+        let versioned = match store.versioning(&bucket) {
+            Ok(v) => v != Versioning::Unversioned,
+            Err(strata_storage::Error::NoSuchBucket(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        // Only keys with a version due now, or changed since it was last evaluated.
+        for key in store.lifecycle_due_keys(&bucket, now_ms, MAX_KEYS_PER_PASS)? {
+            let group = store.key_versions(&bucket, &key)?;
+            for (v, eval) in evaluate_group(&group, &cfg, clock, now_ms, versioned) {
+                scanned += 1;
+                let Some(due) = eval.now else {
+                    let next = eval.next.map(|d| d.due_ms).unwrap_or(i64::MAX);
+                    due_times.push((v.id, v.lifecycle_epoch, next));
+                    continue;
+                };
+                due_found += 1;
+                match apply(store, v, &due) {
+                    // The write re-marked the key; the next pass evaluates it afresh.
+                    Ok(true) => log.push(LifecycleLogEntry {
+                        time_ms: clock.now_ms(),
+                        bucket: v.bucket.clone(),
+                        key: v.key.clone(),
+                        version_id: v.version_id.clone(),
+                        action: due.action.name(),
+                        rule_id: due.rule_id.clone(),
+                    }),
+                    // The version changed under the pass (and was re-marked) or is gone.
+                    Ok(false) => due_times.push((v.id, v.lifecycle_epoch, i64::MAX)),
+                    Err(e) => {
+                        tracing::warn!(bucket = %v.bucket, key = %v.key, error = %e, "lifecycle action failed");
+                        errors += 1;
                     }
                 }
-            },
-        ))?;
+            }
+        }
+        store.lifecycle_set_due(due_times)?;
         report.versions_scanned += scanned;
         report.errors += errors;
         report.actions_due += due_found;

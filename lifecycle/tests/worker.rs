@@ -1,7 +1,7 @@
 //! The lifecycle worker against a real store, with the clock shifted instead of waited for.
 
 use strata_lifecycle::rules::{Expiration, Filter, NoncurrentExpiration, Rule, Transition};
-use strata_lifecycle::worker::{explain, run_pass, LIFECYCLE_SETTING};
+use strata_lifecycle::worker::{explain, run_pass};
 use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration};
 use strata_storage::{NewVersion, ObjectMeta, Store, Versioning};
 
@@ -29,13 +29,7 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
 fn configure(store: &Store, bucket: &str, rules: Vec<Rule>) {
     let cfg = LifecycleConfiguration { rules };
     cfg.validate().unwrap();
-    store
-        .set_bucket_setting(
-            bucket,
-            LIFECYCLE_SETTING,
-            Some(serde_json::to_string(&cfg).unwrap()),
-        )
-        .unwrap();
+    strata_lifecycle::worker::store_config(store, bucket, Some(&cfg)).unwrap();
 }
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -269,4 +263,65 @@ fn transitions_to_glacier_move_chunks_to_the_cold_tier() {
     store.sync().unwrap();
     store.sync().unwrap();
     assert!(hashes.iter().all(|h| !store.cold_chunk_exists(h)));
+}
+
+#[test]
+fn passes_read_only_due_or_changed_keys() {
+    let (_dir, store) = open();
+    store.create_bucket("i", "us-east-1").unwrap();
+    for i in 0..50 {
+        put(&store, "i", &format!("k{i}"), b"x");
+    }
+    configure(
+        &store,
+        "i",
+        vec![Rule {
+            id: "exp".into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                days: Some(10),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    );
+    let clock = LifecycleClock::scaled(1);
+    // The first pass evaluates every version and records when each falls due.
+    assert_eq!(run_pass(&store, &clock, None).unwrap().versions_scanned, 50);
+    // Nothing is due yet and nothing changed: the next pass reads no version at all.
+    assert_eq!(
+        run_pass(&store, &clock.shifted(DAY), None)
+            .unwrap()
+            .versions_scanned,
+        0
+    );
+    // A new write is evaluated on the next pass, and only it.
+    put(&store, "i", "k0", b"y");
+    assert_eq!(
+        run_pass(&store, &clock.shifted(DAY), None)
+            .unwrap()
+            .versions_scanned,
+        1
+    );
+    // Once due, the versions are read again and expire.
+    let report = run_pass(&store, &clock.shifted(11 * DAY), None).unwrap();
+    assert_eq!(report.actions_applied, 50);
+    // A new configuration marks every version for re-evaluation.
+    put(&store, "i", "later", b"z");
+    assert_eq!(run_pass(&store, &clock, None).unwrap().versions_scanned, 1);
+    assert_eq!(run_pass(&store, &clock, None).unwrap().versions_scanned, 0);
+    configure(
+        &store,
+        "i",
+        vec![Rule {
+            id: "exp2".into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                days: Some(100),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    );
+    assert_eq!(run_pass(&store, &clock, None).unwrap().versions_scanned, 1);
 }

@@ -54,8 +54,11 @@ CREATE TABLE IF NOT EXISTS versions (
     noncurrent_since_ms INTEGER,
     tier INTEGER NOT NULL DEFAULT 0,
     restore_ready_ms INTEGER,
-    restore_expiry_ms INTEGER
+    restore_expiry_ms INTEGER,
+    lc_due_ms INTEGER NOT NULL DEFAULT 0,
+    lc_epoch INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS versions_lifecycle_due ON versions(bucket, lc_due_ms);
 CREATE INDEX IF NOT EXISTS versions_to_archive ON versions(id)
     WHERE tier = 0 AND is_delete_marker = 0 AND storage_class IN ('GLACIER', 'DEEP_ARCHIVE');
 CREATE INDEX IF NOT EXISTS versions_history ON versions(bucket, key, id);

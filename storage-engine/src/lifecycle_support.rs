@@ -4,6 +4,14 @@
 //!
 //! Invariant: every guarded action re-reads the version inside the commit and does nothing if it
 //! changed, so applying an action twice (after a crash, or from two passes) is harmless.
+//!
+//! Due-time index: each version row carries `lc_due_ms`, the time its next lifecycle action falls
+//! due as last evaluated (0: not evaluated since something changed; `i64::MAX`: nothing will ever
+//! be due), and `lc_epoch`. Every write that can change what rules see for a key (a new version,
+//! a delete, tags, a class change, a new configuration) sets the key's rows back to 0 and bumps
+//! their epoch; a due time is stored only if the epoch it was computed from is still current. A
+//! pass therefore reads only the keys that have a due or unevaluated row, through the
+//! `(bucket, lc_due_ms)` index.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -28,7 +36,79 @@ pub struct LifecycleLogEntry {
     pub rule_id: String,
 }
 
+/// Marks every version of a key for re-evaluation.
+pub(crate) fn invalidate_key(conn: &rusqlite::Connection, bucket: &str, key: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE versions SET lc_due_ms = 0, lc_epoch = lc_epoch + 1 WHERE bucket = ?1 AND key = ?2",
+    )?
+    .execute(params![bucket, key.as_bytes()])?;
+    Ok(())
+}
+
 impl Store {
+    /// Marks every version of a bucket for re-evaluation (its lifecycle rules changed).
+    pub fn reset_lifecycle_due(&self, bucket: &str) -> Result<()> {
+        let b = bucket.to_owned();
+        self.inner.writer.write(move |conn| {
+            conn.execute(
+                "UPDATE versions SET lc_due_ms = 0, lc_epoch = lc_epoch + 1 WHERE bucket = ?1",
+                [&b],
+            )?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Keys of a bucket with a version due at `now_ms` or not evaluated since it changed.
+    pub fn lifecycle_due_keys(
+        &self,
+        bucket: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.inner.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT key FROM versions WHERE bucket = ?1 AND lc_due_ms <= ?2 LIMIT ?3",
+            )?;
+            let keys = stmt
+                .query_map(params![bucket, now_ms, limit as i64], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })?
+                .map(|k| k.map(|k| String::from_utf8_lossy(&k).into_owned()))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(keys)
+        })
+    }
+
+    /// Every version of a key, newest first.
+    pub fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
+        self.inner.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 ORDER BY id DESC"
+            ))?;
+            let rows = stmt
+                .query_map(params![bucket, key.as_bytes()], version_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Stores evaluated due times: (row id, epoch it was computed from, due ms). A row whose
+    /// epoch moved on since is left for the next evaluation.
+    pub fn lifecycle_set_due(&self, entries: Vec<(i64, i64, i64)>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.inner.writer.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE versions SET lc_due_ms = ?3 WHERE id = ?1 AND lc_epoch = ?2",
+            )?;
+            for (id, epoch, due) in &entries {
+                stmt.execute(params![id, epoch, due])?;
+            }
+            Ok(((), Vec::new()))
+        })
+    }
+
     /// Versions of a bucket whose keys start with `prefix`, ordered by key then newest first,
     /// strictly after the `(key, row id)` cursor; at most `limit`.
     pub fn scan_versions(
@@ -127,6 +207,11 @@ impl Store {
             let n = conn.execute(
                 "UPDATE versions SET storage_class = ?3 WHERE id = ?1 AND bucket = ?2 AND is_delete_marker = 0",
                 params![expected_id, b, c],
+            )?;
+            conn.execute(
+                "UPDATE versions SET lc_due_ms = 0, lc_epoch = lc_epoch + 1 \
+                 WHERE bucket = ?1 AND key = (SELECT key FROM versions WHERE id = ?2)",
+                params![b, expected_id],
             )?;
             Ok((n > 0, Vec::new()))
         })

@@ -180,6 +180,9 @@ pub struct ObjectVersion {
     pub archived: bool,
     /// A restore of an archived version: (ready at, expires at), ms since the epoch.
     pub restore: Option<(i64, i64)>,
+    /// Bumped whenever anything lifecycle rules look at changes for this key (see
+    /// `lifecycle_support`): a due time computed from an older epoch is discarded.
+    pub lifecycle_epoch: i64,
 }
 
 /// A condition on the key's current version, checked inside the commit (so that of several
@@ -362,7 +365,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) const VERSION_COLUMNS: &str =
     "id, bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
      last_modified_ms, storage_class, meta, inline_data, chunks, noncurrent_since_ms, tier, \
-     restore_ready_ms, restore_expiry_ms";
+     restore_ready_ms, restore_expiry_ms, lc_epoch";
 
 pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
     let key: Vec<u8> = row.get(2)?;
@@ -402,6 +405,7 @@ pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Obje
             (Some(ready), Some(expiry)) => Some((ready, expiry)),
             _ => None,
         },
+        lifecycle_epoch: row.get(17)?,
     })
 }
 
@@ -870,6 +874,7 @@ impl Store {
                 .filter(|v| !v.is_delete_marker || vid.is_some())
                 .ok_or_else(|| Error::NoSuchKey(k.clone()))?;
             v.meta.tags = tags;
+            crate::lifecycle_support::invalidate_key(conn, &b, &k)?;
             let meta = serde_json::to_string(&v.meta)
                 .map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
             conn.prepare_cached("UPDATE versions SET meta = ?1 WHERE id = ?2")?

@@ -166,6 +166,7 @@ pub(crate) fn insert_version(
         (WriteCondition::IfMatch(_), Some(_)) => return Err(Error::PreconditionFailed),
     }
     let now = now_ms();
+    crate::lifecycle_support::invalidate_key(conn, &bucket, &key)?;
     let mut freed = Vec::new();
     let version_id = match versioning {
         Versioning::Enabled => new_version_id(),
@@ -227,6 +228,7 @@ pub(crate) fn insert_version(
             noncurrent_since_ms: None,
             archived: false,
             restore: None,
+            lifecycle_epoch: 0,
         },
         freed,
     ))
@@ -240,6 +242,7 @@ pub(crate) fn delete_in_tx(
     version_id: Option<&str>,
 ) -> Result<(DeleteOutcome, Vec<ChunkHash>)> {
     let versioning = bucket_versioning(conn, bucket)?;
+    crate::lifecycle_support::invalidate_key(conn, bucket, key)?;
     if let Some(vid) = version_id {
         // Deleting one version: permanent; a missing version is not an error, as in S3.
         return match load_version(conn, bucket, key, Some(vid))? {

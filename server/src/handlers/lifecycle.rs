@@ -7,7 +7,6 @@ use serde::Deserialize;
 use strata_lifecycle::rules::{
     Expiration, Filter, NoncurrentExpiration, NoncurrentTransition, Rule, RuleError, Transition,
 };
-use strata_lifecycle::worker::LIFECYCLE_SETTING;
 use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration, VersionFacts};
 
 use crate::app::{blocking, S3Request};
@@ -365,13 +364,10 @@ pub async fn put_lifecycle(req: &mut S3Request, payload: web::Payload) -> S3Resu
     let check = req.take_payload_check();
     let (body, _) = body::read_small(payload, req.http.headers(), check, 1024 * 1024).await?;
     let cfg = parse_configuration(&body)?;
-    let json = serde_json::to_string(&cfg).map_err(S3Error::internal)?;
     let b = req.bucket()?.to_owned();
     let store = req.store().clone();
     blocking(move || {
-        store
-            .set_bucket_setting(&b, LIFECYCLE_SETTING, Some(json))
-            .map_err(S3Error::from)
+        strata_lifecycle::worker::store_config(&store, &b, Some(&cfg)).map_err(S3Error::from)
     })
     .await?;
     Ok(HttpResponse::Ok().finish())
@@ -405,9 +401,7 @@ pub async fn delete_lifecycle(req: &S3Request) -> S3Result<HttpResponse> {
     let b = req.bucket()?.to_owned();
     let store = req.store().clone();
     blocking(move || {
-        store
-            .set_bucket_setting(&b, LIFECYCLE_SETTING, None)
-            .map_err(S3Error::from)
+        strata_lifecycle::worker::store_config(&store, &b, None).map_err(S3Error::from)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
