@@ -36,6 +36,13 @@ pub struct AppState {
     pub clock: strata_lifecycle::LifecycleClock,
     /// The lifecycle worker.
     pub lifecycle: strata_lifecycle::worker::LifecycleWorker,
+    /// Lifecycle configurations by bucket, read through (only this process writes them).
+    pub lifecycle_configs: std::sync::RwLock<
+        std::collections::HashMap<
+            String,
+            Option<std::sync::Arc<strata_lifecycle::LifecycleConfiguration>>,
+        >,
+    >,
 }
 
 /// A parsed, authenticated S3 request.

@@ -185,6 +185,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         metrics,
         clock,
         lifecycle,
+        lifecycle_configs: Default::default(),
     });
     if defaults {
         eprintln!(

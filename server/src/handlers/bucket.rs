@@ -113,6 +113,7 @@ pub async fn delete_bucket(req: &S3Request) -> S3Result<HttpResponse> {
     let store = req.store().clone();
     let name = req.bucket()?.to_owned();
     blocking(move || store.delete_bucket(&name).map_err(S3Error::from)).await?;
+    crate::handlers::lifecycle::forget(&req.state, req.bucket()?);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -370,22 +370,49 @@ pub async fn put_lifecycle(req: &mut S3Request, payload: web::Payload) -> S3Resu
         strata_lifecycle::worker::store_config(&store, &b, Some(&cfg)).map_err(S3Error::from)
     })
     .await?;
+    forget(&req.state, req.bucket()?);
     Ok(HttpResponse::Ok().finish())
 }
 
 /// The bucket's configuration, if any.
 pub async fn load(
-    store: &strata_storage::Store,
+    state: &crate::app::AppState,
     bucket: &str,
-) -> S3Result<Option<LifecycleConfiguration>> {
-    let store = store.clone();
+) -> S3Result<Option<std::sync::Arc<LifecycleConfiguration>>> {
+    if let Some(cached) = state
+        .lifecycle_configs
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(bucket)
+    {
+        return Ok(cached.clone());
+    }
+    let store = state.store.clone();
     let b = bucket.to_owned();
-    blocking(move || strata_lifecycle::worker::load_config(&store, &b).map_err(S3Error::from)).await
+    let cfg =
+        blocking(move || strata_lifecycle::worker::load_config(&store, &b).map_err(S3Error::from))
+            .await?
+            .map(std::sync::Arc::new);
+    state
+        .lifecycle_configs
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(bucket.to_owned(), cfg.clone());
+    Ok(cfg)
+}
+
+/// Forgets a bucket's cached configuration (it was replaced or removed).
+pub fn forget(state: &crate::app::AppState, bucket: &str) {
+    state
+        .lifecycle_configs
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(bucket);
 }
 
 /// GetBucketLifecycleConfiguration.
 pub async fn get_lifecycle(req: &S3Request) -> S3Result<HttpResponse> {
-    match load(req.store(), req.bucket()?).await? {
+    match load(&req.state, req.bucket()?).await? {
         Some(cfg) => Ok(HttpResponse::Ok()
             .content_type("application/xml")
             .body(render_configuration(&cfg))),
@@ -404,6 +431,7 @@ pub async fn delete_lifecycle(req: &S3Request) -> S3Result<HttpResponse> {
         strata_lifecycle::worker::store_config(&store, &b, None).map_err(S3Error::from)
     })
     .await?;
+    forget(&req.state, req.bucket()?);
     Ok(HttpResponse::NoContent().finish())
 }
 

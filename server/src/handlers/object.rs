@@ -123,7 +123,7 @@ async fn add_expiration_header(
     if !v.is_latest {
         return;
     }
-    if let Ok(Some(cfg)) = crate::handlers::lifecycle::load(req.store(), &v.bucket).await {
+    if let Ok(Some(cfg)) = crate::handlers::lifecycle::load(&req.state, &v.bucket).await {
         if let Some(h) = crate::handlers::lifecycle::expiration_header(&cfg, &req.state.clock, v) {
             resp.insert_header(("x-amz-expiration", h));
         }
