@@ -79,6 +79,7 @@ impl Histogram {
     }
 
     /// Number of values.
+    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.total
     }

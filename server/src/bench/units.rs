@@ -14,7 +14,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
-        return Err(format!("invalid size {s:?}: expected a number and a unit, e.g. 4KiB"));
+        return Err(format!(
+            "invalid size {s:?}: expected a number and a unit, e.g. 4KiB"
+        ));
     }
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -102,7 +104,7 @@ fn seconds(secs: f64, original: &str) -> Result<Duration, String> {
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (name, unit) in UNITS {
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
     }
@@ -145,7 +147,15 @@ mod tests {
         assert_eq!(parse_size("2MB").unwrap(), 2_000_000);
         assert_eq!(parse_size("1.5MiB").unwrap(), 3 << 19);
         assert_eq!(parse_size("12B").unwrap(), 12);
-        for bad in ["", "KiB", "4XB", "-1", "1.2.3K", "99999999999TiB", "6000GiB"] {
+        for bad in [
+            "",
+            "KiB",
+            "4XB",
+            "-1",
+            "1.2.3K",
+            "99999999999TiB",
+            "6000GiB",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
     }

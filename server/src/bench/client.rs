@@ -1,0 +1,426 @@
+//! The benchmark's S3 client: path-style, SigV4-signed requests over a keep-alive HTTP/1.1 pool.
+//!
+//! Invariant: an operation returns `Ok` only when the server answered with the status S3 specifies
+//! for success and, for reads, with exactly the bytes the object was written with; anything else is
+//! an `Err` carrying a short description (HTTP status, S3 error code, or what did not match).
+
+use super::content::{self, Verifier};
+use super::sign::{canonical_query, encode_path, Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD};
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
+use reqwest::{Body, Method, Response, StatusCode};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Bodies up to this size are generated in one piece; larger ones stream in pieces of this size.
+const BODY_PIECE: u64 = 1 << 20;
+
+/// An object the benchmark wrote: its key and what its content is.
+#[derive(Debug)]
+pub struct ObjectInfo {
+    /// Object key.
+    pub key: String,
+    /// Seed of its content (see `content`).
+    pub seed: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+/// One page of ListObjectsV2.
+pub struct ListPage {
+    /// Keys in the page.
+    pub keys: Vec<String>,
+    /// Whether more keys follow (IsTruncated).
+    pub truncated: bool,
+    /// Bytes of the response body.
+    pub body_len: u64,
+}
+
+/// A path-style S3 client for one endpoint.
+pub struct S3Client {
+    http: reqwest::Client,
+    /// `http://host[:port]`.
+    base: String,
+    /// The Host header (and the host that is signed).
+    host: String,
+    signer: Signer,
+}
+
+/// Whether `host` (from a URL) names this machine.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// The parts of an endpoint URL the client needs: base URL, Host header, port.
+pub struct Endpoint {
+    /// `http://host[:port]`.
+    pub base: String,
+    /// Host header value.
+    pub host: String,
+    /// Host without port.
+    pub hostname: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// Parses `--endpoint`.
+pub fn parse_endpoint(endpoint: &str) -> Result<Endpoint, String> {
+    let url =
+        reqwest::Url::parse(endpoint).map_err(|e| format!("invalid endpoint {endpoint:?}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "endpoint {endpoint:?}: only http:// endpoints are supported (the load generator has no TLS stack)"
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(format!(
+            "endpoint {endpoint:?} must be a bare http://host:port (buckets are addressed path-style)"
+        ));
+    }
+    let hostname = url
+        .host_str()
+        .ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?
+        .to_owned();
+    let host = match url.port() {
+        Some(p) => format!("{hostname}:{p}"),
+        None => hostname.clone(),
+    };
+    Ok(Endpoint {
+        base: format!("http://{host}"),
+        port: url.port_or_known_default().unwrap_or(80),
+        host,
+        hostname,
+    })
+}
+
+/// First part of an error response: the S3 error code when there is one.
+async fn status_error(resp: Response, what: &str) -> String {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    let code = body
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_owned());
+    match code {
+        Some(code) => format!("{what}: HTTP {} {code}", status.as_u16()),
+        None => format!("{what}: HTTP {}", status.as_u16()),
+    }
+}
+
+/// The text of the first `<tag>` element in `xml`, unescaped.
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let (_, rest) = xml.split_once(&open)?;
+    let (text, _) = rest.split_once(&close)?;
+    Some(unescape(text))
+}
+
+fn unescape(s: &str) -> String {
+    quick_xml::escape::unescape(s)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| s.to_owned())
+}
+
+impl S3Client {
+    /// A client for `endpoint` with a pool sized for `concurrency` connections.
+    pub fn new(
+        endpoint: &Endpoint,
+        signer: Signer,
+        concurrency: usize,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .http1_only()
+            .pool_max_idle_per_host(concurrency.max(1) * 2)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(S3Client {
+            http,
+            base: endpoint.base.clone(),
+            host: endpoint.host.clone(),
+            signer,
+        })
+    }
+
+    /// Sends one signed request. `path` is already encoded; `body` comes with its length.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<(Body, u64)>,
+    ) -> Result<Response, String> {
+        let query = canonical_query(query);
+        let payload_hash = if body.is_some() {
+            UNSIGNED_PAYLOAD
+        } else {
+            EMPTY_SHA256
+        };
+        let sig = self.signer.sign(
+            method.as_str(),
+            path,
+            &query,
+            &self.host,
+            payload_hash,
+            OffsetDateTime::now_utc(),
+        )?;
+        let url = if query.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{query}", self.base)
+        };
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(HOST, &self.host)
+            .header("x-amz-date", sig.amz_date)
+            .header("x-amz-content-sha256", payload_hash)
+            .header(AUTHORIZATION, sig.authorization);
+        if let Some((body, len)) = body {
+            req = req.header(CONTENT_LENGTH, len).body(body);
+        }
+        req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                "request timed out".to_owned()
+            } else {
+                format!("transport: {e}")
+            }
+        })
+    }
+
+    fn object_path(bucket: &str, key: &str) -> String {
+        format!("/{bucket}/{}", encode_path(key))
+    }
+
+    /// Whether the bucket exists (HeadBucket).
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, String> {
+        let resp = self
+            .send(Method::HEAD, &format!("/{bucket}"), &[], None)
+            .await?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(format!("HeadBucket {bucket}: HTTP {}", s.as_u16())),
+        }
+    }
+
+    /// CreateBucket (in the default region: no location constraint).
+    pub async fn create_bucket(&self, bucket: &str) -> Result<(), String> {
+        let resp = self
+            .send(Method::PUT, &format!("/{bucket}"), &[], None)
+            .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let err = status_error(resp, "CreateBucket").await;
+        if err.contains("BucketAlreadyOwnedByYou") {
+            return Ok(());
+        }
+        Err(err)
+    }
+
+    /// DeleteBucket.
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<(), String> {
+        let resp = self
+            .send(Method::DELETE, &format!("/{bucket}"), &[], None)
+            .await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_error(resp, "DeleteBucket").await)
+        }
+    }
+
+    /// PutObject of `obj`'s content (generated on the fly); returns the bytes sent.
+    pub async fn put_object(&self, bucket: &str, obj: &ObjectInfo) -> Result<u64, String> {
+        let (seed, size) = (obj.seed, obj.size);
+        let body = if size <= BODY_PIECE {
+            Body::from(content::generate(seed, size as usize))
+        } else {
+            let pieces = futures_util::stream::unfold(0u64, move |offset| async move {
+                if offset >= size {
+                    return None;
+                }
+                let n = BODY_PIECE.min(size - offset);
+                let mut piece = vec![0u8; n as usize];
+                content::fill(seed, offset, &mut piece);
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(piece)), offset + n))
+            });
+            Body::wrap_stream(pieces)
+        };
+        let resp = self
+            .send(
+                Method::PUT,
+                &Self::object_path(bucket, &obj.key),
+                &[],
+                Some((body, size)),
+            )
+            .await?;
+        if resp.status() != StatusCode::OK {
+            return Err(status_error(resp, "PutObject").await);
+        }
+        Ok(size)
+    }
+
+    /// GetObject, verifying length and every byte; returns the bytes received.
+    pub async fn get_object(&self, bucket: &str, obj: &ObjectInfo) -> Result<u64, String> {
+        let mut resp = self
+            .send(Method::GET, &Self::object_path(bucket, &obj.key), &[], None)
+            .await?;
+        if resp.status() != StatusCode::OK {
+            return Err(status_error(resp, "GetObject").await);
+        }
+        check_content_length(&resp, obj.size, "GetObject")?;
+        let mut verifier = Verifier::new(obj.seed, obj.size);
+        while let Some(piece) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("GetObject body: {e}"))?
+        {
+            verifier
+                .feed(&piece)
+                .map_err(|e| format!("GetObject {}: {e}", obj.key))?;
+        }
+        verifier
+            .finish()
+            .map_err(|e| format!("GetObject {}: {e}", obj.key))?;
+        Ok(obj.size)
+    }
+
+    /// HeadObject, verifying the length.
+    pub async fn head_object(&self, bucket: &str, obj: &ObjectInfo) -> Result<(), String> {
+        let resp = self
+            .send(
+                Method::HEAD,
+                &Self::object_path(bucket, &obj.key),
+                &[],
+                None,
+            )
+            .await?;
+        if resp.status() != StatusCode::OK {
+            return Err(format!("HeadObject: HTTP {}", resp.status().as_u16()));
+        }
+        check_content_length(&resp, obj.size, "HeadObject")
+    }
+
+    /// DeleteObject.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), String> {
+        let resp = self
+            .send(Method::DELETE, &Self::object_path(bucket, key), &[], None)
+            .await?;
+        if resp.status() != StatusCode::NO_CONTENT && resp.status() != StatusCode::OK {
+            return Err(status_error(resp, "DeleteObject").await);
+        }
+        Ok(())
+    }
+
+    /// One page of ListObjectsV2.
+    pub async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max_keys: u32,
+        start_after: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<ListPage, String> {
+        let max = max_keys.to_string();
+        let mut query = vec![("list-type", "2"), ("prefix", prefix), ("max-keys", &max)];
+        if let Some(s) = start_after {
+            query.push(("start-after", s));
+        }
+        if let Some(t) = token {
+            query.push(("continuation-token", t));
+        }
+        let resp = self
+            .send(Method::GET, &format!("/{bucket}"), &query, None)
+            .await?;
+        if resp.status() != StatusCode::OK {
+            return Err(status_error(resp, "ListObjectsV2").await);
+        }
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| format!("ListObjectsV2 body: {e}"))?;
+        let mut keys = Vec::new();
+        let mut rest = body.as_str();
+        while let Some((_, after)) = rest.split_once("<Key>") {
+            let Some((key, after)) = after.split_once("</Key>") else {
+                return Err("ListObjectsV2: malformed XML".into());
+            };
+            keys.push(unescape(key));
+            rest = after;
+        }
+        let truncated = xml_text(&body, "IsTruncated").as_deref() == Some("true");
+        if truncated && xml_text(&body, "NextContinuationToken").is_none() {
+            return Err("ListObjectsV2: truncated page without NextContinuationToken".into());
+        }
+        Ok(ListPage {
+            keys,
+            truncated,
+            body_len: body.len() as u64,
+        })
+    }
+}
+
+fn check_content_length(resp: &Response, expected: u64, what: &str) -> Result<(), String> {
+    let declared = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n == expected => Ok(()),
+        Some(n) => Err(format!("{what}: Content-Length {n}, expected {expected}")),
+        None => Err(format!("{what}: no Content-Length")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let e = parse_endpoint("http://127.0.0.1:9000").unwrap();
+        assert_eq!(e.base, "http://127.0.0.1:9000");
+        assert_eq!(e.host, "127.0.0.1:9000");
+        assert_eq!(e.port, 9000);
+        let e = parse_endpoint("http://localhost/").unwrap();
+        assert_eq!(e.host, "localhost");
+        assert_eq!(e.port, 80);
+        assert!(parse_endpoint("https://s3.example.com").is_err());
+        assert!(parse_endpoint("http://h:1/bucket").is_err());
+        assert!(parse_endpoint("127.0.0.1:9000").is_err());
+    }
+
+    #[test]
+    fn loopback() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("127.3.2.1"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("LOCALHOST"));
+        assert!(!is_loopback("10.0.0.1"));
+        assert!(!is_loopback("example.com"));
+    }
+
+    #[test]
+    fn xml_fields() {
+        let xml = "<R><IsTruncated>true</IsTruncated><NextContinuationToken>a&amp;b</NextContinuationToken></R>";
+        assert_eq!(xml_text(xml, "IsTruncated").as_deref(), Some("true"));
+        assert_eq!(
+            xml_text(xml, "NextContinuationToken").as_deref(),
+            Some("a&b")
+        );
+        assert_eq!(xml_text(xml, "Missing"), None);
+    }
+}
