@@ -190,6 +190,9 @@ pub fn requested_checksum(
     Ok(found)
 }
 
+/// Bodies up to this size are gathered in memory before they are processed.
+const SMALL_BODY: u64 = 256 * 1024;
+
 /// Pieces the async side forwards; `None` marks a broken connection.
 type Piece = Option<Bytes>;
 
@@ -199,6 +202,32 @@ where
     S: BodySink,
     B: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
 {
+    if spec.declared_len.is_some_and(|l| l <= SMALL_BODY) {
+        // A small body is gathered first, so that decoding and hashing take one short blocking
+        // task instead of a blocking thread waiting on the network.
+        let mut pieces = Vec::new();
+        let mut received = 0usize;
+        while let Some(item) = payload.next().await {
+            let piece = item.ok();
+            let broken = piece.is_none();
+            received += piece.as_ref().map_or(0, Bytes::len);
+            pieces.push(piece);
+            // An aws-chunked body is a little larger than its declared length; anything far
+            // beyond it is refused by `process` without reading further.
+            if broken || received as u64 > 2 * SMALL_BODY + 64 * 1024 {
+                break;
+            }
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(pieces.len().max(1));
+        for piece in pieces {
+            // Cannot fail: the channel holds every piece and the receiver is alive.
+            let _ = tx.try_send(piece);
+        }
+        drop(tx);
+        return tokio::task::spawn_blocking(move || process(rx, sink, spec))
+            .await
+            .map_err(S3Error::internal)?;
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(16);
     let worker = tokio::task::spawn_blocking(move || process(rx, sink, spec));
     while let Some(item) = payload.next().await {

@@ -22,7 +22,7 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Most user-metadata bytes (names and values) per object.
 pub const MAX_USER_METADATA: usize = 2 * 1024;
 /// Size of the pieces a GET streams.
-const READ_PIECE: usize = 256 * 1024;
+const READ_PIECE: usize = 1024 * 1024;
 
 /// Every storage class name S3 accepts.
 pub const STORAGE_CLASSES: [&str; 15] = [
@@ -222,10 +222,13 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
             "You must provide the Content-Length HTTP header."
         ));
     }
-    // Fail fast on a missing bucket before reading the body.
-    let store = req.store().clone();
-    let b = bucket.clone();
-    blocking(move || store.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;
+    // Fail fast on a missing bucket before reading a large body (a small one is cheaper to
+    // read than to check for: the commit refuses it anyway).
+    if spec.declared_len.is_some_and(|l| l > 1 << 20) {
+        let store = req.store().clone();
+        let b = bucket.clone();
+        blocking(move || store.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;
+    }
 
     let writer = req.store().body_writer();
     let (writer, digests) = body::ingest(payload, writer, spec).await?;
