@@ -58,18 +58,6 @@ pub enum LifecycleCommand {
     },
 }
 
-fn credentials() -> (String, String) {
-    let access = std::env::var("STRATA_ACCESS_KEY")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| crate::DEV_ACCESS_KEY.to_owned());
-    let secret = std::env::var("STRATA_SECRET_KEY")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| crate::DEV_SECRET_KEY.to_owned());
-    (access, secret)
-}
-
 /// Sends one signed admin request and returns the parsed JSON.
 async fn admin(
     conn: &Connection,
@@ -85,7 +73,7 @@ async fn admin(
         .next()
         .unwrap_or("")
         .to_owned();
-    let (access, secret) = credentials();
+    let (access, secret, _) = crate::env_credentials()?;
     let signer = Signer::new(&access, &secret, &conn.region);
     let q = canonical_query(query);
     let sig = signer.sign(

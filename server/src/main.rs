@@ -116,18 +116,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The credentials from `STRATA_ACCESS_KEY` / `STRATA_SECRET_KEY`, or the development defaults
+/// when both are unset; the flag says whether the defaults are in use.
+pub fn env_credentials() -> Result<(String, String, bool), String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+    match (var("STRATA_ACCESS_KEY"), var("STRATA_SECRET_KEY")) {
+        (Some(a), Some(s)) => Ok((a, s, false)),
+        (None, None) => Ok((DEV_ACCESS_KEY.to_owned(), DEV_SECRET_KEY.to_owned(), true)),
+        _ => Err("set both STRATA_ACCESS_KEY and STRATA_SECRET_KEY, or neither".into()),
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
-    let access = std::env::var("STRATA_ACCESS_KEY")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let secret = std::env::var("STRATA_SECRET_KEY")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let (access_key, secret_key, defaults) = match (access, secret) {
-        (Some(a), Some(s)) => (a, s, false),
-        (None, None) => (DEV_ACCESS_KEY.to_owned(), DEV_SECRET_KEY.to_owned(), true),
-        _ => return Err("set both STRATA_ACCESS_KEY and STRATA_SECRET_KEY, or neither".into()),
-    };
+    let (access_key, secret_key, defaults) = env_credentials()?;
     if defaults && !args.address.ip().is_loopback() {
         return Err(format!(
             "refusing to listen on {} with the development credentials: set STRATA_ACCESS_KEY and STRATA_SECRET_KEY",

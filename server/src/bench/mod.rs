@@ -151,17 +151,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 fn credentials() -> Result<(String, String), String> {
-    let access = std::env::var("STRATA_ACCESS_KEY")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let secret = std::env::var("STRATA_SECRET_KEY")
-        .ok()
-        .filter(|s| !s.is_empty());
-    match (access, secret) {
-        (Some(a), Some(s)) => Ok((a, s)),
-        (None, None) => Ok((crate::DEV_ACCESS_KEY.into(), crate::DEV_SECRET_KEY.into())),
-        _ => Err("set both STRATA_ACCESS_KEY and STRATA_SECRET_KEY, or neither".into()),
-    }
+    crate::env_credentials().map(|(a, s, _)| (a, s))
 }
 
 /// Objects to create before the timed phase.
