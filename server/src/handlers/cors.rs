@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
+use crate::handlers::{setting_document, store_setting};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -291,47 +292,22 @@ pub async fn put_bucket_cors(req: &mut S3Request, payload: web::Payload) -> S3Re
     let check = req.take_payload_check();
     let (body, _) = body::read_small(payload, req.http.headers(), check, 256 * 1024).await?;
     let rules = parse_config(&body)?;
-    let doc = render(&rules);
-    let b = req.bucket()?.to_owned();
-    let store = req.store().clone();
-    blocking(move || {
-        store
-            .set_bucket_setting(&b, CORS_SETTING, Some(doc))
-            .map_err(S3Error::from)
-    })
-    .await?;
+    store_setting(req, CORS_SETTING, Some(render(&rules))).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
 /// GetBucketCors.
 pub async fn get_bucket_cors(req: &S3Request) -> S3Result<HttpResponse> {
-    let b = req.bucket()?.to_owned();
-    let store = req.store().clone();
-    let doc = blocking(move || {
-        store
-            .bucket_setting(&b, CORS_SETTING)
-            .map_err(S3Error::from)
-    })
-    .await?;
-    match doc {
-        Some(doc) => Ok(HttpResponse::Ok().content_type("application/xml").body(doc)),
-        None => Err(s3_error!(
-            NoSuchCORSConfiguration,
-            "The CORS configuration does not exist"
-        )),
-    }
+    let missing = s3_error!(
+        NoSuchCORSConfiguration,
+        "The CORS configuration does not exist"
+    );
+    setting_document(req, CORS_SETTING, missing).await
 }
 
 /// DeleteBucketCors.
 pub async fn delete_bucket_cors(req: &S3Request) -> S3Result<HttpResponse> {
-    let b = req.bucket()?.to_owned();
-    let store = req.store().clone();
-    blocking(move || {
-        store
-            .set_bucket_setting(&b, CORS_SETTING, None)
-            .map_err(S3Error::from)
-    })
-    .await?;
+    store_setting(req, CORS_SETTING, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -92,6 +92,42 @@ pub async fn dispatch(
     }
 }
 
+/// Stores (Some) or removes (None) a bucket configuration document kept as a bucket setting.
+pub async fn store_setting(
+    req: &S3Request,
+    name: &'static str,
+    doc: Option<String>,
+) -> S3Result<()> {
+    let b = req.bucket()?.to_owned();
+    let store = req.store().clone();
+    crate::app::blocking(move || {
+        store
+            .set_bucket_setting(&b, name, doc)
+            .map_err(crate::error::S3Error::from)
+    })
+    .await
+}
+
+/// A bucket configuration document as stored, or `missing` when there is none.
+pub async fn setting_document(
+    req: &S3Request,
+    name: &'static str,
+    missing: crate::error::S3Error,
+) -> S3Result<HttpResponse> {
+    let b = req.bucket()?.to_owned();
+    let store = req.store().clone();
+    let doc = crate::app::blocking(move || {
+        store
+            .bucket_setting(&b, name)
+            .map_err(crate::error::S3Error::from)
+    })
+    .await?;
+    match doc {
+        Some(doc) => Ok(HttpResponse::Ok().content_type("application/xml").body(doc)),
+        None => Err(missing),
+    }
+}
+
 /// Milliseconds since the epoch as S3's ISO 8601 form in XML (`2009-10-12T17:50:30.000Z`).
 pub fn iso8601(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)

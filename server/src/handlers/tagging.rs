@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use crate::app::{blocking, parse_query, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
+use crate::handlers::{setting_document, store_setting};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -153,44 +154,19 @@ pub async fn put_bucket_tagging(
     let check = req.take_payload_check();
     let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
     let tags = parse_tagging_body(&body, MAX_BUCKET_TAGS)?;
-    let doc = render_tagging(&tags);
-    let b = req.bucket()?.to_owned();
-    let store = req.store().clone();
-    blocking(move || {
-        store
-            .set_bucket_setting(&b, BUCKET_TAGS_SETTING, Some(doc))
-            .map_err(S3Error::from)
-    })
-    .await?;
+    store_setting(req, BUCKET_TAGS_SETTING, Some(render_tagging(&tags))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// GetBucketTagging.
 pub async fn get_bucket_tagging(req: &S3Request) -> S3Result<HttpResponse> {
-    let b = req.bucket()?.to_owned();
-    let store = req.store().clone();
-    let doc = blocking(move || {
-        store
-            .bucket_setting(&b, BUCKET_TAGS_SETTING)
-            .map_err(S3Error::from)
-    })
-    .await?;
-    match doc {
-        Some(doc) => Ok(HttpResponse::Ok().content_type("application/xml").body(doc)),
-        None => Err(s3_error!(NoSuchTagSet, "The TagSet does not exist")),
-    }
+    let missing = s3_error!(NoSuchTagSet, "The TagSet does not exist");
+    setting_document(req, BUCKET_TAGS_SETTING, missing).await
 }
 
 /// DeleteBucketTagging.
 pub async fn delete_bucket_tagging(req: &S3Request) -> S3Result<HttpResponse> {
-    let b = req.bucket()?.to_owned();
-    let store = req.store().clone();
-    blocking(move || {
-        store
-            .set_bucket_setting(&b, BUCKET_TAGS_SETTING, None)
-            .map_err(S3Error::from)
-    })
-    .await?;
+    store_setting(req, BUCKET_TAGS_SETTING, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
