@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod eval;
+pub mod replication;
 pub mod rules;
 pub mod worker;
 

@@ -20,6 +20,7 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
                 meta: ObjectMeta::default(),
                 storage_class: "STANDARD".into(),
                 condition: Default::default(),
+                replica_of: None,
             },
         )
         .unwrap()

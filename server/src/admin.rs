@@ -73,6 +73,44 @@ struct LogEntry {
     rule_id: String,
 }
 
+#[derive(Serialize)]
+struct ReplicationDoc {
+    queue_length: u64,
+    oldest_pending_age_seconds: Option<f64>,
+    rules: Vec<strata_storage::RuleReplicationStats>,
+    errors: Vec<DestinationErrorDoc>,
+}
+
+#[derive(Serialize)]
+struct DestinationErrorDoc {
+    destination: String,
+    error: String,
+    time: String,
+}
+
+/// Sets the replication gauges from a report.
+fn export_replication(state: &AppState, r: &strata_storage::ReplicationReport) {
+    metrics::gauge!("strata_replication_queue_length").set(r.queue_length as f64);
+    let age = r
+        .oldest_enqueued_ms
+        .map(|t| (state.clock.now_ms() - t).max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    metrics::gauge!("strata_replication_oldest_pending_seconds").set(age);
+    let w = &state.replication.stats;
+    metrics::gauge!("strata_replication_failed_attempts")
+        .set(w.failed_attempts.load(Ordering::Relaxed) as f64);
+    for rule in &r.rules {
+        let labels = [
+            ("bucket", rule.bucket.clone()),
+            ("rule", rule.rule_id.clone()),
+            ("destination", rule.destination.clone()),
+        ];
+        metrics::gauge!("strata_replication_pending", &labels).set(rule.pending as f64);
+        metrics::gauge!("strata_replication_completed", &labels).set(rule.completed as f64);
+        metrics::gauge!("strata_replication_failed", &labels).set(rule.failed as f64);
+    }
+}
+
 /// Routes `/_strata/<path>`.
 pub async fn route(req: &HttpRequest, path: &str, state: &Arc<AppState>) -> S3Result<HttpResponse> {
     let query = parse_query(req.uri().query().unwrap_or(""));
@@ -101,9 +139,40 @@ pub async fn route(req: &HttpRequest, path: &str, state: &Arc<AppState>) -> S3Re
                 .set(lc.last_pass_ms.load(Ordering::Relaxed) as f64 / 1000.0);
             metrics::gauge!("strata_lifecycle_backlog")
                 .set(lc.backlog.load(Ordering::Relaxed) as f64);
+            let store = state.store.clone();
+            let repl =
+                blocking(move || store.replication_report(None).map_err(S3Error::from)).await?;
+            export_replication(state, &repl);
             Ok(HttpResponse::Ok()
                 .content_type("text/plain; version=0.0.4")
                 .body(state.metrics.render(&stats)))
+        }
+        ("GET", "replication/status") => {
+            authenticate(req, state)?;
+            let (store, bucket) = (state.store.clone(), q("bucket"));
+            let report = blocking(move || {
+                store
+                    .replication_report(bucket.as_deref())
+                    .map_err(S3Error::from)
+            })
+            .await?;
+            let now = state.clock.now_ms();
+            json(&ReplicationDoc {
+                queue_length: report.queue_length,
+                oldest_pending_age_seconds: report
+                    .oldest_enqueued_ms
+                    .map(|t| (now - t).max(0) as f64 / 1000.0),
+                rules: report.rules,
+                errors: report
+                    .errors
+                    .into_iter()
+                    .map(|e| DestinationErrorDoc {
+                        time: crate::handlers::iso8601(e.at_ms),
+                        destination: e.destination,
+                        error: e.error,
+                    })
+                    .collect(),
+            })
         }
         ("POST", "lifecycle/run") => {
             authenticate(req, state)?;

@@ -43,6 +43,10 @@ pub struct AppState {
             Option<std::sync::Arc<strata_lifecycle::LifecycleConfiguration>>,
         >,
     >,
+    /// Replication destinations on other endpoints.
+    pub remotes: Arc<crate::replication_remote::Remotes>,
+    /// The replication worker.
+    pub replication: strata_lifecycle::replication::ReplicationWorker,
 }
 
 /// A parsed, authenticated S3 request.

@@ -23,6 +23,7 @@ pub enum S3ErrorCode {
     InvalidObjectState,
     InvalidArgument,
     InvalidBucketName,
+    InvalidBucketState,
     InvalidDigest,
     InvalidPart,
     InvalidPolicyDocument,
@@ -50,6 +51,7 @@ pub enum S3ErrorCode {
     NotImplemented,
     NotModified,
     PreconditionFailed,
+    ReplicationConfigurationNotFoundError,
     RequestTimeTooSkewed,
     RestoreAlreadyInProgress,
     SignatureDoesNotMatch,
@@ -76,6 +78,7 @@ impl S3ErrorCode {
             Self::InvalidObjectState => "InvalidObjectState",
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidBucketState => "InvalidBucketState",
             Self::InvalidDigest => "InvalidDigest",
             Self::InvalidPart => "InvalidPart",
             Self::InvalidPolicyDocument => "InvalidPolicyDocument",
@@ -103,6 +106,7 @@ impl S3ErrorCode {
             Self::NotImplemented => "NotImplemented",
             Self::NotModified => "NotModified",
             Self::PreconditionFailed => "PreconditionFailed",
+            Self::ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::RestoreAlreadyInProgress => "RestoreAlreadyInProgress",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -149,10 +153,12 @@ impl S3ErrorCode {
             | Self::NoSuchLifecycleConfiguration
             | Self::NoSuchTagSet
             | Self::NoSuchUpload
-            | Self::NoSuchVersion => StatusCode::NOT_FOUND,
+            | Self::NoSuchVersion
+            | Self::ReplicationConfigurationNotFoundError => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BucketAlreadyOwnedByYou
             | Self::BucketNotEmpty
+            | Self::InvalidBucketState
             | Self::RestoreAlreadyInProgress => StatusCode::CONFLICT,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -311,6 +317,10 @@ impl From<strata_storage::Error> for S3Error {
                 "At least one of the pre-conditions you specified did not hold",
             ),
             E::Conflict(m) => Self::new(S3ErrorCode::InternalError, m),
+            E::ReplicationConfigured => Self::new(
+                S3ErrorCode::InvalidBucketState,
+                "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.",
+            ),
             E::Invalid(m) => Self::new(S3ErrorCode::InvalidArgument, m),
             other @ (E::CorruptChunk(_) | E::Io(_) | E::Db(_) | E::Unavailable) => {
                 Self::internal(other)

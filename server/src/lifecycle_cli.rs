@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::bench::sign::{canonical_query, Signer, EMPTY_SHA256};
 
-/// Options shared by every `strata lifecycle` command.
+/// Options shared by every `strata lifecycle` and `strata replication` command.
 #[derive(Args, Clone)]
 pub struct Connection {
     /// The server's endpoint.
@@ -59,7 +59,7 @@ pub enum LifecycleCommand {
 }
 
 /// Sends one signed admin request and returns the parsed JSON.
-async fn admin(
+pub async fn admin(
     conn: &Connection,
     method: reqwest::Method,
     path: &str,
@@ -112,7 +112,8 @@ async fn admin(
     serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"))
 }
 
-fn s(v: &Value, key: &str) -> String {
+/// A field as text (`-` when absent).
+pub fn s(v: &Value, key: &str) -> String {
     match &v[key] {
         Value::String(x) => x.clone(),
         Value::Null => "-".into(),
@@ -120,7 +121,8 @@ fn s(v: &Value, key: &str) -> String {
     }
 }
 
-fn when(ms: &Value) -> String {
+/// A time in ms since the epoch as ISO 8601 (`-` when absent).
+pub fn when(ms: &Value) -> String {
     ms.as_i64()
         .map(crate::handlers::iso8601)
         .unwrap_or_else(|| "-".into())
@@ -138,7 +140,8 @@ fn describe(due: &Value) -> (String, String, String) {
     (action, s(due, "rule_id"), when(&due["due_ms"]))
 }
 
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+/// Prints rows under headers in aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

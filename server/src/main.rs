@@ -10,6 +10,8 @@ mod error;
 mod handlers;
 mod lifecycle_cli;
 mod metrics;
+mod replication_cli;
+mod replication_remote;
 mod router;
 mod xml;
 
@@ -40,6 +42,9 @@ enum Command {
     /// Run, explain and audit lifecycle rules on a running server.
     #[command(subcommand)]
     Lifecycle(lifecycle_cli::LifecycleCommand),
+    /// Show the replication queue and counters of a running server.
+    #[command(subcommand)]
+    Replication(replication_cli::ReplicationCommand),
     /// Measure an S3 endpoint's throughput and latency (any S3 endpoint, not only Strata).
     Bench(bench::BenchArgs),
 }
@@ -91,6 +96,11 @@ struct ServeArgs {
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "STRATA_WORKERS")]
     workers: Option<usize>,
+    /// A replication destination on another S3 endpoint, NAME=URL (repeatable). Rules address
+    /// it as `arn:strata:replication::NAME:BUCKET`; its keys are read from
+    /// STRATA_REMOTE_<NAME>_ACCESS_KEY and STRATA_REMOTE_<NAME>_SECRET_KEY.
+    #[arg(long = "replication-remote", value_name = "NAME=URL")]
+    replication_remotes: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +116,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
         Command::Lifecycle(cmd) => lifecycle_cli::run(cmd),
+        Command::Replication(cmd) => replication_cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -172,6 +183,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         interval_ms = interval.as_millis() as u64,
         "lifecycle worker started"
     );
+    let remotes = std::sync::Arc::new(replication_remote::Remotes::from_args(
+        &args.replication_remotes,
+        &args.region,
+    )?);
+    for (name, url) in remotes.describe() {
+        tracing::info!(%name, %url, "replication remote");
+    }
+    store.set_replication_policy(strata_lifecycle::replication::policy());
+    let replication = strata_lifecycle::replication::ReplicationWorker::start(
+        store.clone(),
+        clock,
+        Some(remotes.clone()),
+        std::time::Duration::from_millis(100),
+    )
+    .map_err(|e| format!("cannot start the replication worker: {e}"))?;
     let state = web::Data::new(app::AppState {
         store,
         auth: auth::AuthConfig {
@@ -187,6 +213,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         clock,
         lifecycle,
         lifecycle_configs: Default::default(),
+        remotes,
+        replication,
     });
     if defaults {
         eprintln!(

@@ -77,6 +77,12 @@ pub enum Operation {
     GetBucketLifecycleConfiguration,
     /// DeleteBucketLifecycle.
     DeleteBucketLifecycle,
+    /// PutBucketReplication.
+    PutBucketReplication,
+    /// GetBucketReplication.
+    GetBucketReplication,
+    /// DeleteBucketReplication.
+    DeleteBucketReplication,
     /// RestoreObject.
     RestoreObject,
     /// `POST /bucket` with a form: a browser upload authorised by a policy.
@@ -110,6 +116,9 @@ impl Operation {
             "PutBucketLifecycleConfiguration" => Self::PutBucketLifecycleConfiguration,
             "GetBucketLifecycleConfiguration" => Self::GetBucketLifecycleConfiguration,
             "DeleteBucketLifecycle" => Self::DeleteBucketLifecycle,
+            "PutBucketReplication" => Self::PutBucketReplication,
+            "GetBucketReplication" => Self::GetBucketReplication,
+            "DeleteBucketReplication" => Self::DeleteBucketReplication,
             "RestoreObject" => Self::RestoreObject,
             other => Self::Unsupported(other),
         }
@@ -154,6 +163,9 @@ impl Operation {
             Self::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
             Self::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
             Self::DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            Self::PutBucketReplication => "PutBucketReplication",
+            Self::GetBucketReplication => "GetBucketReplication",
+            Self::DeleteBucketReplication => "DeleteBucketReplication",
             Self::RestoreObject => "RestoreObject",
             Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
@@ -485,6 +497,10 @@ mod tests {
         assert_eq!(
             op("GET", Some("b"), None, &[("uploads", "")], false),
             ListMultipartUploads
+        );
+        assert_eq!(
+            op("PUT", Some("b"), None, &[("replication", "")], false),
+            PutBucketReplication
         );
         assert_eq!(op("POST", Some("b"), None, &[], false), PostObject);
         assert_eq!(op("PATCH", Some("b"), None, &[], false), MethodNotAllowed);

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS versions (
     restore_ready_ms INTEGER,
     restore_expiry_ms INTEGER,
     lc_due_ms INTEGER NOT NULL DEFAULT 0,
-    lc_epoch INTEGER NOT NULL DEFAULT 0
+    lc_epoch INTEGER NOT NULL DEFAULT 0,
+    replication_status TEXT
 );
 CREATE INDEX IF NOT EXISTS versions_lifecycle_due ON versions(bucket, lc_due_ms);
 CREATE INDEX IF NOT EXISTS versions_to_archive ON versions(id)
@@ -107,12 +108,55 @@ CREATE TABLE IF NOT EXISTS lifecycle_log (
     action TEXT NOT NULL,
     rule_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS replication_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version_id TEXT NOT NULL,
+    version_row INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    storage_class TEXT,
+    enqueued_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS replication_queue_due ON replication_queue(next_attempt_ms, id);
+CREATE INDEX IF NOT EXISTS replication_queue_order ON replication_queue(bucket, key, destination, id);
+CREATE INDEX IF NOT EXISTS replication_queue_version ON replication_queue(version_row);
+CREATE TABLE IF NOT EXISTS replication_stats (
+    bucket TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, rule_id, destination)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replication_errors (
+    destination TEXT PRIMARY KEY,
+    error TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stats (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL,
     bytes INTEGER NOT NULL
 );
 "#;
+
+/// Brings a database created by an earlier release up to the current schema.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_status = conn
+        .prepare("SELECT 1 FROM pragma_table_info('versions') WHERE name = 'replication_status'")?
+        .exists([])?;
+    if !has_status {
+        conn.execute_batch("ALTER TABLE versions ADD COLUMN replication_status TEXT")?;
+    }
+    Ok(())
+}
 
 /// Opens a connection with the pragmas every connection needs.
 fn open_connection(path: &Path, durability: Durability, read_only: bool) -> Result<Connection> {
@@ -164,6 +208,7 @@ impl Writer {
     pub(crate) fn start(path: &Path, durability: Durability, collect: CollectFn) -> Result<Self> {
         let conn = open_connection(path, durability, false)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let (tx, rx) = crossbeam_channel::bounded::<Message>(4096);
         let handle = std::thread::Builder::new()
             .name("strata-db-writer".into())

@@ -36,6 +36,9 @@ pub enum Error {
     /// Metadata database failure.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The bucket has a replication configuration, so its versioning cannot be suspended.
+    #[error("a replication configuration is present on this bucket")]
+    ReplicationConfigured,
     /// The engine is shutting down or its writer thread is gone.
     #[error("storage engine unavailable")]
     Unavailable,

@@ -12,6 +12,7 @@ mod error;
 mod ingest;
 mod lifecycle_support;
 mod multipart;
+mod replication;
 mod store;
 mod versioning;
 
@@ -21,10 +22,14 @@ pub use error::{Error, Result};
 pub use ingest::BodyWriter;
 pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
 pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
+pub use replication::{
+    DestinationError, QueueEntry, ReplicationEvent, ReplicationKind, ReplicationPolicy,
+    ReplicationReport, ReplicationTarget, RuleReplicationStats, REPLICA, REPLICATION_SETTING,
+};
 pub use store::{
     open_for_tests, Body, BucketInfo, ChunkingParams, ListPage, ListQuery, NewVersion,
-    ObjectHandle, ObjectMeta, ObjectSummary, ObjectVersion, RecoveryReport, StagedBody, Store,
-    StoreConfig, StoreStats, StoredChecksum, WriteCondition, DEFAULT_INLINE_THRESHOLD,
+    ObjectHandle, ObjectMeta, ObjectSummary, ObjectVersion, RecoveryReport, ReplicaOf, StagedBody,
+    Store, StoreConfig, StoreStats, StoredChecksum, WriteCondition, DEFAULT_INLINE_THRESHOLD,
     NULL_VERSION,
 };
 pub use versioning::{is_valid_version_id, DeleteOutcome, VersionEntry, VersionPage, Versioning};

@@ -300,6 +300,7 @@ impl Store {
         new: NewVersion,
     ) -> Result<std::result::Result<ObjectVersion, CompleteProblem>> {
         let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        let policy = self.replication_policy();
         self.inner.writer.write(move |conn| {
             if !bucket_exists(conn, &b)? {
                 return Err(Error::NoSuchBucket(b));
@@ -342,8 +343,15 @@ impl Store {
             }
             let mut new = new;
             new.meta.part_sizes = part_sizes;
-            let (version, mut freed) =
-                insert_current_version(conn, b, k, Body::Chunks(chunks), size, new)?;
+            let (version, mut freed) = insert_current_version(
+                conn,
+                policy.as_ref(),
+                b,
+                k,
+                Body::Chunks(chunks),
+                size,
+                new,
+            )?;
             freed.extend(remove_upload_rows(conn, &u)?);
             Ok((Ok(version), freed))
         })
@@ -475,6 +483,7 @@ impl Store {
         make: impl FnOnce(&ObjectVersion) -> NewVersion + Send + 'static,
     ) -> Result<(ObjectVersion, ObjectVersion)> {
         let (b, k) = (dst_bucket.to_owned(), dst_key.to_owned());
+        let policy = self.replication_policy();
         self.inner.writer.write(move |conn| {
             if !bucket_exists(conn, &src.bucket)? {
                 return Err(Error::NoSuchBucket(src.bucket));
@@ -492,8 +501,15 @@ impl Store {
                 }
             }
             let new = make(&source);
-            let (version, freed) =
-                insert_current_version(conn, b, k, source.body.clone(), source.size, new)?;
+            let (version, freed) = insert_current_version(
+                conn,
+                policy.as_ref(),
+                b,
+                k,
+                source.body.clone(),
+                source.size,
+                new,
+            )?;
             Ok(((source, version), freed))
         })
     }

@@ -17,6 +17,7 @@ use crate::chunks::{decode_chunk_list, ChunkHash, ChunkRef, ChunkStore, Pins, Ti
 use crate::db::{CollectFn, Durability, ReadPool, Writer};
 use crate::error::{Error, Result};
 use crate::ingest::BodyWriter;
+use crate::replication::ReplicationEvent;
 
 /// The version id of the single version a key has in a bucket that never had versioning.
 pub const NULL_VERSION: &str = "null";
@@ -185,6 +186,9 @@ pub struct ObjectVersion {
     /// Bumped whenever anything lifecycle rules look at changes for this key (see
     /// `lifecycle_support`): a due time computed from an older epoch is discarded.
     pub lifecycle_epoch: i64,
+    /// `x-amz-replication-status`: PENDING, COMPLETED or FAILED on a replicated source version,
+    /// REPLICA on a replica, None otherwise.
+    pub replication_status: Option<String>,
 }
 
 /// A condition on the key's current version, checked inside the commit (so that of several
@@ -211,6 +215,19 @@ pub struct NewVersion {
     pub storage_class: String,
     /// Condition on the current version.
     pub condition: WriteCondition,
+    /// Makes this version a replica of another bucket's version: it gets the same version id
+    /// and Last-Modified (the destination bucket must be versioned) and reports REPLICA. A
+    /// version with that id already there is kept as it is (a repeated replication is a no-op).
+    pub replica_of: Option<ReplicaOf>,
+}
+
+/// The source version a replica copies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaOf {
+    /// Its version id.
+    pub version_id: String,
+    /// Its Last-Modified, ms since the epoch.
+    pub last_modified_ms: i64,
 }
 
 /// A listing request over current versions.
@@ -280,6 +297,7 @@ pub(crate) struct Inner {
     pub(crate) params: ChunkingParams,
     pub(crate) inline_threshold: usize,
     pub(crate) readers: ReadPool,
+    pub(crate) replication_policy: std::sync::OnceLock<crate::replication::ReplicationPolicy>,
     // Dropped last: joining the writer thread flushes queued writes.
     pub(crate) writer: Writer,
 }
@@ -367,7 +385,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) const VERSION_COLUMNS: &str =
     "id, bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
      last_modified_ms, storage_class, meta, inline_data, chunks, noncurrent_since_ms, tier, \
-     restore_ready_ms, restore_expiry_ms, lc_epoch";
+     restore_ready_ms, restore_expiry_ms, lc_epoch, replication_status";
 
 pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
     let key: Vec<u8> = row.get(2)?;
@@ -408,6 +426,7 @@ pub(crate) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Obje
             _ => None,
         },
         lifecycle_epoch: row.get(17)?,
+        replication_status: row.get(18)?,
     })
 }
 
@@ -538,15 +557,22 @@ pub(crate) fn load_version(
 
 /// Inserts a committed body as the key's new current version (unversioned semantics: it replaces
 /// the `null` version) and takes its chunk references. Returns the version and freed chunks.
+/// A new version a client wrote is queued for replication as the bucket's rules say.
 pub(crate) fn insert_current_version(
     conn: &Connection,
+    policy: Option<&crate::replication::ReplicationPolicy>,
     bucket_s: String,
     key_s: String,
     body: Body,
     size: u64,
     new: NewVersion,
 ) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
-    crate::versioning::insert_version(conn, bucket_s, key_s, body, size, new, false)
+    let (mut v, freed) =
+        crate::versioning::insert_version(conn, bucket_s, key_s, body, size, new, false)?;
+    if crate::replication::enqueue(conn, policy, &v, ReplicationEvent::NewVersion)? > 0 {
+        v.replication_status = Some("PENDING".to_owned());
+    }
+    Ok((v, freed))
 }
 
 impl Store {
@@ -574,6 +600,7 @@ impl Store {
             params,
             inline_threshold: config.inline_threshold,
             readers,
+            replication_policy: Default::default(),
             writer,
         });
         let _ = slot.set(Arc::downgrade(&inner));
@@ -737,11 +764,12 @@ impl Store {
         let new_chunks = std::mem::take(&mut staged.new_chunks);
         let bucket_s = bucket.to_owned();
         let key_s = key.to_owned();
+        let policy = self.replication_policy();
         let result = self.inner.writer.write(move |conn| {
             if !bucket_exists(conn, &bucket_s)? {
                 return Err(Error::NoSuchBucket(bucket_s));
             }
-            insert_current_version(conn, bucket_s, key_s, body, size, new)
+            insert_current_version(conn, policy.as_ref(), bucket_s, key_s, body, size, new)
         });
         drop(staged);
         if result.is_err() {
@@ -868,6 +896,7 @@ impl Store {
             key.to_owned(),
             version_id.map(str::to_owned),
         );
+        let policy = self.replication_policy();
         self.inner.writer.write(move |conn| {
             if !bucket_exists(conn, &b)? {
                 return Err(Error::NoSuchBucket(b));
@@ -881,6 +910,7 @@ impl Store {
                 .map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
             conn.prepare_cached("UPDATE versions SET meta = ?1 WHERE id = ?2")?
                 .execute(params![meta, v.id])?;
+            crate::replication::enqueue(conn, policy.as_ref(), &v, ReplicationEvent::Tags)?;
             Ok((v.version_id, Vec::new()))
         })
     }

@@ -12,8 +12,8 @@ use crate::chunks::{encode_chunk_list, ChunkHash};
 use crate::error::{Error, Result};
 use crate::store::{
     add_chunk_refs, adjust_stats, load_version, now_ms, prefix_successor, remove_version_row,
-    version_from_row, Body, NewVersion, ObjectMeta, ObjectVersion, Store, WriteCondition,
-    NULL_VERSION, VERSION_COLUMNS,
+    version_from_row, Body, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf, Store,
+    WriteCondition, NULL_VERSION, VERSION_COLUMNS,
 };
 
 /// A bucket's versioning state.
@@ -156,6 +156,24 @@ pub(crate) fn insert_version(
     delete_marker: bool,
 ) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
     let versioning = bucket_versioning(conn, &bucket)?;
+    if let Some(ReplicaOf {
+        version_id: vid, ..
+    }) = &new.replica_of
+    {
+        if versioning != Versioning::Enabled {
+            return Err(Error::Invalid(
+                "Destination bucket must have versioning enabled.".into(),
+            ));
+        }
+        if !is_valid_version_id(vid) {
+            return Err(Error::Invalid(format!(
+                "invalid replica version id {vid:?}"
+            )));
+        }
+        if let Some(existing) = load_version(conn, &bucket, &key, Some(vid))? {
+            return Ok((existing, Vec::new()));
+        }
+    }
     let current = load_version(conn, &bucket, &key, None)?;
     let live = current.as_ref().filter(|v| !v.is_delete_marker);
     match (&new.condition, live) {
@@ -166,13 +184,15 @@ pub(crate) fn insert_version(
         (WriteCondition::IfMatch(_), Some(_)) => return Err(Error::PreconditionFailed),
     }
     let now = now_ms();
+    let last_modified = new.replica_of.as_ref().map_or(now, |r| r.last_modified_ms);
     crate::lifecycle_support::invalidate_key(conn, &bucket, &key)?;
     let mut freed = Vec::new();
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        Versioning::Unversioned | Versioning::Suspended => NULL_VERSION.to_owned(),
+    let version_id = match (&new.replica_of, versioning) {
+        (Some(r), _) => r.version_id.clone(),
+        (None, Versioning::Enabled) => new_version_id(),
+        (None, Versioning::Unversioned | Versioning::Suspended) => NULL_VERSION.to_owned(),
     };
-    if versioning != Versioning::Enabled {
+    if versioning != Versioning::Enabled || version_id == NULL_VERSION {
         if let Some(old) = load_version(conn, &bucket, &key, Some(NULL_VERSION))? {
             freed.extend(remove_version_row(conn, &old)?);
         }
@@ -187,12 +207,16 @@ pub(crate) fn insert_version(
             (None, Some(encode_chunk_list(list)))
         }
     };
+    let replication_status = new
+        .replica_of
+        .is_some()
+        .then(|| crate::replication::REPLICA.to_owned());
     let meta_json =
         serde_json::to_string(&new.meta).map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
     conn.prepare_cached(
         "INSERT INTO versions(bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-         last_modified_ms, storage_class, meta, inline_data, chunks) \
-         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         last_modified_ms, storage_class, meta, inline_data, chunks, replication_status) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         bucket,
@@ -201,11 +225,12 @@ pub(crate) fn insert_version(
         delete_marker,
         size as i64,
         new.etag,
-        now,
+        last_modified,
         new.storage_class,
         meta_json,
         inline,
-        chunk_blob
+        chunk_blob,
+        replication_status
     ])?;
     let id = conn.last_insert_rowid();
     if !delete_marker {
@@ -221,7 +246,7 @@ pub(crate) fn insert_version(
             is_delete_marker: delete_marker,
             size,
             etag: new.etag,
-            last_modified_ms: now,
+            last_modified_ms: last_modified,
             storage_class: new.storage_class,
             meta: new.meta,
             body,
@@ -229,6 +254,7 @@ pub(crate) fn insert_version(
             archived: false,
             restore: None,
             lifecycle_epoch: 0,
+            replication_status,
         },
         freed,
     ))
@@ -280,6 +306,7 @@ pub(crate) fn delete_in_tx(
                 meta: ObjectMeta::default(),
                 storage_class: "STANDARD".to_owned(),
                 condition: WriteCondition::None,
+                replica_of: None,
             };
             let (marker, freed) = insert_version(
                 conn,
@@ -312,6 +339,12 @@ impl Store {
         let b = bucket.to_owned();
         self.inner.writer.write(move |conn| {
             bucket_versioning(conn, &b)?;
+            let replicated = conn
+                .prepare_cached("SELECT 1 FROM bucket_settings WHERE bucket = ?1 AND name = ?2")?
+                .exists(params![b, crate::replication::REPLICATION_SETTING])?;
+            if replicated && state != Versioning::Enabled {
+                return Err(Error::ReplicationConfigured);
+            }
             conn.execute(
                 "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
                 params![b, state.to_db()],
@@ -333,9 +366,23 @@ impl Store {
             key.to_owned(),
             version_id.map(str::to_owned),
         );
-        self.inner
-            .writer
-            .write(move |conn| delete_in_tx(conn, &b, &k, v.as_deref()))
+        let policy = self.replication_policy();
+        self.inner.writer.write(move |conn| {
+            let (outcome, freed) = delete_in_tx(conn, &b, &k, v.as_deref())?;
+            // A new delete marker is a version a client wrote; removing a version by id is not
+            // replicated (as in S3).
+            if outcome.delete_marker && v.is_none() {
+                if let Some(marker) = load_version(conn, &b, &k, None)? {
+                    crate::replication::enqueue(
+                        conn,
+                        policy.as_ref(),
+                        &marker,
+                        crate::replication::ReplicationEvent::NewVersion,
+                    )?;
+                }
+            }
+            Ok((outcome, freed))
+        })
     }
 
     /// Lists versions and delete markers: key ascending, newest first; resumes after

@@ -31,6 +31,7 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) {
                 meta: ObjectMeta::default(),
                 storage_class: "STANDARD".into(),
                 condition: Default::default(),
+                replica_of: None,
             },
         )
         .expect("put");
@@ -204,6 +205,7 @@ fn abandoned_writes_leave_no_chunks() {
             meta: ObjectMeta::default(),
             storage_class: "STANDARD".into(),
             condition: Default::default(),
+            replica_of: None,
         },
     );
     assert!(matches!(err, Err(strata_storage::Error::NoSuchBucket(_))));
@@ -415,7 +417,7 @@ proptest! {
         prop_assert_eq!(a.size(), b.size());
         prop_assert!(!a.is_inline());
         store.create_bucket("c", "us-east-1").ok();
-        let meta = NewVersion { etag: "e".into(), meta: ObjectMeta::default(), storage_class: "STANDARD".into(), condition: Default::default() };
+        let meta = NewVersion { etag: "e".into(), meta: ObjectMeta::default(), storage_class: "STANDARD".into(), condition: Default::default(), replica_of: None };
         let va = store.put_object("c", "a", a, meta.clone()).unwrap();
         let vb = store.put_object("c", "b", b, meta).unwrap();
         prop_assert_eq!(va.body, vb.body);
@@ -482,6 +484,7 @@ fn multipart_complete_reuses_part_chunks_and_frees_the_rest() {
         meta: ObjectMeta::default(),
         storage_class: "STANDARD".into(),
         condition: Default::default(),
+        replica_of: None,
     };
     // A stale ETag is refused without changing anything.
     let refused = store
@@ -576,6 +579,7 @@ fn conditional_writes_are_checked_in_the_commit() {
                 meta: ObjectMeta::default(),
                 storage_class: "STANDARD".into(),
                 condition: cond,
+                replica_of: None,
             },
         )
     };
@@ -609,6 +613,7 @@ fn put_v(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
                 meta: ObjectMeta::default(),
                 storage_class: "STANDARD".into(),
                 condition: Default::default(),
+                replica_of: None,
             },
         )
         .unwrap()

@@ -5,7 +5,7 @@
 //! is checked byte for byte, so a server that answers wrongly cannot look fast; every run stops by
 //! itself (duration or count); preparation and cleanup are never timed.
 
-mod client;
+pub mod client;
 mod content;
 mod histogram;
 mod mix;

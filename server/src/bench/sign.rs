@@ -116,6 +116,30 @@ impl Signer {
         payload_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Signature, String> {
+        self.sign_with_headers(
+            method,
+            canonical_uri,
+            canonical_query,
+            host,
+            payload_hash,
+            now,
+            &[],
+        )
+    }
+
+    /// Like `sign`, also signing `extra` headers (lower-case names, values as sent; S3 wants
+    /// every `x-amz-*` header signed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign_with_headers(
+        &self,
+        method: &str,
+        canonical_uri: &str,
+        canonical_query: &str,
+        host: &str,
+        payload_hash: &str,
+        now: OffsetDateTime,
+        extra: &[(String, String)],
+    ) -> Result<Signature, String> {
         let date = format!(
             "{:04}{:02}{:02}",
             now.year(),
@@ -128,9 +152,21 @@ impl Signer {
             now.minute(),
             now.second()
         );
-        const SIGNED_HEADERS: &str = "host;x-amz-content-sha256;x-amz-date";
+        let mut headers: Vec<(&str, String)> = vec![
+            ("host", host.to_owned()),
+            ("x-amz-content-sha256", payload_hash.to_owned()),
+            ("x-amz-date", amz_date.clone()),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (n.as_str(), v.trim().to_owned())));
+        headers.sort_by(|a, b| a.0.cmp(b.0));
+        let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+        let signed_headers = headers
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(";");
         let canonical_request = format!(
-            "{method}\n{canonical_uri}\n{canonical_query}\nhost:{host}\nx-amz-content-sha256:{payload_hash}\nx-amz-date:{amz_date}\n\n{SIGNED_HEADERS}\n{payload_hash}"
+            "{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
         );
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
         let string_to_sign = format!(
@@ -141,7 +177,7 @@ impl Signer {
         let signature = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes())?);
         Ok(Signature {
             authorization: format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}",
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
                 self.access_key
             ),
             amz_date,
@@ -169,6 +205,7 @@ mod tests {
         host: &str,
         payload: &str,
         at: OffsetDateTime,
+        extra: &[(String, String)],
     ) -> (String, String) {
         let identity: Identity = Credentials::new("AKID", "secret/key+", None, None, "t").into();
         let mut settings = SigningSettings::default();
@@ -185,7 +222,8 @@ mod tests {
             .unwrap()
             .into();
         // aws-sigv4 adds x-amz-content-sha256 (from the body) and x-amz-date itself.
-        let headers = [("host", host)];
+        let mut headers = vec![("host", host)];
+        headers.extend(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let body = if payload == UNSIGNED_PAYLOAD {
             SignableBody::UnsignedPayload
         } else {
@@ -243,13 +281,29 @@ mod tests {
             } else {
                 format!("{path}?{query}")
             };
-            let (want_auth, want_date) = oracle(method, &uri, host, payload, at);
+            let (want_auth, want_date) = oracle(method, &uri, host, payload, at, &[]);
             let got = signer
                 .sign(method, &path, &query, host, payload, at)
                 .unwrap();
             assert_eq!(got.amz_date, want_date);
             assert_eq!(got.authorization, want_auth, "{method} {uri}");
         }
+    }
+
+    #[test]
+    fn extra_headers_match_the_official_signer() {
+        let signer = Signer::new("AKID", "secret/key+", "eu-west-3");
+        let at = datetime!(2026-03-04 05:06:07 UTC);
+        let extra = vec![
+            ("content-type".to_owned(), "text/plain".to_owned()),
+            ("x-amz-meta-colour".to_owned(), "blue".to_owned()),
+            ("x-amz-storage-class".to_owned(), "STANDARD_IA".to_owned()),
+        ];
+        let (want, _) = oracle("PUT", "/bkt/k", "h:1", UNSIGNED_PAYLOAD, at, &extra);
+        let got = signer
+            .sign_with_headers("PUT", "/bkt/k", "", "h:1", UNSIGNED_PAYLOAD, at, &extra)
+            .unwrap();
+        assert_eq!(got.authorization, want);
     }
 
     #[test]

@@ -236,6 +236,7 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
             meta,
             storage_class,
             condition,
+            replica_of: None,
         }
     };
     let store = req.store().clone();

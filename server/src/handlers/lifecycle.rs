@@ -143,7 +143,8 @@ fn date_ms(v: &Option<String>) -> S3Result<Option<i64>> {
     Ok(Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
 }
 
-fn rule_error(e: RuleError) -> S3Error {
+/// A rule validation error as S3's error.
+pub fn rule_error(e: RuleError) -> S3Error {
     match e {
         RuleError::Malformed(m) => s3_error!(MalformedXML, "{m}"),
         RuleError::InvalidArgument(m) => s3_error!(InvalidArgument, "{m}"),

@@ -6,8 +6,9 @@ pub mod cors;
 pub mod lifecycle;
 mod list;
 mod multipart;
-mod object;
+pub mod object;
 mod post_object;
+mod replication;
 mod restore;
 mod tagging;
 mod versioning;
@@ -68,6 +69,9 @@ pub async fn dispatch(
         }
         Operation::GetBucketLifecycleConfiguration => lifecycle::get_lifecycle(&req).await,
         Operation::DeleteBucketLifecycle => lifecycle::delete_lifecycle(&req).await,
+        Operation::PutBucketReplication => replication::put_replication(&mut req, payload).await,
+        Operation::GetBucketReplication => replication::get_replication(&req).await,
+        Operation::DeleteBucketReplication => replication::delete_replication(&req).await,
         Operation::RestoreObject => restore::restore_object(&mut req, payload).await,
         Operation::PostObject => post_object::post_object(&req, payload).await,
         Operation::Unsupported(name) => Err(s3_error!(
@@ -89,6 +93,24 @@ pub async fn dispatch(
                 "SERVICE"
             },
         )),
+    }
+}
+
+/// Operations whose body S3 requires an integrity check for (DeleteObjects,
+/// PutBucketReplication): a Content-MD5, an `x-amz-checksum-*` header or a trailing checksum.
+pub fn require_integrity_header(req: &S3Request) -> S3Result<()> {
+    let present = req.header("content-md5").is_some()
+        || crate::checksum::ChecksumAlgorithm::ALL
+            .iter()
+            .any(|a| req.header(a.header()).is_some())
+        || req.header("x-amz-trailer").is_some();
+    if present {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            InvalidRequest,
+            "Missing required header for this request: Content-MD5"
+        ))
     }
 }
 

@@ -305,6 +305,7 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
         meta,
         storage_class: info.storage_class.clone(),
         condition,
+        replica_of: crate::handlers::object::replica_of(req)?,
     };
     let store = req.store().clone();
     let (b, k, u) = (bucket.clone(), key.clone(), upload.clone());

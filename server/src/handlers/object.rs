@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use strata_storage::{Body, NewVersion, ObjectMeta, StoredChecksum, WriteCondition};
+use strata_storage::{Body, NewVersion, ObjectMeta, ReplicaOf, StoredChecksum, WriteCondition};
 
 use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
@@ -206,6 +206,30 @@ pub(crate) fn write_condition(req: &S3Request) -> S3Result<WriteCondition> {
     }
 }
 
+/// The source version a write replicates, from the `x-strata-replica-*` headers another Strata
+/// server's replication worker sends (the version keeps its id and Last-Modified).
+pub fn replica_of(req: &S3Request) -> S3Result<Option<ReplicaOf>> {
+    use crate::replication_remote::{REPLICA_MODIFIED_HEADER, REPLICA_VERSION_HEADER};
+    let Some(version_id) = req.header(REPLICA_VERSION_HEADER) else {
+        return Ok(None);
+    };
+    if !strata_storage::is_valid_version_id(version_id) {
+        return Err(s3_error!(InvalidArgument, "Invalid version id specified")
+            .with_extra("ArgumentName", REPLICA_VERSION_HEADER));
+    }
+    let last_modified_ms = match req.header(REPLICA_MODIFIED_HEADER) {
+        None => req.state.clock.now_ms(),
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
+            s3_error!(InvalidArgument, "Invalid {REPLICA_MODIFIED_HEADER} header")
+                .with_extra("ArgumentName", REPLICA_MODIFIED_HEADER)
+        })?,
+    };
+    Ok(Some(ReplicaOf {
+        version_id: version_id.to_owned(),
+        last_modified_ms,
+    }))
+}
+
 /// PutObject.
 pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
@@ -247,6 +271,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
         meta,
         storage_class,
         condition,
+        replica_of: replica_of(req)?,
     };
     let version = blocking(move || {
         {
@@ -566,6 +591,9 @@ fn put_object_headers(
     if !m.tags.is_empty() {
         resp.insert_header(("x-amz-tagging-count", m.tags.len().to_string()));
     }
+    if let Some(status) = &v.replication_status {
+        resp.insert_header(("x-amz-replication-status", status.as_str()));
+    }
     for (name, value) in &m.user {
         if let Ok(hv) = header::HeaderValue::from_str(value) {
             resp.append_header((format!("x-amz-meta-{name}"), hv));
@@ -579,6 +607,20 @@ pub async fn delete_object(req: &S3Request) -> S3Result<HttpResponse> {
     let key = req.key()?.to_owned();
     let version_id = version_param(req)?;
     let store = req.store().clone();
+    // A delete marker replicated from another Strata server keeps its version id.
+    if let (Some(source), None) = (replica_of(req)?, &version_id) {
+        let vid = source.version_id.clone();
+        blocking(move || {
+            store
+                .put_replica_marker(&bucket, &key, source)
+                .map_err(S3Error::from)
+        })
+        .await?;
+        return Ok(HttpResponse::NoContent()
+            .insert_header(("x-amz-version-id", vid))
+            .insert_header(("x-amz-delete-marker", "true"))
+            .finish());
+    }
     let outcome = blocking(move || {
         store
             .delete_object(&bucket, &key, version_id.as_deref())
@@ -598,17 +640,7 @@ pub async fn delete_object(req: &S3Request) -> S3Result<HttpResponse> {
 /// DeleteObjects (batch delete, with quiet mode).
 pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
-    let has_integrity = req.header("content-md5").is_some()
-        || ChecksumAlgorithm::ALL
-            .iter()
-            .any(|a| req.header(a.header()).is_some())
-        || req.header("x-amz-trailer").is_some();
-    if !has_integrity {
-        return Err(s3_error!(
-            InvalidRequest,
-            "Missing required header for this request: Content-MD5"
-        ));
-    }
+    crate::handlers::require_integrity_header(req)?;
     let check = req.take_payload_check();
     let (body, _) = body::read_small(payload, req.http.headers(), check, 2 * 1024 * 1024).await?;
     let request: xml::DeleteRequest = xml::parse(&body)?;

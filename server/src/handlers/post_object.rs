@@ -182,6 +182,7 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
         meta,
         storage_class,
         condition: WriteCondition::None,
+        replica_of: None,
     };
     let (b, k) = (bucket.clone(), key.clone());
     let version = blocking(move || {

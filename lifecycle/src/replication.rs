@@ -1,0 +1,714 @@
+//! Bucket replication: the configuration as types with S3's validation, the policy that decides
+//! which destinations a new version goes to (registered with the storage engine, which queues in
+//! the committing transaction), and the worker that drains the queue.
+//!
+//! Invariants:
+//! - A configuration that passed [`ReplicationConfiguration::validate`] is one S3 would accept
+//!   (plus Strata's remote destinations); it is stored as canonical JSON and matched as is.
+//! - For each destination, the matching enabled rule with the highest priority decides (document
+//!   order breaks ties); a version goes at most once to each destination.
+//! - The worker never gives up on an entry: after [`FAIL_AFTER`] failed attempts its source
+//!   reports FAILED, and it is still retried, with backoff on the lifecycle clock, until the
+//!   destination takes it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use strata_storage::{
+    ObjectHandle, ObjectVersion, QueueEntry, ReplicationEvent, ReplicationPolicy,
+    ReplicationTarget, Store,
+};
+
+use crate::clock::LifecycleClock;
+use crate::rules::{RuleError, MAX_RULES};
+
+/// Failed attempts after which a source version reports FAILED.
+pub const FAIL_AFTER: u32 = 3;
+
+/// Longest rule id S3 accepts.
+pub const MAX_ID_LEN: usize = 255;
+
+/// Storage classes a replica may be given.
+pub const REPLICA_CLASSES: [&str; 9] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+];
+
+/// A bucket's replication configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationConfiguration {
+    /// The IAM role S3 would assume (stored and returned; Strata assumes no roles).
+    pub role: String,
+    /// Rules, in document order.
+    pub rules: Vec<ReplicationRule>,
+}
+
+/// One rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRule {
+    /// Rule id (generated when the document has none).
+    pub id: String,
+    /// Priority (the V2 schema, with `Filter`); higher wins.
+    pub priority: Option<i64>,
+    /// Whether the rule is applied.
+    pub enabled: bool,
+    /// Whether the rule uses the V2 schema (`Filter`) rather than the legacy rule-level `Prefix`.
+    pub v2: bool,
+    /// Which versions it selects.
+    pub filter: ReplicationFilter,
+    /// Where they go.
+    pub destination: Destination,
+    /// `DeleteMarkerReplication` (None: absent). Absent in the legacy schema, which always
+    /// replicates delete markers; required by the V2 schema.
+    pub delete_marker_replication: Option<bool>,
+    /// Whether versions that were there before the rule are replicated too.
+    pub existing_object_replication: bool,
+}
+
+/// The filter of a rule: every present condition must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationFilter {
+    /// Key prefix (empty: every key).
+    pub prefix: String,
+    /// Tags the object must carry (all of them).
+    pub tags: Vec<(String, String)>,
+    /// Whether the document used `And` (kept so the configuration reads back as it was written).
+    pub and: bool,
+}
+
+/// The destination of a rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// The bucket ARN, as written.
+    pub bucket: String,
+    /// The storage class of replicas (None: the source's).
+    pub storage_class: Option<String>,
+    /// `Account`, stored and returned.
+    pub account: Option<String>,
+}
+
+/// Where a destination ARN points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A bucket of this server: `arn:aws:s3:::BUCKET`.
+    Local(String),
+    /// A bucket on a remote named at start-up: `arn:strata:replication::NAME:BUCKET`.
+    Remote {
+        /// The remote's name.
+        name: String,
+        /// The bucket there.
+        bucket: String,
+    },
+}
+
+/// Parses a destination ARN.
+pub fn parse_target(arn: &str) -> Option<Target> {
+    if let Some(bucket) = arn.strip_prefix("arn:aws:s3:::") {
+        return (!bucket.is_empty() && !bucket.contains(['/', ':']))
+            .then(|| Target::Local(bucket.to_owned()));
+    }
+    let rest = arn.strip_prefix("arn:strata:replication::")?;
+    let (name, bucket) = rest.split_once(':')?;
+    (!name.is_empty() && !bucket.is_empty() && !bucket.contains(['/', ':'])).then(|| {
+        Target::Remote {
+            name: name.to_owned(),
+            bucket: bucket.to_owned(),
+        }
+    })
+}
+
+impl ReplicationFilter {
+    /// Whether a version with this key and these tags is selected.
+    pub fn matches(&self, key: &str, tags: &[(String, String)]) -> bool {
+        key.starts_with(self.prefix.as_str()) && self.tags.iter().all(|t| tags.contains(t))
+    }
+}
+
+impl ReplicationConfiguration {
+    /// Checks the configuration as S3 does. `remote_known` says whether a remote name was given
+    /// at start-up. Checks that need the store (the destination bucket exists and is versioned)
+    /// are the caller's.
+    pub fn validate(
+        &self,
+        source_bucket: &str,
+        remote_known: &dyn Fn(&str) -> bool,
+    ) -> Result<(), RuleError> {
+        use RuleError::*;
+        const SCHEMA_HELP: &str = "Please refer to S3 Developer Guide for more information.";
+        if self.rules.is_empty() {
+            return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
+        }
+        if self.rules.len() > MAX_RULES {
+            return Err(InvalidRequest(
+                "The number of replication rules must not exceed the allowed limit of 1000 rules."
+                    .into(),
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut priorities = std::collections::HashSet::new();
+        for r in &self.rules {
+            if r.id.len() > MAX_ID_LEN {
+                return Err(InvalidArgument(
+                    "The maximum value is 255 characters.".into(),
+                ));
+            }
+            if !r.id.is_ascii() {
+                return Err(InvalidArgument(
+                    "Rule ID must not contain non-ASCII characters.".into(),
+                ));
+            }
+            if !ids.insert(r.id.as_str()) {
+                return Err(InvalidArgument("Rule Id must be unique".into()));
+            }
+            if r.filter.prefix.len() > 1024 {
+                return Err(InvalidArgument(
+                    "The maximum length of a prefix is 1024 characters.".into(),
+                ));
+            }
+            if r.v2 {
+                let Some(p) = r.priority else {
+                    return Err(InvalidRequest(format!(
+                        "Priority must be specified for this version of Cross Region Replication configuration schema. {SCHEMA_HELP}"
+                    )));
+                };
+                if !(0..=i64::from(i32::MAX)).contains(&p) {
+                    return Err(InvalidRequest(
+                        "Priority must be between 0 and 2147483647.".into(),
+                    ));
+                }
+                if !priorities.insert(p) {
+                    return Err(InvalidRequest(format!("Found duplicate priority {p}.")));
+                }
+                match r.delete_marker_replication {
+                    None => {
+                        return Err(InvalidRequest(format!(
+                            "DeleteMarkerReplication must be specified for this version of Cross Region Replication configuration schema. {SCHEMA_HELP}"
+                        )))
+                    }
+                    Some(true) if !r.filter.tags.is_empty() => {
+                        return Err(InvalidRequest(format!(
+                            "Delete marker replication is not supported if any Tag filter is specified. {SCHEMA_HELP}"
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            } else {
+                if r.priority.is_some() {
+                    return Err(InvalidRequest(format!(
+                        "Priority cannot be used for this version of Cross Region Replication configuration schema. {SCHEMA_HELP}"
+                    )));
+                }
+                if r.delete_marker_replication.is_some() {
+                    return Err(InvalidRequest(format!(
+                        "DeleteMarkerReplication cannot be used for this version of Cross Region Replication configuration schema. {SCHEMA_HELP}"
+                    )));
+                }
+            }
+            let mut keys = std::collections::HashSet::new();
+            for (k, _) in &r.filter.tags {
+                if k.is_empty() || k.len() > 128 {
+                    return Err(InvalidArgument(
+                        "The TagKey you have provided is invalid".into(),
+                    ));
+                }
+                if !keys.insert(k.as_str()) {
+                    return Err(InvalidRequest("Duplicate Tag Keys are not allowed.".into()));
+                }
+            }
+            match parse_target(&r.destination.bucket) {
+                None => return Err(InvalidArgument("Invalid bucket ARN.".into())),
+                Some(Target::Local(b)) if b == source_bucket => {
+                    return Err(InvalidRequest(
+                        "Destination bucket cannot be the same as the source bucket.".into(),
+                    ))
+                }
+                Some(Target::Remote { name, .. }) if !remote_known(&name) => {
+                    return Err(InvalidRequest(format!(
+                        "Unknown replication remote {name:?}: name it with --replication-remote when the server starts."
+                    )))
+                }
+                Some(_) => {}
+            }
+            if let Some(class) = &r.destination.storage_class {
+                if !REPLICA_CLASSES.contains(&class.as_str()) {
+                    return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The destinations a version goes to, one per destination: for each, the matching enabled
+    /// rule with the highest priority (document order breaks ties) decides.
+    pub fn targets(&self, v: &ObjectVersion, event: ReplicationEvent) -> Vec<ReplicationTarget> {
+        let mut best: Vec<(&ReplicationRule, i64)> = Vec::new();
+        for r in self.rules.iter().filter(|r| r.enabled) {
+            if !r.filter.matches(&v.key, &v.meta.tags) {
+                continue;
+            }
+            let p = r.priority.unwrap_or(0);
+            match best
+                .iter_mut()
+                .find(|(b, _)| b.destination.bucket == r.destination.bucket)
+            {
+                Some(slot) if slot.1 < p => *slot = (r, p),
+                Some(_) => {}
+                None => best.push((r, p)),
+            }
+        }
+        best.into_iter()
+            .filter(|(r, _)| event != ReplicationEvent::Existing || r.existing_object_replication)
+            .filter(|(r, _)| !v.is_delete_marker || r.delete_marker_replication.unwrap_or(!r.v2))
+            .map(|(r, _)| ReplicationTarget {
+                rule_id: r.id.clone(),
+                destination: r.destination.bucket.clone(),
+                storage_class: r.destination.storage_class.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Reads a bucket's configuration.
+pub fn load_config(
+    store: &Store,
+    bucket: &str,
+) -> strata_storage::Result<Option<ReplicationConfiguration>> {
+    Ok(store
+        .bucket_setting(bucket, strata_storage::REPLICATION_SETTING)?
+        .and_then(|json| serde_json::from_str(&json).ok()))
+}
+
+/// Stores (or removes) a bucket's configuration; existing versions are queued when a rule asks
+/// for them. Returns how many entries were queued.
+pub fn store_config(
+    store: &Store,
+    bucket: &str,
+    cfg: Option<&ReplicationConfiguration>,
+) -> strata_storage::Result<u64> {
+    let json = match cfg {
+        Some(c) => Some(serde_json::to_string(c).map_err(|e| {
+            strata_storage::Error::Invalid(format!("replication configuration: {e}"))
+        })?),
+        None => None,
+    };
+    store.set_replication_config(bucket, json)
+}
+
+/// The policy the storage engine consults in each committing transaction.
+pub fn policy() -> ReplicationPolicy {
+    Arc::new(
+        |config: &str, v: &ObjectVersion, event: ReplicationEvent| match serde_json::from_str::<
+            ReplicationConfiguration,
+        >(config)
+        {
+            Ok(cfg) => cfg.targets(v, event),
+            Err(e) => {
+                tracing::warn!(bucket = %v.bucket, error = %e, "unreadable replication configuration");
+                Vec::new()
+            }
+        },
+    )
+}
+
+/// Carries versions to buckets of other endpoints (implemented by the server, which speaks HTTP).
+pub trait RemoteReplicator: Send + Sync {
+    /// Whether a remote of this name was configured.
+    fn knows(&self, name: &str) -> bool;
+    /// Writes what `entry` carries (the version `source`, or its tags) to `bucket` on remote
+    /// `name`. The error is a short description for the status report.
+    fn replicate(
+        &self,
+        name: &str,
+        bucket: &str,
+        entry: &QueueEntry,
+        source: &ObjectHandle,
+    ) -> Result<(), String>;
+}
+
+/// The delay before retrying an entry that failed `attempts` times: one lifecycle minute,
+/// doubling, at most five lifecycle minutes, and never under 50 ms of real time.
+pub fn retry_delay_ms(clock: &LifecycleClock, attempts: u32) -> i64 {
+    let minute_ms = clock.day_seconds() as f64 * 1000.0 / 1440.0;
+    let factor = f64::from(1u32 << attempts.saturating_sub(1).min(8));
+    ((minute_ms * factor).min(minute_ms * 5.0) as i64).max(50)
+}
+
+/// Counters the server exports as metrics.
+#[derive(Default)]
+pub struct ReplicationWorkerStats {
+    /// Entries carried since start.
+    pub replicated: AtomicU64,
+    /// Failed attempts since start.
+    pub failed_attempts: AtomicU64,
+}
+
+/// Entries taken per round.
+const BATCH: usize = 64;
+/// Entries carried at once (each on its own thread).
+const PARALLEL: usize = 4;
+
+/// The background worker that drains the replication queue.
+pub struct ReplicationWorker {
+    trigger: std::sync::mpsc::Sender<()>,
+    /// Counters.
+    pub stats: Arc<ReplicationWorkerStats>,
+}
+
+struct Ctx {
+    store: Store,
+    clock: LifecycleClock,
+    remotes: Option<Arc<dyn RemoteReplicator>>,
+    stats: Arc<ReplicationWorkerStats>,
+}
+
+impl ReplicationWorker {
+    /// Starts the worker thread; it looks for due entries every `poll`, or at once when asked.
+    pub fn start(
+        store: Store,
+        clock: LifecycleClock,
+        remotes: Option<Arc<dyn RemoteReplicator>>,
+        poll: Duration,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let stats = Arc::new(ReplicationWorkerStats::default());
+        let ctx = Ctx {
+            store,
+            clock,
+            remotes,
+            stats: stats.clone(),
+        };
+        std::thread::Builder::new()
+            .name("strata-replication".into())
+            .spawn(move || {
+                // Destinations that failed, and when they may be tried again.
+                let mut resting: HashMap<String, i64> = HashMap::new();
+                loop {
+                    match rx.recv_timeout(poll) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    if let Err(e) = drain(&ctx, &mut resting) {
+                        tracing::warn!(error = %e, "replication round failed");
+                    }
+                }
+            })?;
+        Ok(Self { trigger: tx, stats })
+    }
+
+    /// Asks for a round now.
+    pub fn trigger(&self) {
+        let _ = self.trigger.send(());
+    }
+}
+
+/// Carries due entries until none is left that may be tried now.
+fn drain(ctx: &Ctx, resting: &mut HashMap<String, i64>) -> strata_storage::Result<()> {
+    loop {
+        let now = ctx.clock.now_ms();
+        resting.retain(|_, until| *until > now);
+        let due: Vec<QueueEntry> = ctx
+            .store
+            .replication_due(now, BATCH)?
+            .into_iter()
+            .filter(|e| !resting.contains_key(&e.destination))
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        for group in due.chunks(PARALLEL) {
+            let outcomes: Vec<(String, Option<i64>)> = std::thread::scope(|s| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|e| s.spawn(move || (e.destination.clone(), carry(ctx, e))))
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            });
+            for (dest, retry_at) in outcomes {
+                if let Some(at) = retry_at {
+                    resting.insert(dest, at);
+                }
+            }
+        }
+    }
+}
+
+/// Carries one entry. Returns when its destination may be tried again if it failed.
+fn carry(ctx: &Ctx, e: &QueueEntry) -> Option<i64> {
+    let result = match parse_target(&e.destination) {
+        Some(Target::Local(bucket)) => ctx
+            .store
+            .replicate_local(e, &bucket)
+            .map_err(|err| err.to_string()),
+        Some(Target::Remote { name, bucket }) => carry_remote(ctx, e, &name, &bucket),
+        None => Err(format!("invalid destination {:?}", e.destination)),
+    };
+    match result {
+        Ok(()) => {
+            ctx.stats.replicated.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        Err(msg) => {
+            ctx.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            let retry_at = ctx.clock.now_ms() + retry_delay_ms(&ctx.clock, e.attempts + 1);
+            tracing::debug!(destination = %e.destination, key = %e.key, error = %msg, "replication attempt failed");
+            if let Err(err) = ctx.store.replication_failed(e, &msg, retry_at, FAIL_AFTER) {
+                tracing::warn!(error = %err, "cannot record a replication failure");
+            }
+            Some(retry_at)
+        }
+    }
+}
+
+fn carry_remote(ctx: &Ctx, e: &QueueEntry, name: &str, bucket: &str) -> Result<(), String> {
+    let remotes = ctx
+        .remotes
+        .as_ref()
+        .filter(|r| r.knows(name))
+        .ok_or_else(|| format!("unknown replication remote {name:?}"))?;
+    let Some(source) = ctx
+        .store
+        .replication_source(e)
+        .map_err(|err| err.to_string())?
+    else {
+        // The source version was deleted before it could be carried.
+        return ctx.store.replication_drop(e).map_err(|err| err.to_string());
+    };
+    if source.version.archived {
+        return Err("objects in an archive storage class are not replicated".into());
+    }
+    remotes.replicate(name, bucket, e, &source)?;
+    ctx.store.replication_done(e).map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_storage::{Body, ObjectMeta};
+
+    fn rule(id: &str, priority: i64, prefix: &str, dest: &str) -> ReplicationRule {
+        ReplicationRule {
+            id: id.into(),
+            priority: Some(priority),
+            enabled: true,
+            v2: true,
+            filter: ReplicationFilter {
+                prefix: prefix.into(),
+                ..Default::default()
+            },
+            destination: Destination {
+                bucket: dest.into(),
+                ..Default::default()
+            },
+            delete_marker_replication: Some(false),
+            existing_object_replication: false,
+        }
+    }
+
+    fn version(key: &str, tags: &[(&str, &str)], marker: bool) -> ObjectVersion {
+        ObjectVersion {
+            id: 1,
+            bucket: "src".into(),
+            key: key.into(),
+            version_id: "v".into(),
+            is_latest: true,
+            is_delete_marker: marker,
+            size: 0,
+            etag: String::new(),
+            last_modified_ms: 0,
+            storage_class: "STANDARD".into(),
+            meta: ObjectMeta {
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Default::default()
+            },
+            body: Body::Inline(Vec::new()),
+            noncurrent_since_ms: None,
+            archived: false,
+            restore: None,
+            lifecycle_epoch: 0,
+            replication_status: None,
+        }
+    }
+
+    fn cfg(rules: Vec<ReplicationRule>) -> ReplicationConfiguration {
+        ReplicationConfiguration {
+            role: String::new(),
+            rules,
+        }
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            parse_target("arn:aws:s3:::dst"),
+            Some(Target::Local("dst".into()))
+        );
+        assert_eq!(
+            parse_target("arn:strata:replication::west:dst"),
+            Some(Target::Remote {
+                name: "west".into(),
+                bucket: "dst".into()
+            })
+        );
+        assert_eq!(parse_target("arn:aws:s3:::"), None);
+        assert_eq!(parse_target("dst"), None);
+        assert_eq!(parse_target("arn:strata:replication::west"), None);
+    }
+
+    #[test]
+    fn highest_priority_wins_per_destination() {
+        let mut low = rule("low", 1, "", "arn:aws:s3:::a");
+        low.destination.storage_class = Some("STANDARD_IA".into());
+        let high = rule("high", 5, "logs/", "arn:aws:s3:::a");
+        let other = rule("other", 1, "", "arn:aws:s3:::b");
+        let c = cfg(vec![low, high, other]);
+        let t = c.targets(&version("logs/x", &[], false), ReplicationEvent::NewVersion);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].rule_id, "high");
+        assert_eq!(t[0].storage_class, None);
+        assert_eq!(t[1].rule_id, "other");
+        let t = c.targets(&version("data/x", &[], false), ReplicationEvent::NewVersion);
+        assert_eq!(
+            t.iter().map(|t| t.rule_id.as_str()).collect::<Vec<_>>(),
+            ["low", "other"]
+        );
+        assert_eq!(t[0].storage_class.as_deref(), Some("STANDARD_IA"));
+    }
+
+    #[test]
+    fn filters_markers_existing_and_disabled_rules() {
+        let mut tagged = rule("tagged", 2, "", "arn:aws:s3:::a");
+        tagged.filter.tags = vec![("team".into(), "red".into())];
+        let mut disabled = rule("off", 9, "", "arn:aws:s3:::a");
+        disabled.enabled = false;
+        let c = cfg(vec![tagged, disabled]);
+        assert!(c
+            .targets(&version("k", &[], false), ReplicationEvent::NewVersion)
+            .is_empty());
+        assert_eq!(
+            c.targets(
+                &version("k", &[("team", "red"), ("x", "y")], false),
+                ReplicationEvent::NewVersion
+            )
+            .len(),
+            1
+        );
+        // Delete markers follow DeleteMarkerReplication; the legacy schema always carries them.
+        let mut dm = rule("dm", 1, "", "arn:aws:s3:::a");
+        assert!(cfg(vec![dm.clone()])
+            .targets(&version("k", &[], true), ReplicationEvent::NewVersion)
+            .is_empty());
+        dm.delete_marker_replication = Some(true);
+        assert_eq!(
+            cfg(vec![dm.clone()])
+                .targets(&version("k", &[], true), ReplicationEvent::NewVersion)
+                .len(),
+            1
+        );
+        let mut legacy = rule("legacy", 0, "", "arn:aws:s3:::a");
+        legacy.v2 = false;
+        legacy.priority = None;
+        legacy.delete_marker_replication = None;
+        assert_eq!(
+            cfg(vec![legacy])
+                .targets(&version("k", &[], true), ReplicationEvent::NewVersion)
+                .len(),
+            1
+        );
+        // Existing versions only for rules that ask for them.
+        assert!(cfg(vec![dm.clone()])
+            .targets(&version("k", &[], false), ReplicationEvent::Existing)
+            .is_empty());
+        dm.existing_object_replication = true;
+        assert_eq!(
+            cfg(vec![dm])
+                .targets(&version("k", &[], false), ReplicationEvent::Existing)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let known = |n: &str| n == "west";
+        let ok = cfg(vec![rule("a", 1, "", "arn:aws:s3:::dst")]);
+        assert_eq!(ok.validate("src", &known), Ok(()));
+        assert!(cfg(vec![]).validate("src", &known).is_err());
+        let dup = cfg(vec![
+            rule("a", 1, "", "arn:aws:s3:::dst"),
+            rule("a", 2, "", "arn:aws:s3:::dst"),
+        ]);
+        assert!(matches!(
+            dup.validate("src", &known),
+            Err(RuleError::InvalidArgument(_))
+        ));
+        let same_priority = cfg(vec![
+            rule("a", 1, "", "arn:aws:s3:::dst"),
+            rule("b", 1, "x", "arn:aws:s3:::other"),
+        ]);
+        assert!(matches!(
+            same_priority.validate("src", &known),
+            Err(RuleError::InvalidRequest(_))
+        ));
+        let mut no_priority = rule("a", 1, "", "arn:aws:s3:::dst");
+        no_priority.priority = None;
+        assert!(cfg(vec![no_priority]).validate("src", &known).is_err());
+        let mut tag_dm = rule("a", 1, "", "arn:aws:s3:::dst");
+        tag_dm.filter.tags = vec![("k".into(), "v".into())];
+        tag_dm.delete_marker_replication = Some(true);
+        assert!(cfg(vec![tag_dm]).validate("src", &known).is_err());
+        assert!(
+            cfg(vec![rule("a", 1, "", "arn:strata:replication::west:b")])
+                .validate("src", &known)
+                .is_ok()
+        );
+        assert!(matches!(
+            cfg(vec![rule("a", 1, "", "arn:strata:replication::east:b")]).validate("src", &known),
+            Err(RuleError::InvalidRequest(_))
+        ));
+        assert!(cfg(vec![rule("a", 1, "", "bucket")])
+            .validate("src", &known)
+            .is_err());
+        assert!(matches!(
+            cfg(vec![rule("a", 1, "", "arn:aws:s3:::src")]).validate("src", &known),
+            Err(RuleError::InvalidRequest(_))
+        ));
+        let mut legacy_with_priority = rule("a", 1, "", "arn:aws:s3:::dst");
+        legacy_with_priority.v2 = false;
+        legacy_with_priority.delete_marker_replication = None;
+        assert!(cfg(vec![legacy_with_priority])
+            .validate("src", &known)
+            .is_err());
+        let mut no_dm = rule("a", 1, "", "arn:aws:s3:::dst");
+        no_dm.delete_marker_replication = None;
+        assert!(cfg(vec![no_dm]).validate("src", &known).is_err());
+        assert!(cfg(vec![rule(&"x".repeat(256), 1, "", "arn:aws:s3:::dst")])
+            .validate("src", &known)
+            .is_err());
+    }
+
+    #[test]
+    fn retry_delays_follow_the_clock() {
+        let real = LifecycleClock::system();
+        assert_eq!(retry_delay_ms(&real, 1), 60_000);
+        assert_eq!(retry_delay_ms(&real, 2), 120_000);
+        assert_eq!(retry_delay_ms(&real, 10), 300_000);
+        let fast = LifecycleClock::scaled(1);
+        assert_eq!(retry_delay_ms(&fast, 1), 50);
+        assert_eq!(retry_delay_ms(&fast, 10), 50);
+        let day_minute = LifecycleClock::scaled(1440);
+        assert_eq!(retry_delay_ms(&day_minute, 3), 4_000);
+    }
+}

@@ -1,0 +1,631 @@
+//! The replication queue: which committed versions still have to reach which destination, the
+//! source versions' replication status, and the local (same-store) replica writes.
+//!
+//! Invariants:
+//! - A client write that a bucket's replication rules select is queued in the transaction that
+//!   commits it, so a committed version is never missing from the queue (and a crash loses
+//!   nothing queued). Which rules select it is decided by the policy the lifecycle crate registers
+//!   (`Store::set_replication_policy`), over the configuration stored in the same transaction.
+//! - A source version's `replication_status` is derived from its queue entries: PENDING while any
+//!   is queued, FAILED while any has failed past the retry threshold, COMPLETED when none is left.
+//!   A replica carries REPLICA and is never queued again, so a two-way pair does not loop.
+//! - Entries for one (bucket, key, destination) are handed out strictly in commit order: a
+//!   version never overtakes an older one on its way to a destination.
+//! - A local replica is written in the same transaction that removes its queue entry, so it is
+//!   applied exactly once.
+
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::chunks::ChunkHash;
+use crate::error::{Error, Result};
+use crate::store::{
+    load_version, now_ms, version_from_row, Body, NewVersion, ObjectVersion, ReplicaOf, Store,
+    VERSION_COLUMNS,
+};
+use crate::versioning::{bucket_versioning, insert_version, Versioning};
+
+/// The bucket setting that holds a replication configuration (canonical JSON).
+pub const REPLICATION_SETTING: &str = "replication";
+
+/// The status a replica carries.
+pub const REPLICA: &str = "REPLICA";
+
+/// Why the policy is asked about a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationEvent {
+    /// A client committed this version (an object or a delete marker).
+    NewVersion,
+    /// A client changed this version's tags.
+    Tags,
+    /// A configuration asking for existing objects was stored; this version was already there.
+    Existing,
+}
+
+/// One destination a version must reach, as the policy chose it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationTarget {
+    /// The rule that chose it.
+    pub rule_id: String,
+    /// The destination as configured (a bucket ARN).
+    pub destination: String,
+    /// The storage class the replica gets (None: the source's).
+    pub storage_class: Option<String>,
+}
+
+/// Decides, from a bucket's stored configuration, where a version goes.
+pub type ReplicationPolicy =
+    Arc<dyn Fn(&str, &ObjectVersion, ReplicationEvent) -> Vec<ReplicationTarget> + Send + Sync>;
+
+/// What a queue entry carries to its destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicationKind {
+    /// The version itself (an object or a delete marker).
+    Version,
+    /// The version's current tags.
+    Tags,
+}
+
+impl ReplicationKind {
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Version => "version",
+            Self::Tags => "tags",
+        }
+    }
+
+    fn from_db(s: &str) -> Self {
+        if s == "tags" {
+            Self::Tags
+        } else {
+            Self::Version
+        }
+    }
+}
+
+/// A queued replication.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueEntry {
+    /// Queue id.
+    pub id: i64,
+    /// Source bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Source version id.
+    pub version_id: String,
+    /// Source version row.
+    pub version_row: i64,
+    /// What to carry.
+    pub kind: ReplicationKind,
+    /// The rule that queued it.
+    pub rule_id: String,
+    /// Destination ARN.
+    pub destination: String,
+    /// Storage class for the replica (None: the source's).
+    pub storage_class: Option<String>,
+    /// When it was queued, ms since the epoch.
+    pub enqueued_ms: i64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// Counters of one rule toward one destination.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RuleReplicationStats {
+    /// Source bucket.
+    pub bucket: String,
+    /// Rule id.
+    pub rule_id: String,
+    /// Destination ARN.
+    pub destination: String,
+    /// Entries queued now.
+    pub pending: u64,
+    /// Entries replicated.
+    pub completed: u64,
+    /// Entries that failed past the retry threshold (each counted once; they are still retried).
+    pub failed: u64,
+}
+
+/// The last error met on the way to a destination.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DestinationError {
+    /// Destination ARN.
+    pub destination: String,
+    /// The error.
+    pub error: String,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// The state of replication, for `strata replication status` and metrics.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplicationReport {
+    /// Entries queued.
+    pub queue_length: u64,
+    /// When the oldest queued entry was queued, ms since the epoch.
+    pub oldest_enqueued_ms: Option<i64>,
+    /// Per rule and destination.
+    pub rules: Vec<RuleReplicationStats>,
+    /// Last error per destination.
+    pub errors: Vec<DestinationError>,
+}
+
+const ENTRY_COLUMNS: &str =
+    "id, bucket, key, version_id, version_row, kind, rule_id, destination, \
+                             storage_class, enqueued_ms, attempts";
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueEntry> {
+    let key: Vec<u8> = r.get(2)?;
+    Ok(QueueEntry {
+        id: r.get(0)?,
+        bucket: r.get(1)?,
+        key: String::from_utf8_lossy(&key).into_owned(),
+        version_id: r.get(3)?,
+        version_row: r.get(4)?,
+        kind: ReplicationKind::from_db(&r.get::<_, String>(5)?),
+        rule_id: r.get(6)?,
+        destination: r.get(7)?,
+        storage_class: r.get(8)?,
+        enqueued_ms: r.get(9)?,
+        attempts: r.get::<_, i64>(10)? as u32,
+    })
+}
+
+/// Queues `v` (just committed, or just re-tagged) for the destinations the bucket's rules choose,
+/// inside the caller's transaction. Returns how many entries were queued.
+pub(crate) fn enqueue(
+    conn: &Connection,
+    policy: Option<&ReplicationPolicy>,
+    v: &ObjectVersion,
+    event: ReplicationEvent,
+) -> Result<usize> {
+    let Some(policy) = policy else { return Ok(0) };
+    match (event, v.replication_status.as_deref()) {
+        (_, Some(REPLICA)) => return Ok(0),
+        // Tag changes follow a version that replication already carries.
+        (ReplicationEvent::Tags, None) => return Ok(0),
+        (ReplicationEvent::Existing, Some(_)) => return Ok(0),
+        _ => {}
+    }
+    let config: Option<String> = conn
+        .prepare_cached("SELECT value FROM bucket_settings WHERE bucket = ?1 AND name = ?2")?
+        .query_row(params![v.bucket, REPLICATION_SETTING], |r| r.get(0))
+        .optional()?;
+    let Some(config) = config else { return Ok(0) };
+    let targets = policy(&config, v, event);
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let kind = match event {
+        ReplicationEvent::Tags => ReplicationKind::Tags,
+        _ => ReplicationKind::Version,
+    };
+    let now = now_ms();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO replication_queue(bucket, key, version_id, version_row, kind, rule_id, \
+         destination, storage_class, enqueued_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for t in &targets {
+        stmt.execute(params![
+            v.bucket,
+            v.key.as_bytes(),
+            v.version_id,
+            v.id,
+            kind.to_db(),
+            t.rule_id,
+            t.destination,
+            t.storage_class,
+            now
+        ])?;
+    }
+    refresh_status(conn, v.id)?;
+    Ok(targets.len())
+}
+
+/// Re-derives a source version's status from its queue entries.
+fn refresh_status(conn: &Connection, version_row: i64) -> Result<()> {
+    let (queued, failed): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(failed), 0) FROM replication_queue WHERE version_row = ?1",
+        )?
+        .query_row([version_row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let status = match (queued, failed) {
+        (0, _) => "COMPLETED",
+        (_, f) if f > 0 => "FAILED",
+        _ => "PENDING",
+    };
+    conn.prepare_cached(
+        "UPDATE versions SET replication_status = ?2 WHERE id = ?1 AND \
+         (replication_status IS NULL OR replication_status != 'REPLICA')",
+    )?
+    .execute(params![version_row, status])?;
+    Ok(())
+}
+
+fn bump_stats(conn: &Connection, e: &QueueEntry, completed: i64, failed: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO replication_stats(bucket, rule_id, destination, completed, failed) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(bucket, rule_id, destination) DO UPDATE SET \
+         completed = completed + excluded.completed, failed = failed + excluded.failed",
+    )?
+    .execute(params![
+        e.bucket,
+        e.rule_id,
+        e.destination,
+        completed,
+        failed
+    ])?;
+    Ok(())
+}
+
+/// Removes a finished entry and updates its source's status (and, when it was `carried`, its
+/// rule's counters).
+fn finish(conn: &Connection, e: &QueueEntry, carried: bool) -> Result<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM replication_queue WHERE id = ?1")?
+        .execute([e.id])?;
+    if n > 0 {
+        if carried {
+            bump_stats(conn, e, 1, 0)?;
+        }
+        refresh_status(conn, e.version_row)?;
+    }
+    Ok(())
+}
+
+fn load_row(conn: &Connection, id: i64) -> Result<Option<ObjectVersion>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?1"
+        ))?
+        .query_row([id], version_from_row)
+        .optional()?)
+}
+
+/// Inserts a replica of `src` into `dest_bucket` (same key and version id), unless that version
+/// is there already. Returns chunks freed by a replaced `null` version.
+pub(crate) fn insert_replica(
+    conn: &Connection,
+    src: &ObjectVersion,
+    dest_bucket: &str,
+    storage_class: Option<&str>,
+) -> Result<Vec<ChunkHash>> {
+    if bucket_versioning(conn, dest_bucket)? != Versioning::Enabled {
+        return Err(Error::Invalid(
+            "Destination bucket must have versioning enabled.".into(),
+        ));
+    }
+    let new = NewVersion {
+        etag: src.etag.clone(),
+        meta: src.meta.clone(),
+        storage_class: storage_class.unwrap_or(&src.storage_class).to_owned(),
+        condition: Default::default(),
+        replica_of: Some(ReplicaOf {
+            version_id: src.version_id.clone(),
+            last_modified_ms: src.last_modified_ms,
+        }),
+    };
+    let (_, freed) = insert_version(
+        conn,
+        dest_bucket.to_owned(),
+        src.key.clone(),
+        src.body.clone(),
+        src.size,
+        new,
+        src.is_delete_marker,
+    )?;
+    Ok(freed)
+}
+
+impl Store {
+    /// Registers the policy that decides which versions are queued (done once, at start-up).
+    pub fn set_replication_policy(&self, policy: ReplicationPolicy) {
+        let _ = self.inner.replication_policy.set(policy);
+    }
+
+    pub(crate) fn replication_policy(&self) -> Option<ReplicationPolicy> {
+        self.inner.replication_policy.get().cloned()
+    }
+
+    /// Stores (Some) or removes (None) a bucket's replication configuration. With `existing`, the
+    /// versions already in the bucket that no replication has touched are queued in the same
+    /// transaction (as the policy decides for `ReplicationEvent::Existing`). Returns how many
+    /// entries were queued.
+    pub fn set_replication_config(&self, bucket: &str, config: Option<String>) -> Result<u64> {
+        let b = bucket.to_owned();
+        let policy = self.replication_policy();
+        self.inner.writer.write(move |conn| {
+            let versioning = bucket_versioning(conn, &b)?;
+            let Some(json) = config else {
+                conn.execute(
+                    "DELETE FROM bucket_settings WHERE bucket = ?1 AND name = ?2",
+                    params![b, REPLICATION_SETTING],
+                )?;
+                return Ok((0, Vec::new()));
+            };
+            if versioning != Versioning::Enabled {
+                return Err(Error::Invalid(
+                    "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
+                        .into(),
+                ));
+            }
+            conn.execute(
+                "INSERT OR REPLACE INTO bucket_settings(bucket, name, value) VALUES (?1, ?2, ?3)",
+                params![b, REPLICATION_SETTING, json],
+            )?;
+            let mut queued = 0u64;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 \
+                 AND replication_status IS NULL ORDER BY id"
+            ))?;
+            let versions = stmt
+                .query_map([&b], version_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for v in &versions {
+                queued += enqueue(conn, policy.as_ref(), v, ReplicationEvent::Existing)? as u64;
+            }
+            Ok((queued, Vec::new()))
+        })
+    }
+
+    /// Up to `limit` entries whose next attempt is due at `now_ms`, none of them behind an older
+    /// entry for the same key and destination.
+    pub fn replication_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueueEntry>> {
+        self.inner.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM replication_queue q WHERE next_attempt_ms <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM replication_queue p WHERE p.bucket = q.bucket \
+                 AND p.key = q.key AND p.destination = q.destination AND p.id < q.id) \
+                 ORDER BY next_attempt_ms, id LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![now_ms, limit as i64], entry_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The earliest next attempt among queued entries, ms since the epoch.
+    pub fn replication_next_due(&self) -> Result<Option<i64>> {
+        self.inner.readers.with(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT min(next_attempt_ms) FROM replication_queue")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
+    /// The source version of an entry, with its chunks pinned for reading; None when it is gone
+    /// (a version deleted before it was replicated).
+    pub fn replication_source(&self, entry: &QueueEntry) -> Result<Option<crate::ObjectHandle>> {
+        match self.get_object(&entry.bucket, &entry.key, Some(&entry.version_id)) {
+            Ok(h) if h.version.id == entry.version_row => Ok(Some(h)),
+            Ok(_) | Err(Error::NoSuchKey(_)) | Err(Error::NoSuchBucket(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Carries `entry` to a bucket of this store: the replica shares the source's chunks, and is
+    /// written in the transaction that removes the entry. A destination that is missing or not
+    /// versioned is an error (the entry stays queued).
+    pub fn replicate_local(&self, entry: &QueueEntry, dest_bucket: &str) -> Result<()> {
+        let (e, dest) = (entry.clone(), dest_bucket.to_owned());
+        self.inner.writer.write(move |conn| {
+            let still_queued = conn
+                .prepare_cached("SELECT 1 FROM replication_queue WHERE id = ?1")?
+                .exists([e.id])?;
+            if !still_queued {
+                return Ok(((), Vec::new()));
+            }
+            let Some(src) = load_row(conn, e.version_row)? else {
+                // The source version was deleted before it could be carried.
+                finish(conn, &e, false)?;
+                return Ok(((), Vec::new()));
+            };
+            let mut freed = Vec::new();
+            match e.kind {
+                ReplicationKind::Version => {
+                    if src.archived {
+                        return Err(Error::Invalid(
+                            "objects in an archive storage class are not replicated".into(),
+                        ));
+                    }
+                    freed = insert_replica(conn, &src, &dest, e.storage_class.as_deref())?;
+                }
+                ReplicationKind::Tags => {
+                    if !crate::store::bucket_exists(conn, &dest)? {
+                        return Err(Error::NoSuchBucket(dest));
+                    }
+                    // A replica removed at the destination has no tags to update.
+                    if let Some(mut replica) =
+                        load_version(conn, &dest, &src.key, Some(&src.version_id))?
+                    {
+                        replica.meta.tags = src.meta.tags.clone();
+                        crate::lifecycle_support::invalidate_key(conn, &dest, &src.key)?;
+                        let meta = serde_json::to_string(&replica.meta)
+                            .map_err(|err| Error::Invalid(format!("metadata: {err}")))?;
+                        conn.prepare_cached("UPDATE versions SET meta = ?1 WHERE id = ?2")?
+                            .execute(params![meta, replica.id])?;
+                    }
+                }
+            }
+            finish(conn, &e, true)?;
+            Ok(((), freed))
+        })
+    }
+
+    /// Records that `entry` reached its destination.
+    pub fn replication_done(&self, entry: &QueueEntry) -> Result<()> {
+        let e = entry.clone();
+        self.inner.writer.write(move |conn| {
+            finish(conn, &e, true)?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Drops an entry whose source version is gone (deleted before it could be carried).
+    pub fn replication_drop(&self, entry: &QueueEntry) -> Result<()> {
+        let e = entry.clone();
+        self.inner.writer.write(move |conn| {
+            finish(conn, &e, false)?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Records a failed attempt: the entry is retried at `next_attempt_ms`; once it has failed
+    /// `fail_after` times its source reports FAILED (and its rule counts one failure).
+    pub fn replication_failed(
+        &self,
+        entry: &QueueEntry,
+        error: &str,
+        next_attempt_ms: i64,
+        fail_after: u32,
+    ) -> Result<()> {
+        let (e, err) = (entry.clone(), error.to_owned());
+        self.inner.writer.write(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE replication_queue SET attempts = attempts + 1, next_attempt_ms = ?2, \
+                     last_error = ?3 WHERE id = ?1",
+                )?
+                .execute(params![e.id, next_attempt_ms, err])?;
+            if n == 0 {
+                return Ok(((), Vec::new()));
+            }
+            let newly_failed = conn
+                .prepare_cached(
+                    "UPDATE replication_queue SET failed = 1 WHERE id = ?1 AND failed = 0 \
+                     AND attempts >= ?2",
+                )?
+                .execute(params![e.id, fail_after])?;
+            if newly_failed > 0 {
+                bump_stats(conn, &e, 0, 1)?;
+                refresh_status(conn, e.version_row)?;
+            }
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO replication_errors(destination, error, at_ms) \
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![e.destination, err, now_ms()])?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Queue length, oldest entry, counters per rule and last errors (of one bucket, or all).
+    pub fn replication_report(&self, bucket: Option<&str>) -> Result<ReplicationReport> {
+        self.inner.readers.with(|conn| {
+            if let Some(b) = bucket {
+                if !crate::store::bucket_exists(conn, b)? {
+                    return Err(Error::NoSuchBucket(b.to_owned()));
+                }
+            }
+            let (queue_length, oldest): (i64, Option<i64>) = conn
+                .prepare_cached(
+                    "SELECT count(*), min(enqueued_ms) FROM replication_queue \
+                     WHERE ?1 IS NULL OR bucket = ?1",
+                )?
+                .query_row([bucket], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut rules: Vec<RuleReplicationStats> = conn
+                .prepare_cached(
+                    "SELECT bucket, rule_id, destination, completed, failed FROM replication_stats \
+                     WHERE ?1 IS NULL OR bucket = ?1 ORDER BY bucket, rule_id, destination",
+                )?
+                .query_map([bucket], |r| {
+                    Ok(RuleReplicationStats {
+                        bucket: r.get(0)?,
+                        rule_id: r.get(1)?,
+                        destination: r.get(2)?,
+                        pending: 0,
+                        completed: r.get::<_, i64>(3)? as u64,
+                        failed: r.get::<_, i64>(4)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let pending: Vec<(String, String, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT bucket, rule_id, destination, count(*) FROM replication_queue \
+                     WHERE ?1 IS NULL OR bucket = ?1 GROUP BY bucket, rule_id, destination",
+                )?
+                .query_map([bucket], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (b, rule, dest, n) in pending {
+                match rules
+                    .iter_mut()
+                    .find(|s| s.bucket == b && s.rule_id == rule && s.destination == dest)
+                {
+                    Some(s) => s.pending = n as u64,
+                    None => rules.push(RuleReplicationStats {
+                        bucket: b,
+                        rule_id: rule,
+                        destination: dest,
+                        pending: n as u64,
+                        ..Default::default()
+                    }),
+                }
+            }
+            rules.sort_by(|a, b| {
+                (&a.bucket, &a.rule_id, &a.destination).cmp(&(
+                    &b.bucket,
+                    &b.rule_id,
+                    &b.destination,
+                ))
+            });
+            let destinations: Vec<&str> = rules.iter().map(|r| r.destination.as_str()).collect();
+            let errors = conn
+                .prepare_cached(
+                    "SELECT destination, error, at_ms FROM replication_errors ORDER BY destination",
+                )?
+                .query_map([], |r| {
+                    Ok(DestinationError {
+                        destination: r.get(0)?,
+                        error: r.get(1)?,
+                        at_ms: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|e| bucket.is_none() || destinations.contains(&e.destination.as_str()))
+                .collect();
+            Ok(ReplicationReport {
+                queue_length: queue_length as u64,
+                oldest_enqueued_ms: oldest,
+                rules,
+                errors,
+            })
+        })
+    }
+
+    /// Writes a delete marker that replicates `version_id` of another server's bucket (a replica:
+    /// it is never queued again). An existing version with that id is left as it is.
+    pub fn put_replica_marker(&self, bucket: &str, key: &str, source: ReplicaOf) -> Result<()> {
+        let marker = ObjectVersion {
+            id: 0,
+            bucket: String::new(),
+            key: key.to_owned(),
+            version_id: source.version_id,
+            is_latest: true,
+            is_delete_marker: true,
+            size: 0,
+            etag: String::new(),
+            last_modified_ms: source.last_modified_ms,
+            storage_class: "STANDARD".into(),
+            meta: Default::default(),
+            body: Body::Inline(Vec::new()),
+            noncurrent_since_ms: None,
+            archived: false,
+            restore: None,
+            lifecycle_epoch: 0,
+            replication_status: None,
+        };
+        let b = bucket.to_owned();
+        self.inner.writer.write(move |conn| {
+            let freed = insert_replica(conn, &marker, &b, None)?;
+            Ok(((), freed))
+        })
+    }
+}
