@@ -416,12 +416,8 @@ fn drain(ctx: &Ctx, resting: &mut HashMap<String, i64>) -> strata_storage::Resul
     loop {
         let now = ctx.clock.now_ms();
         resting.retain(|_, until| *until > now);
-        let due: Vec<QueueEntry> = ctx
-            .store
-            .replication_due(now, BATCH)?
-            .into_iter()
-            .filter(|e| !resting.contains_key(&e.destination))
-            .collect();
+        let skip: Vec<String> = resting.keys().cloned().collect();
+        let due = ctx.store.replication_due(now, BATCH, &skip)?;
         if due.is_empty() {
             return Ok(());
         }

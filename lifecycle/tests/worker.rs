@@ -326,3 +326,211 @@ fn passes_read_only_due_or_changed_keys() {
     );
     assert_eq!(run_pass(&store, &clock, None).unwrap().versions_scanned, 1);
 }
+
+mod replication {
+    use super::*;
+    use strata_lifecycle::replication::{
+        store_config, Destination, ReplicationConfiguration, ReplicationFilter, ReplicationRule,
+    };
+    use strata_storage::{Body, QueueEntry};
+
+    fn rule(id: &str, dest: &str) -> ReplicationRule {
+        ReplicationRule {
+            id: id.into(),
+            priority: Some(1),
+            enabled: true,
+            v2: true,
+            filter: ReplicationFilter::default(),
+            destination: Destination {
+                bucket: format!("arn:aws:s3:::{dest}"),
+                ..Default::default()
+            },
+            delete_marker_replication: Some(true),
+            existing_object_replication: false,
+        }
+    }
+
+    /// A store with the replication policy, versioned buckets `src` and `dst`, and a rule
+    /// src -> dst.
+    fn setup() -> (tempfile::TempDir, Store) {
+        let (dir, store) = open();
+        store.set_replication_policy(strata_lifecycle::replication::policy());
+        for b in ["src", "dst"] {
+            store.create_bucket(b, "us-east-1").unwrap();
+            store.set_versioning(b, Versioning::Enabled).unwrap();
+        }
+        let cfg = ReplicationConfiguration {
+            role: String::new(),
+            rules: vec![rule("r", "dst")],
+        };
+        cfg.validate("src", &|_| false).unwrap();
+        store_config(&store, "src", Some(&cfg)).unwrap();
+        (dir, store)
+    }
+
+    fn status(store: &Store, bucket: &str, key: &str, vid: &str) -> Option<String> {
+        store
+            .get_object(bucket, key, Some(vid))
+            .unwrap()
+            .version
+            .replication_status
+    }
+
+    fn due(store: &Store) -> Vec<QueueEntry> {
+        store.replication_due(i64::MAX, 100, &[]).unwrap()
+    }
+
+    #[test]
+    fn versions_of_a_key_are_carried_in_order_and_exactly_once() {
+        let (_dir, store) = setup();
+        let v1 = put(&store, "src", "k", b"one");
+        let v2 = put(&store, "src", "k", b"two");
+        put(&store, "src", "other", b"x");
+        assert_eq!(status(&store, "src", "k", &v1).as_deref(), Some("PENDING"));
+        // Only the oldest entry of each key is handed out.
+        let first = due(&store);
+        assert_eq!(
+            first
+                .iter()
+                .map(|e| (e.key.as_str(), e.version_id.as_str()))
+                .collect::<Vec<_>>(),
+            [("k", v1.as_str()), ("other", first[1].version_id.as_str())]
+        );
+        for e in &first {
+            store.replicate_local(e, "dst").unwrap();
+            // Carrying an entry twice (a retry after a crash) changes nothing.
+            store.replicate_local(e, "dst").unwrap();
+        }
+        let second = due(&store);
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].version_id, v2);
+        store.replicate_local(&second[0], "dst").unwrap();
+        assert!(due(&store).is_empty());
+        assert_eq!(
+            status(&store, "src", "k", &v1).as_deref(),
+            Some("COMPLETED")
+        );
+        let replica = store.get_object("dst", "k", None).unwrap();
+        assert_eq!(replica.version.version_id, v2);
+        assert_eq!(
+            replica.version.replication_status.as_deref(),
+            Some("REPLICA")
+        );
+        assert_eq!(replica.read_all().unwrap(), b"two");
+        let versions = store
+            .list_versions("dst", "", None, None, None, 100)
+            .unwrap();
+        assert_eq!(versions.entries.len(), 3);
+        let report = store.replication_report(Some("src")).unwrap();
+        assert_eq!(report.queue_length, 0);
+        assert_eq!(report.rules[0].completed, 3);
+    }
+
+    #[test]
+    fn failures_mark_the_source_failed_and_a_later_success_completes_it() {
+        let (_dir, store) = setup();
+        let v = put(&store, "src", "k", b"data");
+        let e = due(&store).remove(0);
+        store.set_versioning("dst", Versioning::Suspended).unwrap();
+        for attempt in 1..=3 {
+            let err = store.replicate_local(&e, "dst").unwrap_err();
+            assert!(err.to_string().contains("versioning"), "{err}");
+            store
+                .replication_failed(&e, &err.to_string(), 0, 3)
+                .unwrap();
+            let want = if attempt < 3 { "PENDING" } else { "FAILED" };
+            assert_eq!(status(&store, "src", "k", &v).as_deref(), Some(want));
+        }
+        let report = store.replication_report(None).unwrap();
+        assert_eq!((report.queue_length, report.rules[0].failed), (1, 1));
+        assert_eq!(report.errors.len(), 1);
+        // A destination in backoff is skipped; the entry is due again once it is not.
+        assert!(store
+            .replication_due(i64::MAX, 10, &["arn:aws:s3:::dst".to_owned()])
+            .unwrap()
+            .is_empty());
+        store.set_versioning("dst", Versioning::Enabled).unwrap();
+        let e = due(&store).remove(0);
+        assert_eq!(e.attempts, 3);
+        store.replicate_local(&e, "dst").unwrap();
+        assert_eq!(status(&store, "src", "k", &v).as_deref(), Some("COMPLETED"));
+    }
+
+    #[test]
+    fn local_replicas_share_chunks_and_replicas_are_not_requeued() {
+        let (_dir, store) = setup();
+        // dst replicates back to src: a two-way pair.
+        let back = ReplicationConfiguration {
+            role: String::new(),
+            rules: vec![rule("back", "src")],
+        };
+        store_config(&store, "dst", Some(&back)).unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        put(&store, "src", "big", &data);
+        let files_before = store.chunk_files().unwrap().len();
+        let e = due(&store).remove(0);
+        store.replicate_local(&e, "dst").unwrap();
+        assert_eq!(store.chunk_files().unwrap().len(), files_before);
+        let replica = store.get_object("dst", "big", None).unwrap();
+        if let Body::Chunks(list) = &replica.version.body {
+            assert_eq!(store.chunk_refs(&list[0].hash).unwrap(), 2);
+        } else {
+            panic!("a 3 MB object is chunked");
+        }
+        assert_eq!(replica.read_all().unwrap(), data);
+        // The replica is not queued back to src.
+        assert!(due(&store).is_empty());
+    }
+
+    #[test]
+    fn lifecycle_markers_and_version_deletes_are_not_replicated() {
+        let (_dir, store) = setup();
+        let v = put(&store, "src", "k", b"x");
+        let e = due(&store).remove(0);
+        store.replicate_local(&e, "dst").unwrap();
+        // A delete by version id is not replicated.
+        store.delete_object("src", "k", Some(&v)).unwrap();
+        assert!(due(&store).is_empty());
+        // A delete marker a client makes is; one the lifecycle engine makes is not.
+        put(&store, "src", "k", b"y");
+        store
+            .replicate_local(&due(&store).remove(0), "dst")
+            .unwrap();
+        store.delete_object("src", "k", None).unwrap();
+        assert_eq!(due(&store).len(), 1);
+        store
+            .replicate_local(&due(&store).remove(0), "dst")
+            .unwrap();
+        let cur = put(&store, "src", "k", b"z");
+        store
+            .replicate_local(&due(&store).remove(0), "dst")
+            .unwrap();
+        let row = store.version_row_id("src", "k", &cur).unwrap().unwrap();
+        assert!(store.lifecycle_expire_current("src", "k", row).unwrap());
+        assert!(due(&store).is_empty());
+    }
+
+    #[test]
+    fn existing_versions_are_queued_when_a_rule_asks() {
+        let (_dir, store) = open();
+        store.set_replication_policy(strata_lifecycle::replication::policy());
+        for b in ["src", "dst"] {
+            store.create_bucket(b, "us-east-1").unwrap();
+            store.set_versioning(b, Versioning::Enabled).unwrap();
+        }
+        put(&store, "src", "a", b"1");
+        put(&store, "src", "b", b"2");
+        let mut r = rule("r", "dst");
+        let cfg = |r: ReplicationRule| ReplicationConfiguration {
+            role: String::new(),
+            rules: vec![r],
+        };
+        assert_eq!(
+            store_config(&store, "src", Some(&cfg(r.clone()))).unwrap(),
+            0
+        );
+        r.existing_object_replication = true;
+        assert_eq!(store_config(&store, "src", Some(&cfg(r))).unwrap(), 2);
+        assert_eq!(due(&store).len(), 2);
+    }
+}

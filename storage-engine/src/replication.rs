@@ -373,28 +373,30 @@ impl Store {
     }
 
     /// Up to `limit` entries whose next attempt is due at `now_ms`, none of them behind an older
-    /// entry for the same key and destination.
-    pub fn replication_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueueEntry>> {
+    /// entry for the same key and destination, and none for the destinations in `resting`
+    /// (destinations that just failed, so that their backlog does not crowd out the others).
+    pub fn replication_due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        resting: &[String],
+    ) -> Result<Vec<QueueEntry>> {
         self.inner.readers.with(|conn| {
+            let placeholders = vec!["?"; resting.len()].join(", ");
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM replication_queue q WHERE next_attempt_ms <= ?1 \
+                "SELECT {ENTRY_COLUMNS} FROM replication_queue q WHERE next_attempt_ms <= ? \
+                 AND destination NOT IN ({placeholders}) \
                  AND NOT EXISTS (SELECT 1 FROM replication_queue p WHERE p.bucket = q.bucket \
                  AND p.key = q.key AND p.destination = q.destination AND p.id < q.id) \
-                 ORDER BY next_attempt_ms, id LIMIT ?2"
+                 ORDER BY next_attempt_ms, id LIMIT ?"
             ))?;
+            let mut values: Vec<rusqlite::types::Value> = vec![now_ms.into()];
+            values.extend(resting.iter().map(|d| d.clone().into()));
+            values.push((limit as i64).into());
             let rows = stmt
-                .query_map(params![now_ms, limit as i64], entry_from_row)?
+                .query_map(rusqlite::params_from_iter(values), entry_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
-        })
-    }
-
-    /// The earliest next attempt among queued entries, ms since the epoch.
-    pub fn replication_next_due(&self) -> Result<Option<i64>> {
-        self.inner.readers.with(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT min(next_attempt_ms) FROM replication_queue")?
-                .query_row([], |r| r.get(0))?)
         })
     }
 
