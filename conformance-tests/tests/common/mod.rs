@@ -1,7 +1,7 @@
-//! Test harness: starts the real `strata` binary on an ephemeral port with a temporary data
-//! directory, and talks to it with aws-sdk-s3 (default configuration) or with raw requests that
-//! are signed by the official `aws-sigv4` crate, so that what the SDK hides (status lines, error
-//! bodies, headers) can be checked too.
+//! Test harness: starts the real `strata` binary on an ephemeral (or chosen) port with a
+//! temporary data directory, and talks to it with aws-sdk-s3 (default configuration) or with raw
+//! requests that are signed by the official `aws-sigv4` crate, so that what the SDK hides (status
+//! lines, error bodies, headers) can be checked too.
 //!
 //! Every test starts its own server: tests stay independent, run concurrently, and a server's
 //! log is printed when the test that owns it fails.
@@ -77,6 +77,22 @@ pub struct ServerOptions {
     /// Further `strata serve` arguments, passed as given after the others (e.g.
     /// `--lifecycle-day-seconds 1`).
     pub extra_args: Vec<String>,
+    /// Environment variables for the server, set after the test environment's `STRATA_*`
+    /// variables are removed (e.g. a replication remote's `STRATA_REMOTE_<NAME>_ACCESS_KEY`).
+    pub extra_env: Vec<(String, String)>,
+    /// Listen on this port instead of an ephemeral one (see [`free_port`]): for a server whose
+    /// address other servers must be given before it starts, or that must come back on the same
+    /// address after [`Server::stop`]. Every start of the server, restarts included, uses it.
+    pub port: Option<u16>,
+}
+
+/// A loopback port that was free a moment ago (bound to port 0, read, released), for
+/// [`ServerOptions::port`].
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
 }
 
 /// A running `strata serve` child process, killed when dropped.
@@ -134,7 +150,7 @@ impl Server {
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
             .arg("--address")
-            .arg("127.0.0.1:0")
+            .arg(format!("127.0.0.1:{}", self.options.port.unwrap_or(0)))
             .arg("--data-dir")
             .arg(self.data_dir());
         if let Some(domain) = &self.options.domain {
@@ -154,6 +170,7 @@ impl Server {
                 cmd.env_remove(name);
             }
         }
+        cmd.envs(self.options.extra_env.iter().map(|(n, v)| (n, v)));
         cmd.env("STRATA_ACCESS_KEY", ACCESS_KEY)
             .env("STRATA_SECRET_KEY", SECRET_KEY)
             .env(
@@ -232,12 +249,25 @@ impl Server {
     }
 
     /// SIGKILLs the server (no chance to flush anything) and starts it again on the same data
-    /// directory; the port may change.
+    /// directory; the port may change unless [`ServerOptions::port`] fixed it.
     pub fn kill9_and_restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// SIGKILLs the server and leaves it down (its data directory stays) until
+    /// [`Server::start_again`].
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL server");
             child.wait().expect("reap server");
         }
+    }
+
+    /// Starts a stopped server again on the same data directory, with the same options (so on
+    /// the same port if [`ServerOptions::port`] is set).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "start_again: the server is running");
         self.spawn();
     }
 
