@@ -20,6 +20,7 @@ mod s3 {
     mod objects;
     mod post_object;
     mod ranges;
+    mod replication;
     mod storage_class;
     mod tagging;
     mod versioning;

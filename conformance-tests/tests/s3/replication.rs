@@ -1,0 +1,2652 @@
+//! Bucket replication: Put/Get/DeleteBucketReplication and their validation errors, and the
+//! replication itself as a user sees it: what a replica keeps (bytes, version id, ETag, metadata,
+//! tags, Last-Modified, storage class), `x-amz-replication-status` (PENDING, COMPLETED, FAILED on
+//! the source, REPLICA on the replica), filters and priorities, delete markers, multipart
+//! uploads and copies, tag changes, two-way pairs, existing objects, destinations on another
+//! server (`arn:strata:replication::NAME:BUCKET`), a destination that goes down and comes back, a
+//! queue that survives `kill -9`, and the admin surface (`/_strata/replication/status`, metrics,
+//! `strata replication status`).
+//!
+//! Expected answers follow AWS's S3 API reference (PutBucketReplication, GetBucketReplication,
+//! DeleteBucketReplication, ReplicationRule, HeadObject) and the S3 user guide on replication
+//! (what is and is not replicated, replication status, delete marker replication, metadata
+//! changes); the validation messages are the ones AWS answers as quoted in client issue trackers
+//! (Terraform, the AWS CLI), or, where AWS's text is not known, the ones other S3
+//! implementations use.
+//!
+//! The replication worker runs in the background, so every "it got there" is a poll with a
+//! deadline. Every "it did not get there" is checked without waiting: a version is queued in the
+//! transaction that commits it, so once the source reports COMPLETED (or the admin report shows
+//! an empty queue) anything that was going to be replicated has been. Servers run on one-second
+//! lifecycle days, so a failed attempt is retried after 50 ms.
+
+use std::collections::BTreeMap;
+use std::ops::AsyncFnMut;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumMode, Delete,
+    DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ExistingObjectReplication,
+    ExistingObjectReplicationStatus, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, ObjectIdentifier, ReplicationConfiguration, ReplicationRule,
+    ReplicationRuleAndOperator, ReplicationRuleFilter, ReplicationRuleStatus, StorageClass, Tag,
+    Tagging, VersioningConfiguration,
+};
+use aws_sdk_s3::Client;
+use serde_json::Value;
+
+use crate::common::{
+    assert_sdk_error, create_bucket, describe_error, free_port, get_bytes, md5_base64,
+    multipart_etag, multipart_put, random_bytes, strata_bin, xml_value, Answer, RawRequest, Server,
+    ServerOptions, ACCESS_KEY, MIN_PART, SECRET_KEY,
+};
+
+/// How long a background replication may take before a test gives up.
+const DEADLINE: Duration = Duration::from_secs(20);
+/// How often a test looks again.
+const POLL: Duration = Duration::from_millis(50);
+/// The role every configuration names (Strata stores it and assumes no role).
+const ROLE: &str = "arn:aws:iam::123456789012:role/replication";
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/// Arguments every server of this module gets: one-second lifecycle days, so that a failed
+/// replication attempt is retried after 50 ms.
+fn fast_retries() -> Vec<String> {
+    vec!["--lifecycle-day-seconds".into(), "1".into()]
+}
+
+/// A server on one-second lifecycle days.
+fn replication_server() -> Server {
+    Server::start_with(ServerOptions {
+        extra_args: fast_retries(),
+        ..ServerOptions::default()
+    })
+}
+
+/// The environment variable prefix of a remote's keys: `STRATA_REMOTE_<NAME>`, upper-cased,
+/// `-` read as `_`.
+fn remote_env_prefix(name: &str) -> String {
+    format!(
+        "STRATA_REMOTE_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// A server on one-second lifecycle days that knows these replication remotes (name,
+/// endpoint), each with the harness keys; on `port` when given.
+fn server_with_remotes(remotes: &[(&str, &str)], port: Option<u16>) -> Server {
+    let mut extra_args = fast_retries();
+    let mut extra_env = Vec::new();
+    for (name, endpoint) in remotes {
+        extra_args.push("--replication-remote".into());
+        extra_args.push(format!("{name}={endpoint}"));
+        let prefix = remote_env_prefix(name);
+        extra_env.push((format!("{prefix}_ACCESS_KEY"), ACCESS_KEY.to_string()));
+        extra_env.push((format!("{prefix}_SECRET_KEY"), SECRET_KEY.to_string()));
+    }
+    Server::start_with(ServerOptions {
+        extra_args,
+        extra_env,
+        port,
+        ..ServerOptions::default()
+    })
+}
+
+/// A loopback port in front of another one. While closed it accepts connections and holds them
+/// unanswered; once opened it relays them, and any later ones, to the port behind. A replication
+/// remote behind a closed gate is one that has not answered yet.
+struct Gate {
+    port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+    held: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    /// A closed gate in front of `127.0.0.1:behind` (runs on the test's runtime).
+    async fn new(behind: u16) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gate");
+        let port = listener.local_addr().expect("gate address").port();
+        let (open, opened) = tokio::sync::watch::channel(false);
+        let held = Arc::new(AtomicUsize::new(0));
+        let count = held.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut opened = opened.clone();
+                tokio::spawn(async move {
+                    if opened.wait_for(|open| *open).await.is_err() {
+                        return;
+                    }
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", behind)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Gate { port, open, held }
+    }
+
+    /// `http://127.0.0.1:PORT` of the gate.
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted so far.
+    fn connections(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Lets held and later connections through.
+    fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling
+
+/// Runs `probe` every [`POLL`] until it answers `Ok`, for at most [`DEADLINE`]; panics naming
+/// `what` and the probe's last answer otherwise.
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {DEADLINE:?} (last seen: {last})"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buckets, objects and configurations
+
+async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {}", describe_error(&e)));
+}
+
+/// Creates a bucket with versioning enabled.
+async fn versioned_bucket(client: &Client, tag: &str) -> String {
+    let bucket = create_bucket(client, tag).await;
+    set_versioning(client, &bucket, BucketVersioningStatus::Enabled).await;
+    bucket
+}
+
+/// The ARN of a bucket of the same server.
+fn local_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
+/// The ARN of a bucket on a remote named at start-up.
+fn remote_arn(remote: &str, bucket: &str) -> String {
+    format!("arn:strata:replication::{remote}:{bucket}")
+}
+
+fn destination(arn: &str, class: Option<StorageClass>) -> Destination {
+    Destination::builder()
+        .bucket(arn)
+        .set_storage_class(class)
+        .build()
+        .expect("Destination")
+}
+
+fn delete_markers(enabled: bool) -> DeleteMarkerReplication {
+    DeleteMarkerReplication::builder()
+        .status(if enabled {
+            DeleteMarkerReplicationStatus::Enabled
+        } else {
+            DeleteMarkerReplicationStatus::Disabled
+        })
+        .build()
+}
+
+fn prefix_filter(prefix: &str) -> ReplicationRuleFilter {
+    ReplicationRuleFilter::builder().prefix(prefix).build()
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build().expect("Tag")
+}
+
+/// An enabled V2 rule selecting every key for `arn`, delete markers not replicated; tests
+/// change what they need with the builder's setters.
+fn rule(id: &str, priority: i32, arn: &str) -> aws_sdk_s3::types::builders::ReplicationRuleBuilder {
+    ReplicationRule::builder()
+        .id(id)
+        .priority(priority)
+        .status(ReplicationRuleStatus::Enabled)
+        .filter(prefix_filter(""))
+        .delete_marker_replication(delete_markers(false))
+        .destination(destination(arn, None))
+}
+
+fn configuration(
+    rules: Vec<aws_sdk_s3::types::builders::ReplicationRuleBuilder>,
+) -> ReplicationConfiguration {
+    ReplicationConfiguration::builder()
+        .role(ROLE)
+        .set_rules(Some(
+            rules
+                .into_iter()
+                .map(|r| r.build().expect("ReplicationRule"))
+                .collect(),
+        ))
+        .build()
+        .expect("ReplicationConfiguration")
+}
+
+/// PutBucketReplication with the SDK, which must succeed.
+async fn set_replication(
+    client: &Client,
+    bucket: &str,
+    rules: Vec<aws_sdk_s3::types::builders::ReplicationRuleBuilder>,
+) {
+    client
+        .put_bucket_replication()
+        .bucket(bucket)
+        .replication_configuration(configuration(rules))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketReplication {bucket}: {}", describe_error(&e)));
+}
+
+/// PutObject with these tags (`k=v&...`, may be empty); returns the version id.
+async fn put_tagged(client: &Client, bucket: &str, key: &str, body: &[u8], tags: &str) -> String {
+    let mut request = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_vec().into());
+    if !tags.is_empty() {
+        request = request.tagging(tags);
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {}", describe_error(&e)))
+        .version_id()
+        .unwrap_or_else(|| panic!("PutObject {bucket}/{key}: no version id"))
+        .to_string()
+}
+
+/// PutObject; returns the version id.
+async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
+    put_tagged(client, bucket, key, body, "").await
+}
+
+/// DeleteObject without a version id; returns the delete marker's version id.
+async fn delete_marker(client: &Client, bucket: &str, key: &str) -> String {
+    let out = client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObject {bucket}/{key}: {}", describe_error(&e)));
+    assert_eq!(out.delete_marker(), Some(true), "DELETE {bucket}/{key}");
+    out.version_id().expect("marker version id").to_string()
+}
+
+/// HEAD of one version (checksums asked for).
+async fn head_version(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<HeadObjectOutput, String> {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .map_err(|e| describe_error(&e))
+}
+
+/// The `x-amz-replication-status` HEAD answers for one version (None: no header).
+async fn status_of(client: &Client, bucket: &str, key: &str, version_id: &str) -> Option<String> {
+    head_version(client, bucket, key, version_id)
+        .await
+        .unwrap_or_else(|e| panic!("HEAD {bucket}/{key}?versionId={version_id}: {e}"))
+        .replication_status()
+        .map(|s| s.as_str().to_string())
+}
+
+/// Polls HEAD of a source version until it reports `want`.
+async fn wait_for_status(client: &Client, bucket: &str, key: &str, version_id: &str, want: &str) {
+    eventually(
+        &format!("{bucket}/{key}?versionId={version_id} reports x-amz-replication-status {want}"),
+        async || {
+            let got = status_of(client, bucket, key, version_id).await;
+            match got.as_deref() == Some(want) {
+                true => Ok(()),
+                false => Err(format!("{got:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// Polls HEAD of a version at a destination until it is there; returns the HEAD.
+async fn wait_for_version(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> HeadObjectOutput {
+    eventually(
+        &format!("replica {bucket}/{key}?versionId={version_id} exists"),
+        async || head_version(client, bucket, key, version_id).await,
+    )
+    .await
+}
+
+/// GET of one version's bytes.
+async fn version_bytes(client: &Client, bucket: &str, key: &str, version_id: &str) -> Vec<u8> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "GetObject {bucket}/{key}?versionId={version_id}: {}",
+                describe_error(&e)
+            )
+        });
+    out.body
+        .collect()
+        .await
+        .expect("read body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// The tags of one version, sorted.
+async fn tags_of(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> BTreeMap<String, String> {
+    client
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "GetObjectTagging {bucket}/{key}?versionId={version_id}: {}",
+                describe_error(&e)
+            )
+        })
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// The versions and delete markers of `key`: (version id, is a delete marker), the latest first,
+/// then newest first (ListObjectVersions lists markers apart from versions, and Last-Modified
+/// has whole seconds, so the latest is put first by its IsLatest flag).
+async fn versions_of(client: &Client, bucket: &str, key: &str) -> Vec<(String, bool)> {
+    let out = client
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListObjectVersions {bucket}: {}", describe_error(&e)));
+    let mut all: Vec<(String, bool, bool, i64)> = Vec::new();
+    for v in out.versions().iter().filter(|v| v.key() == Some(key)) {
+        all.push((
+            v.version_id().unwrap_or_default().to_string(),
+            false,
+            v.is_latest() == Some(true),
+            v.last_modified().expect("LastModified").secs(),
+        ));
+    }
+    for m in out.delete_markers().iter().filter(|m| m.key() == Some(key)) {
+        all.push((
+            m.version_id().unwrap_or_default().to_string(),
+            true,
+            m.is_latest() == Some(true),
+            m.last_modified().expect("LastModified").secs(),
+        ));
+    }
+    all.sort_by_key(|(_, _, latest, secs)| std::cmp::Reverse((*latest, *secs)));
+    all.into_iter()
+        .map(|(id, marker, _, _)| (id, marker))
+        .collect()
+}
+
+/// Whether `key` has a current (non-deleted) version.
+async fn is_current(client: &Client, bucket: &str, key: &str) -> bool {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Asserts that `replica` (HEAD at the destination) is a replica of `source` (HEAD of the same
+/// version at the source), with this storage class (None: STANDARD, which HEAD does not name).
+fn assert_same_version(
+    source: &HeadObjectOutput,
+    replica: &HeadObjectOutput,
+    storage_class: Option<&str>,
+    what: &str,
+) {
+    assert_eq!(
+        replica.version_id(),
+        source.version_id(),
+        "{what}: version id"
+    );
+    assert_eq!(replica.e_tag(), source.e_tag(), "{what}: ETag");
+    assert_eq!(
+        replica.content_length(),
+        source.content_length(),
+        "{what}: Content-Length"
+    );
+    assert_eq!(
+        replica.content_type(),
+        source.content_type(),
+        "{what}: Content-Type"
+    );
+    assert_eq!(
+        replica.cache_control(),
+        source.cache_control(),
+        "{what}: Cache-Control"
+    );
+    assert_eq!(
+        replica.content_disposition(),
+        source.content_disposition(),
+        "{what}: Content-Disposition"
+    );
+    assert_eq!(
+        replica.content_language(),
+        source.content_language(),
+        "{what}: Content-Language"
+    );
+    assert_eq!(
+        replica.content_encoding(),
+        source.content_encoding(),
+        "{what}: Content-Encoding"
+    );
+    assert_eq!(
+        replica.expires_string(),
+        source.expires_string(),
+        "{what}: Expires"
+    );
+    assert_eq!(
+        replica.metadata(),
+        source.metadata(),
+        "{what}: user metadata"
+    );
+    assert_eq!(
+        replica.last_modified(),
+        source.last_modified(),
+        "{what}: a replica keeps the source's Last-Modified"
+    );
+    assert_eq!(
+        replica.storage_class().map(|c| c.as_str()),
+        storage_class,
+        "{what}: storage class"
+    );
+    assert_eq!(
+        replica.replication_status().map(|s| s.as_str()),
+        Some("REPLICA"),
+        "{what}: a replica reports x-amz-replication-status REPLICA"
+    );
+}
+
+/// Files and bytes under `dir`, recursively.
+fn dir_usage(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin surface
+
+/// `GET /_strata/replication/status[?bucket=B]`, which must answer 200 with JSON.
+async fn status_report(server: &Server, bucket: Option<&str>) -> Value {
+    let path = match bucket {
+        Some(b) => format!("/_strata/replication/status?bucket={b}"),
+        None => "/_strata/replication/status".to_string(),
+    };
+    let answer = Answer::read(RawRequest::new("GET", &path).send(server).await).await;
+    assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
+    serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", answer.text()))
+}
+
+/// The counters of one rule in a status report (all zero when the rule has none yet).
+fn rule_counts(report: &Value, bucket: &str, rule_id: &str) -> (u64, u64, u64) {
+    let rules = report["rules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("status report without rules: {report}"));
+    match rules
+        .iter()
+        .find(|r| r["bucket"] == bucket && r["rule_id"] == rule_id)
+    {
+        None => (0, 0, 0),
+        Some(r) => {
+            let count = |field: &str| {
+                r[field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("rule field {field} is not a count: {report}"))
+            };
+            (count("pending"), count("completed"), count("failed"))
+        }
+    }
+}
+
+/// Polls the status report of `bucket` until its queue is empty; returns the report.
+async fn wait_for_empty_queue(server: &Server, bucket: &str) -> Value {
+    eventually(
+        &format!("the replication queue of {bucket} drains"),
+        async || {
+            let report = status_report(server, Some(bucket)).await;
+            match report["queue_length"].as_u64() {
+                Some(0) => Ok(report),
+                _ => Err(report.to_string()),
+            }
+        },
+    )
+    .await
+}
+
+/// Runs `strata replication status ARGS --endpoint URL` with these credentials (and no other
+/// STRATA_* setting); returns (success, stdout, stderr).
+async fn replication_cli(server: &Server, args: &[&str], secret: &str) -> (bool, String, String) {
+    let mut cmd = tokio::process::Command::new(strata_bin());
+    cmd.arg("replication")
+        .arg("status")
+        .args(args)
+        .arg("--endpoint")
+        .arg(server.endpoint());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STRATA_") {
+            cmd.env_remove(name);
+        }
+    }
+    let out = cmd
+        .env("STRATA_ACCESS_KEY", ACCESS_KEY)
+        .env("STRATA_SECRET_KEY", secret)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .output()
+        .await
+        .expect("run strata replication status");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `GET /_strata/metrics` as text.
+async fn metrics_text(server: &Server) -> String {
+    let answer = Answer::read(
+        RawRequest::new("GET", "/_strata/metrics")
+            .send(server)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "GET /_strata/metrics: {}",
+        answer.text()
+    );
+    answer.text()
+}
+
+/// The value of the sample of `name` whose labels include every `label="value"` of `labels`.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} with labels {labels:?} in metrics:\n{text}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+#[tokio::test]
+async fn replication_configuration_round_trip_and_delete() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rcfg-src").await;
+    let dst = versioned_bucket(&client, "rcfg-dst").await;
+    let other = versioned_bucket(&client, "rcfg-oth").await;
+
+    let err = client
+        .get_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .expect_err("GetBucketReplication before any configuration");
+    assert_sdk_error(&err, 404, "ReplicationConfigurationNotFoundError");
+
+    let config = configuration(vec![
+        rule("logs", 3, &local_arn(&dst))
+            .filter(prefix_filter("logs/"))
+            .delete_marker_replication(delete_markers(true))
+            .destination(destination(
+                &local_arn(&dst),
+                Some(StorageClass::StandardIa),
+            )),
+        rule("docs", 2, &local_arn(&other)).filter(
+            ReplicationRuleFilter::builder()
+                .and(
+                    ReplicationRuleAndOperator::builder()
+                        .prefix("docs/")
+                        .tags(tag("team", "red"))
+                        .tags(tag("tier", "1"))
+                        .build(),
+                )
+                .build(),
+        ),
+        rule("off", 1, &local_arn(&other))
+            .status(ReplicationRuleStatus::Disabled)
+            .filter(ReplicationRuleFilter::builder().tag(tag("k", "v")).build()),
+    ]);
+    client
+        .put_bucket_replication()
+        .bucket(&src)
+        .replication_configuration(config.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketReplication: {}", describe_error(&e)));
+    let got = client
+        .get_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetBucketReplication: {}", describe_error(&e)));
+    assert_eq!(
+        got.replication_configuration(),
+        Some(&config),
+        "GetBucketReplication returns what was stored"
+    );
+
+    // The raw answer is S3's XML document.
+    let answer = Answer::read(
+        RawRequest::new("GET", &format!("/{src}?replication"))
+            .send(&server)
+            .await,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap_or_default()
+            .contains("xml"),
+        "GetBucketReplication Content-Type: {:?}",
+        answer.header("content-type")
+    );
+    assert!(
+        answer.text().contains("<ReplicationConfiguration"),
+        "{}",
+        answer.text()
+    );
+
+    // A new configuration replaces the old one; a rule without an ID is given one.
+    let second = configuration(vec![ReplicationRule::builder()
+        .priority(1)
+        .status(ReplicationRuleStatus::Enabled)
+        .filter(prefix_filter(""))
+        .delete_marker_replication(delete_markers(false))
+        .destination(destination(&local_arn(&dst), None))]);
+    client
+        .put_bucket_replication()
+        .bucket(&src)
+        .replication_configuration(second)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("second PutBucketReplication: {}", describe_error(&e)));
+    let got = client
+        .get_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetBucketReplication: {}", describe_error(&e)));
+    let rules = got
+        .replication_configuration()
+        .expect("ReplicationConfiguration")
+        .rules();
+    assert_eq!(
+        rules.len(),
+        1,
+        "the second Put replaced the rules: {rules:?}"
+    );
+    assert!(
+        rules[0].id().is_some_and(|id| !id.is_empty()),
+        "a rule stored without an ID reads back with a generated one: {rules:?}"
+    );
+    assert_eq!(
+        rules[0].destination().map(|d| d.bucket()),
+        Some(local_arn(&dst).as_str())
+    );
+
+    // DeleteBucketReplication answers 204; afterwards there is no configuration (and deleting
+    // again is still 204).
+    for round in ["first", "second"] {
+        let answer = Answer::read(
+            RawRequest::new("DELETE", &format!("/{src}?replication"))
+                .send(&server)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            204,
+            "{round} DeleteBucketReplication: {}",
+            answer.text()
+        );
+    }
+    client
+        .delete_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteBucketReplication (SDK): {}", describe_error(&e)));
+    let answer = Answer::read(
+        RawRequest::new("GET", &format!("/{src}?replication"))
+            .send(&server)
+            .await,
+    )
+    .await;
+    let body = answer.assert_error(404, "ReplicationConfigurationNotFoundError");
+    assert!(
+        body.contains("The replication configuration was not found"),
+        "{body}"
+    );
+
+    // A missing bucket comes first.
+    let err = client
+        .get_bucket_replication()
+        .bucket("no-such-bucket-repl")
+        .send()
+        .await
+        .expect_err("GetBucketReplication of a missing bucket");
+    assert_sdk_error(&err, 404, "NoSuchBucket");
+}
+
+/// PutBucketReplication of `config` on `bucket` must fail with this status, code and a message
+/// that starts with `message` (empty: any message).
+async fn assert_refused(
+    client: &Client,
+    bucket: &str,
+    config: ReplicationConfiguration,
+    status: u16,
+    code: &str,
+    message: &str,
+    case: &str,
+) {
+    let err = client
+        .put_bucket_replication()
+        .bucket(bucket)
+        .replication_configuration(config)
+        .send()
+        .await
+        .expect_err(case);
+    let got_status = err.raw_response().map(|r| r.status().as_u16());
+    let service = err.as_service_error();
+    let got_code = service.and_then(|e| e.code());
+    let got_message = service.and_then(|e| e.message()).unwrap_or_default();
+    assert_eq!(
+        (got_status, got_code),
+        (Some(status), Some(code)),
+        "{case}: want {status} {code}, got {}",
+        describe_error(&err)
+    );
+    assert!(
+        got_message.starts_with(message),
+        "{case}: message {got_message:?} does not start with {message:?}"
+    );
+}
+
+#[tokio::test]
+async fn replication_configuration_errors() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rerr-src").await;
+    let dst = versioned_bucket(&client, "rerr-dst").await;
+    let unversioned = create_bucket(&client, "rerr-plain").await;
+    let suspended = versioned_bucket(&client, "rerr-susp").await;
+    set_versioning(&client, &suspended, BucketVersioningStatus::Suspended).await;
+    let to_dst = || rule("r", 1, &local_arn(&dst));
+
+    for source in [&unversioned, &suspended] {
+        assert_refused(
+            &client,
+            source,
+            configuration(vec![to_dst()]),
+            400,
+            "InvalidRequest",
+            "Versioning must be 'Enabled' on the bucket to apply a replication configuration",
+            &format!("source {source} not versioning-enabled"),
+        )
+        .await;
+    }
+    let cases: Vec<(ReplicationConfiguration, &str, &str, &str)> = vec![
+        (
+            configuration(vec![rule("r", 1, &local_arn("no-such-bucket-repl"))]),
+            "InvalidRequest",
+            "Destination bucket must exist.",
+            "missing local destination",
+        ),
+        (
+            configuration(vec![rule("r", 1, &local_arn(&unversioned))]),
+            "InvalidRequest",
+            "Destination bucket must have versioning enabled.",
+            "unversioned destination",
+        ),
+        (
+            configuration(vec![rule("r", 1, &local_arn(&suspended))]),
+            "InvalidRequest",
+            "Destination bucket must have versioning enabled.",
+            "versioning-suspended destination",
+        ),
+        (
+            configuration(vec![rule("r", 1, &remote_arn("nope", "b"))]),
+            "InvalidRequest",
+            "",
+            "remote the server was not started with",
+        ),
+        (
+            configuration(vec![to_dst().set_priority(None)]),
+            "InvalidRequest",
+            "Priority must be specified for this version of Cross Region Replication configuration schema.",
+            "V2 rule without Priority",
+        ),
+        (
+            configuration(vec![to_dst().set_delete_marker_replication(None)]),
+            "InvalidRequest",
+            "DeleteMarkerReplication must be specified for this version of Cross Region Replication configuration schema.",
+            "V2 rule without DeleteMarkerReplication",
+        ),
+        (
+            configuration(vec![
+                rule("same", 1, &local_arn(&dst)).filter(prefix_filter("a/")),
+                rule("same", 2, &local_arn(&dst)).filter(prefix_filter("b/")),
+            ]),
+            "InvalidArgument",
+            "",
+            "duplicate rule IDs",
+        ),
+        (
+            configuration(vec![to_dst()
+                .delete_marker_replication(delete_markers(true))
+                .filter(ReplicationRuleFilter::builder().tag(tag("k", "v")).build())]),
+            "InvalidRequest",
+            "Delete marker replication is not supported if any Tag filter is specified.",
+            "delete marker replication with a Tag filter",
+        ),
+        (
+            configuration(vec![to_dst()
+                .delete_marker_replication(delete_markers(true))
+                .filter(
+                    ReplicationRuleFilter::builder()
+                        .and(
+                            ReplicationRuleAndOperator::builder()
+                                .prefix("p/")
+                                .tags(tag("k", "v"))
+                                .build(),
+                        )
+                        .build(),
+                )]),
+            "InvalidRequest",
+            "Delete marker replication is not supported if any Tag filter is specified.",
+            "delete marker replication with an And filter holding a Tag",
+        ),
+        (
+            configuration(vec![rule("r", 1, &local_arn(&src))]),
+            "InvalidRequest",
+            "",
+            "destination is the source",
+        ),
+        (
+            configuration(vec![rule("r", 1, &dst)]),
+            "InvalidArgument",
+            "",
+            "destination is a bucket name, not an ARN",
+        ),
+        (
+            configuration(vec![rule("r", 1, "arn:aws:s3:::")]),
+            "InvalidArgument",
+            "",
+            "destination ARN without a bucket",
+        ),
+    ];
+    for (config, code, message, case) in cases {
+        assert_refused(&client, &src, config, 400, code, message, case).await;
+    }
+    let err = client
+        .put_bucket_replication()
+        .bucket("no-such-bucket-repl")
+        .replication_configuration(configuration(vec![to_dst()]))
+        .send()
+        .await
+        .expect_err("PutBucketReplication on a missing bucket");
+    assert_sdk_error(&err, 404, "NoSuchBucket");
+
+    // Raw documents: an integrity header is required, and the schema is checked.
+    let document = format!(
+        r#"<ReplicationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Role>{ROLE}</Role><Rule><ID>r</ID><Priority>1</Priority><Status>Enabled</Status><DeleteMarkerReplication><Status>Disabled</Status></DeleteMarkerReplication><Filter><Prefix></Prefix></Filter><Destination><Bucket>{}</Bucket></Destination></Rule></ReplicationConfiguration>"#,
+        local_arn(&dst)
+    );
+    let answer = Answer::read(
+        RawRequest::new("PUT", &format!("/{src}?replication"))
+            .body(document.as_bytes().to_vec())
+            .send(&server)
+            .await,
+    )
+    .await;
+    let body = answer.assert_error(400, "InvalidRequest");
+    assert!(
+        body.contains("Missing required header for this request: Content-MD5"),
+        "PutBucketReplication without an integrity header: {body}"
+    );
+    for (bad, case) in [
+        (
+            "<ReplicationConfiguration><Role>r</Role>".to_string(),
+            "not XML",
+        ),
+        (
+            document.replace("<Status>Enabled</Status>", "<Status>On</Status>"),
+            "Status neither Enabled nor Disabled",
+        ),
+        (
+            document.replace(&format!("<Role>{ROLE}</Role>"), ""),
+            "no Role",
+        ),
+    ] {
+        let answer = Answer::read(
+            RawRequest::new("PUT", &format!("/{src}?replication"))
+                .header("content-md5", &md5_base64(bad.as_bytes()))
+                .body(bad.as_bytes().to_vec())
+                .send(&server)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (answer.status, xml_value(&answer.text(), "Code").as_deref()),
+            (400, Some("MalformedXML")),
+            "{case}: {}",
+            answer.text()
+        );
+        answer.assert_error_document();
+    }
+    // The same document with Content-MD5 is accepted, so the refusals above were about what
+    // they changed.
+    let answer = Answer::read(
+        RawRequest::new("PUT", &format!("/{src}?replication"))
+            .header("content-md5", &md5_base64(document.as_bytes()))
+            .body(document.as_bytes().to_vec())
+            .send(&server)
+            .await,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "valid document: {}", answer.text());
+}
+
+#[tokio::test]
+async fn replication_configuration_blocks_suspending_source_versioning() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rsusp-src").await;
+    let dst = versioned_bucket(&client, "rsusp-dst").await;
+    set_replication(&client, &src, vec![rule("r", 1, &local_arn(&dst))]).await;
+
+    let err = client
+        .put_bucket_versioning()
+        .bucket(&src)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("suspending versioning on a bucket with a replication configuration");
+    assert_sdk_error(&err, 409, "InvalidBucketState");
+    let versioning = client
+        .get_bucket_versioning()
+        .bucket(&src)
+        .send()
+        .await
+        .expect("GetBucketVersioning");
+    assert_eq!(
+        versioning.status(),
+        Some(&BucketVersioningStatus::Enabled),
+        "versioning stays Enabled"
+    );
+    // Enabling again is no change, and is accepted.
+    set_versioning(&client, &src, BucketVersioningStatus::Enabled).await;
+    // The destination's versioning is its owner's business.
+    set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
+    // Without the configuration, the source may be suspended.
+    client
+        .delete_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .expect("DeleteBucketReplication");
+    set_versioning(&client, &src, BucketVersioningStatus::Suspended).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Same-server pairs
+
+#[tokio::test]
+async fn replication_local_pair_copies_the_version_with_everything_it_carries() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rloc-src").await;
+    let dst = versioned_bucket(&client, "rloc-dst").await;
+    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+
+    let key = "docs/report 1.txt";
+    let body = random_bytes(3000, 1);
+    let version = client
+        .put_object()
+        .bucket(&src)
+        .key(key)
+        .body(body.clone().into())
+        .content_type("text/plain; charset=utf-8")
+        .cache_control("max-age=60")
+        .content_disposition("attachment; filename=\"report.txt\"")
+        .content_language("en")
+        .content_encoding("identity")
+        .expires(aws_smithy_types::DateTime::from_secs(4_102_444_800))
+        .metadata("author", "ada")
+        .metadata("project", "strata")
+        .tagging("team=red&stage=final%20draft")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject: {}", describe_error(&e)))
+        .version_id()
+        .expect("version id")
+        .to_string();
+
+    // The version is queued in the PUT's own transaction: the very next HEAD names a status. The
+    // worker may already have carried it (it looks every 100 ms), so both are right here; the
+    // remote tests hold the destination to see PENDING for sure.
+    let first = status_of(&client, &src, key, &version).await;
+    assert!(
+        matches!(first.as_deref(), Some("PENDING" | "COMPLETED")),
+        "HEAD right after the PUT reports PENDING (or COMPLETED already), got {first:?}"
+    );
+    wait_for_status(&client, &src, key, &version, "COMPLETED").await;
+    let get = client
+        .get_object()
+        .bucket(&src)
+        .key(key)
+        .send()
+        .await
+        .expect("GET source");
+    assert_eq!(
+        get.replication_status().map(|s| s.as_str()),
+        Some("COMPLETED"),
+        "GET reports the status too"
+    );
+
+    let source = head_version(&client, &src, key, &version)
+        .await
+        .expect("HEAD source");
+    let replica = head_version(&client, &dst, key, &version)
+        .await
+        .unwrap_or_else(|e| panic!("the replica has the source's version id: {e}"));
+    assert_same_version(&source, &replica, None, "local replica");
+    assert_eq!(
+        replica.checksum_crc32(),
+        source.checksum_crc32(),
+        "the replica keeps the source's checksum"
+    );
+    assert_eq!(version_bytes(&client, &dst, key, &version).await, body);
+    assert_eq!(
+        tags_of(&client, &dst, key, &version).await,
+        tags_of(&client, &src, key, &version).await,
+        "the replica has the source's tags"
+    );
+    let replica_get = client
+        .get_object()
+        .bucket(&dst)
+        .key(key)
+        .send()
+        .await
+        .expect("GET replica (latest)");
+    assert_eq!(replica_get.version_id(), Some(version.as_str()));
+    assert_eq!(replica_get.tag_count(), Some(2));
+    assert_eq!(
+        replica_get.replication_status().map(|s| s.as_str()),
+        Some("REPLICA")
+    );
+    assert_eq!(
+        versions_of(&client, &dst, key).await,
+        vec![(version.clone(), false)],
+        "exactly one replica"
+    );
+
+    // Versions of one key arrive in the order they were written: the newest stays the latest.
+    let mut written = Vec::new();
+    for body in ["v1", "v2", "v3"] {
+        written.push(put_version(&client, &src, "again", body.as_bytes()).await);
+    }
+    wait_for_status(&client, &src, "again", &written[2], "COMPLETED").await;
+    for version in &written {
+        wait_for_status(&client, &src, "again", version, "COMPLETED").await;
+    }
+    assert_eq!(
+        versions_of(&client, &dst, "again").await,
+        versions_of(&client, &src, "again").await,
+        "the destination has the versions in the source's order"
+    );
+    assert_eq!(get_bytes(&client, &dst, "again").await, b"v3");
+}
+
+#[tokio::test]
+async fn replication_storage_class_and_shared_chunks() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rcls-src").await;
+    let ia = versioned_bucket(&client, "rcls-ia").await;
+    let same = versioned_bucket(&client, "rcls-same").await;
+    set_replication(
+        &client,
+        &src,
+        vec![
+            rule("to-ia", 2, &local_arn(&ia))
+                .filter(prefix_filter("ia/"))
+                .destination(destination(&local_arn(&ia), Some(StorageClass::StandardIa))),
+            rule("keep-class", 1, &local_arn(&same)).filter(prefix_filter("keep/")),
+        ],
+    )
+    .await;
+    let chunks = server.data_dir().join("chunks").join("hot");
+
+    // Above the inline threshold, so the bodies live in chunk files.
+    let big = random_bytes(1024 * 1024, 2);
+    let v_ia = put_version(&client, &src, "ia/big", &big).await;
+    let v_keep = client
+        .put_object()
+        .bucket(&src)
+        .key("keep/big")
+        .body(random_bytes(1024 * 1024, 3).into())
+        .storage_class(StorageClass::OnezoneIa)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject keep/big: {}", describe_error(&e)))
+        .version_id()
+        .expect("version id")
+        .to_string();
+    let before = dir_usage(&chunks);
+    assert!(before.0 > 0, "chunk files under {}", chunks.display());
+    wait_for_status(&client, &src, "ia/big", &v_ia, "COMPLETED").await;
+    wait_for_status(&client, &src, "keep/big", &v_keep, "COMPLETED").await;
+
+    let source = head_version(&client, &src, "ia/big", &v_ia).await.unwrap();
+    assert_eq!(source.storage_class(), None, "the source stays STANDARD");
+    let replica = head_version(&client, &ia, "ia/big", &v_ia).await.unwrap();
+    assert_same_version(
+        &source,
+        &replica,
+        Some("STANDARD_IA"),
+        "Destination/StorageClass",
+    );
+    assert_eq!(version_bytes(&client, &ia, "ia/big", &v_ia).await, big);
+
+    let source = head_version(&client, &src, "keep/big", &v_keep)
+        .await
+        .unwrap();
+    let replica = head_version(&client, &same, "keep/big", &v_keep)
+        .await
+        .unwrap();
+    assert_same_version(
+        &source,
+        &replica,
+        Some("ONEZONE_IA"),
+        "no Destination/StorageClass: the source's class",
+    );
+
+    assert_eq!(
+        dir_usage(&chunks),
+        before,
+        "replicas between buckets of one server share the source's chunks (files, bytes)"
+    );
+}
+
+#[tokio::test]
+async fn replication_prefix_and_tag_filters_select_versions() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rflt-src").await;
+    let logs = versioned_bucket(&client, "rflt-logs").await;
+    let red = versioned_bucket(&client, "rflt-red").await;
+    let photos = versioned_bucket(&client, "rflt-img").await;
+    set_replication(
+        &client,
+        &src,
+        vec![
+            rule("logs", 1, &local_arn(&logs)).filter(prefix_filter("logs/")),
+            rule("red", 2, &local_arn(&red)).filter(
+                ReplicationRuleFilter::builder()
+                    .tag(tag("team", "red"))
+                    .build(),
+            ),
+            rule("photos", 3, &local_arn(&photos)).filter(
+                ReplicationRuleFilter::builder()
+                    .and(
+                        ReplicationRuleAndOperator::builder()
+                            .prefix("img/")
+                            .tags(tag("kind", "photo"))
+                            .tags(tag("size", "big"))
+                            .build(),
+                    )
+                    .build(),
+            ),
+        ],
+    )
+    .await;
+
+    // (key, tags, destinations it must reach)
+    let cases: [(&str, &str, &[&String]); 7] = [
+        ("logs/a", "", &[&logs]),
+        ("notes", "team=red", &[&red]),
+        ("logs/red", "team=red&x=y", &[&logs, &red]),
+        ("img/p", "kind=photo&size=big", &[&photos]),
+        ("img/half", "kind=photo", &[]),
+        ("other/blue", "team=blue", &[]),
+        ("Logs/case", "", &[]),
+    ];
+    let mut versions = Vec::new();
+    for (key, tags, _) in &cases {
+        versions.push(put_tagged(&client, &src, key, b"body", tags).await);
+    }
+    for ((key, _, dests), version) in cases.iter().zip(&versions) {
+        if dests.is_empty() {
+            assert_eq!(
+                status_of(&client, &src, key, version).await,
+                None,
+                "{key} matches no rule: no x-amz-replication-status"
+            );
+        } else {
+            wait_for_status(&client, &src, key, version, "COMPLETED").await;
+        }
+    }
+    // Every replication is over: each version is exactly where its rules sent it.
+    for ((key, _, dests), version) in cases.iter().zip(&versions) {
+        for bucket in [&logs, &red, &photos] {
+            let there = head_version(&client, bucket, key, version).await.is_ok();
+            assert_eq!(
+                there,
+                dests.contains(&bucket),
+                "{key} in {bucket}: there = {there}, want {}",
+                dests.contains(&bucket)
+            );
+        }
+    }
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(rule_counts(&report, &src, "logs"), (0, 2, 0), "{report}");
+    assert_eq!(rule_counts(&report, &src, "red"), (0, 2, 0), "{report}");
+    assert_eq!(rule_counts(&report, &src, "photos"), (0, 1, 0), "{report}");
+}
+
+#[tokio::test]
+async fn replication_highest_priority_rule_decides_per_destination() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rpri-src").await;
+    let dst = versioned_bucket(&client, "rpri-dst").await;
+    let arn = local_arn(&dst);
+    set_replication(
+        &client,
+        &src,
+        vec![
+            rule("low", 1, &arn)
+                .delete_marker_replication(delete_markers(true))
+                .destination(destination(&arn, Some(StorageClass::StandardIa))),
+            rule("high", 5, &arn)
+                .filter(prefix_filter("hot/"))
+                .destination(destination(&arn, Some(StorageClass::OnezoneIa))),
+            // Disabled rules take no part, whatever their priority.
+            rule("off", 9, &arn)
+                .status(ReplicationRuleStatus::Disabled)
+                .filter(prefix_filter("hot/"))
+                .destination(destination(&arn, Some(StorageClass::GlacierIr))),
+        ],
+    )
+    .await;
+
+    let hot = put_version(&client, &src, "hot/a", b"hot").await;
+    let cold = put_version(&client, &src, "cold/b", b"cold").await;
+    wait_for_status(&client, &src, "hot/a", &hot, "COMPLETED").await;
+    wait_for_status(&client, &src, "cold/b", &cold, "COMPLETED").await;
+    let replica = head_version(&client, &dst, "hot/a", &hot).await.unwrap();
+    assert_eq!(
+        replica.storage_class().map(|c| c.as_str()),
+        Some("ONEZONE_IA"),
+        "hot/a matches both enabled rules: the higher priority's StorageClass wins"
+    );
+    let replica = head_version(&client, &dst, "cold/b", &cold).await.unwrap();
+    assert_eq!(
+        replica.storage_class().map(|c| c.as_str()),
+        Some("STANDARD_IA"),
+        "cold/b matches only the low rule"
+    );
+    assert_eq!(
+        versions_of(&client, &dst, "hot/a").await,
+        vec![(hot.clone(), false)],
+        "one copy per destination"
+    );
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(rule_counts(&report, &src, "high"), (0, 1, 0), "{report}");
+    assert_eq!(rule_counts(&report, &src, "low"), (0, 1, 0), "{report}");
+    assert_eq!(rule_counts(&report, &src, "off"), (0, 0, 0), "{report}");
+
+    // The deciding rule's DeleteMarkerReplication applies too: the high rule (Disabled) keeps
+    // hot/a's marker home, the low rule (Enabled) sends cold/b's.
+    let hot_marker = delete_marker(&client, &src, "hot/a").await;
+    let cold_marker = delete_marker(&client, &src, "cold/b").await;
+    eventually(
+        "cold/b's delete marker reaches the destination",
+        async || {
+            let versions = versions_of(&client, &dst, "cold/b").await;
+            match versions.contains(&(cold_marker.clone(), true)) {
+                true => Ok(()),
+                false => Err(format!("{versions:?}")),
+            }
+        },
+    )
+    .await;
+    wait_for_empty_queue(&server, &src).await;
+    assert_eq!(
+        versions_of(&client, &dst, "hot/a").await,
+        vec![(hot.clone(), false)],
+        "hot/a's marker {hot_marker} is not replicated"
+    );
+    assert!(is_current(&client, &dst, "hot/a").await);
+}
+
+#[tokio::test]
+async fn replication_to_two_destinations_and_disabled_rules() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rtwo-src").await;
+    let first = versioned_bucket(&client, "rtwo-1").await;
+    let second = versioned_bucket(&client, "rtwo-2").await;
+    let never = versioned_bucket(&client, "rtwo-off").await;
+    set_replication(
+        &client,
+        &src,
+        vec![
+            rule("one", 1, &local_arn(&first)),
+            rule("two", 2, &local_arn(&second)),
+            rule("off", 3, &local_arn(&never)).status(ReplicationRuleStatus::Disabled),
+        ],
+    )
+    .await;
+    let body = random_bytes(10_000, 4);
+    let version = put_version(&client, &src, "k", &body).await;
+    wait_for_status(&client, &src, "k", &version, "COMPLETED").await;
+    let source = head_version(&client, &src, "k", &version).await.unwrap();
+    for bucket in [&first, &second] {
+        let replica = head_version(&client, bucket, "k", &version)
+            .await
+            .unwrap_or_else(|e| panic!("replica in {bucket}: {e}"));
+        assert_same_version(&source, &replica, None, bucket);
+        assert_eq!(version_bytes(&client, bucket, "k", &version).await, body);
+    }
+    assert!(
+        versions_of(&client, &never, "k").await.is_empty(),
+        "a Disabled rule replicates nothing"
+    );
+
+    // A bucket whose only rule is Disabled: nothing is queued, no status is reported.
+    let quiet = versioned_bucket(&client, "rtwo-quiet").await;
+    set_replication(
+        &client,
+        &quiet,
+        vec![rule("off", 1, &local_arn(&never)).status(ReplicationRuleStatus::Disabled)],
+    )
+    .await;
+    let version = put_version(&client, &quiet, "k", b"x").await;
+    assert_eq!(status_of(&client, &quiet, "k", &version).await, None);
+    let report = status_report(&server, Some(&quiet)).await;
+    assert_eq!(report["queue_length"], 0, "{report}");
+    assert!(versions_of(&client, &never, "k").await.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delete markers, deletes by version id, lifecycle
+
+#[tokio::test]
+async fn replication_delete_markers_follow_delete_marker_replication() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rdm-src").await;
+    let dst = versioned_bucket(&client, "rdm-dst").await;
+    set_replication(
+        &client,
+        &src,
+        vec![
+            rule("markers", 2, &local_arn(&dst))
+                .filter(prefix_filter("on/"))
+                .delete_marker_replication(delete_markers(true)),
+            rule("no-markers", 1, &local_arn(&dst)).filter(prefix_filter("off/")),
+        ],
+    )
+    .await;
+    let mut puts = Vec::new();
+    for key in ["on/a", "on/b", "off/a"] {
+        let version = put_version(&client, &src, key, key.as_bytes()).await;
+        wait_for_status(&client, &src, key, &version, "COMPLETED").await;
+        puts.push(version);
+    }
+
+    let marker_a = delete_marker(&client, &src, "on/a").await;
+    // DeleteObjects without version ids adds markers the same way.
+    let out = client
+        .delete_objects()
+        .bucket(&src)
+        .delete(
+            Delete::builder()
+                .objects(ObjectIdentifier::builder().key("on/b").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObjects: {}", describe_error(&e)));
+    let marker_b = out.deleted()[0]
+        .delete_marker_version_id()
+        .expect("DeleteObjects names the marker")
+        .to_string();
+    let marker_off = delete_marker(&client, &src, "off/a").await;
+
+    for (key, marker, version) in [("on/a", &marker_a, &puts[0]), ("on/b", &marker_b, &puts[1])] {
+        eventually(
+            &format!("{key}'s delete marker {marker} reaches {dst}"),
+            async || {
+                let versions = versions_of(&client, &dst, key).await;
+                match versions == [(marker.clone(), true), (version.clone(), false)] {
+                    true => Ok(()),
+                    false => Err(format!("{versions:?}")),
+                }
+            },
+        )
+        .await;
+        assert!(
+            !is_current(&client, &dst, key).await,
+            "{key} is deleted at the destination too"
+        );
+    }
+    let report = wait_for_empty_queue(&server, &src).await;
+    assert_eq!(rule_counts(&report, &src, "markers"), (0, 4, 0), "{report}");
+    assert_eq!(
+        rule_counts(&report, &src, "no-markers"),
+        (0, 1, 0),
+        "off/a's marker {marker_off} was not queued: {report}"
+    );
+    assert_eq!(
+        versions_of(&client, &dst, "off/a").await,
+        vec![(puts[2].clone(), false)],
+        "with DeleteMarkerReplication Disabled the destination keeps its current version"
+    );
+    assert!(is_current(&client, &dst, "off/a").await);
+}
+
+#[tokio::test]
+async fn replication_ignores_deletes_of_a_version_id() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rdv-src").await;
+    let dst = versioned_bucket(&client, "rdv-dst").await;
+    set_replication(
+        &client,
+        &src,
+        vec![rule("all", 1, &local_arn(&dst)).delete_marker_replication(delete_markers(true))],
+    )
+    .await;
+    let one = put_version(&client, &src, "one", b"1").await;
+    let two = put_version(&client, &src, "two", b"2").await;
+    wait_for_status(&client, &src, "one", &one, "COMPLETED").await;
+    wait_for_status(&client, &src, "two", &two, "COMPLETED").await;
+
+    client
+        .delete_object()
+        .bucket(&src)
+        .key("one")
+        .version_id(&one)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DELETE one?versionId: {}", describe_error(&e)));
+    client
+        .delete_objects()
+        .bucket(&src)
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("two")
+                        .version_id(&two)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObjects two?versionId: {}", describe_error(&e)));
+    assert!(versions_of(&client, &src, "one").await.is_empty());
+    assert!(versions_of(&client, &src, "two").await.is_empty());
+
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(
+        (
+            report["queue_length"].as_u64(),
+            rule_counts(&report, &src, "all")
+        ),
+        (Some(0), (0, 2, 0)),
+        "deleting a version by id queues nothing: {report}"
+    );
+    assert_eq!(version_bytes(&client, &dst, "one", &one).await, b"1");
+    assert_eq!(version_bytes(&client, &dst, "two", &two).await, b"2");
+}
+
+#[tokio::test]
+async fn replication_ignores_lifecycle_expirations() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rlc-src").await;
+    let dst = versioned_bucket(&client, "rlc-dst").await;
+    set_replication(
+        &client,
+        &src,
+        vec![rule("all", 1, &local_arn(&dst)).delete_marker_replication(delete_markers(true))],
+    )
+    .await;
+    let version = put_version(&client, &src, "short-lived", b"x").await;
+    wait_for_status(&client, &src, "short-lived", &version, "COMPLETED").await;
+
+    // Expire current versions after one (one-second) day: lifecycle adds a delete marker.
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(&src)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("expire")
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .status(ExpirationStatus::Enabled)
+                        .expiration(LifecycleExpiration::builder().days(1).build())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {}", describe_error(&e)));
+    let marker = eventually("lifecycle expires short-lived", async || {
+        let versions = versions_of(&client, &src, "short-lived").await;
+        match versions.first() {
+            Some((id, true)) => Ok(id.clone()),
+            _ => Err(format!("{versions:?}")),
+        }
+    })
+    .await;
+
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(
+        (
+            report["queue_length"].as_u64(),
+            rule_counts(&report, &src, "all")
+        ),
+        (Some(0), (0, 1, 0)),
+        "the lifecycle marker {marker} is not queued: {report}"
+    );
+    assert_eq!(
+        versions_of(&client, &dst, "short-lived").await,
+        vec![(version, false)],
+        "the destination keeps its current version"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multipart uploads, copies, tag changes
+
+#[tokio::test]
+async fn replication_of_multipart_uploads_and_copies() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rmpu-src").await;
+    let dst = versioned_bucket(&client, "rmpu-dst").await;
+    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+
+    let parts: Vec<Vec<u8>> = (0..3)
+        .map(|i| random_bytes(MIN_PART, 10 + i as u64))
+        .collect();
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let etag = multipart_put(&client, &src, "big", &refs).await;
+    assert_eq!(etag, multipart_etag(&refs));
+    let versions = versions_of(&client, &src, "big").await;
+    let version = versions[0].0.clone();
+    wait_for_status(&client, &src, "big", &version, "COMPLETED").await;
+    let source = head_version(&client, &src, "big", &version).await.unwrap();
+    let replica = head_version(&client, &dst, "big", &version).await.unwrap();
+    assert_same_version(&source, &replica, None, "multipart replica");
+    assert_eq!(replica.e_tag(), Some(etag.as_str()), "the -3 ETag is kept");
+    assert_eq!(
+        version_bytes(&client, &dst, "big", &version).await,
+        parts.concat()
+    );
+
+    // CopyObject writes a new version, which is replicated like any other.
+    let copy = client
+        .copy_object()
+        .bucket(&src)
+        .key("copy")
+        .copy_source(format!("{src}/big"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CopyObject: {}", describe_error(&e)));
+    let copy_version = copy.version_id().expect("copy version id").to_string();
+    wait_for_status(&client, &src, "copy", &copy_version, "COMPLETED").await;
+    let source = head_version(&client, &src, "copy", &copy_version)
+        .await
+        .unwrap();
+    let replica = head_version(&client, &dst, "copy", &copy_version)
+        .await
+        .unwrap();
+    assert_same_version(&source, &replica, None, "replica of a copy");
+    assert_eq!(
+        version_bytes(&client, &dst, "copy", &copy_version).await,
+        parts.concat()
+    );
+}
+
+#[tokio::test]
+async fn replication_carries_tag_changes_to_the_replica() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rtag-src").await;
+    let dst = versioned_bucket(&client, "rtag-dst").await;
+    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+    let version = put_tagged(&client, &src, "k", b"x", "a=1").await;
+    wait_for_status(&client, &src, "k", &version, "COMPLETED").await;
+    assert_eq!(
+        tags_of(&client, &dst, "k", &version).await,
+        BTreeMap::from([("a".to_string(), "1".to_string())])
+    );
+
+    let want = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let wait_for_tags = async |expected: BTreeMap<String, String>, step: &str| {
+        eventually(&format!("{step}: the replica's tags follow"), async || {
+            let got = tags_of(&client, &dst, "k", &version).await;
+            match got == expected {
+                true => Ok(()),
+                false => Err(format!("{got:?}, want {expected:?}")),
+            }
+        })
+        .await;
+        wait_for_status(&client, &src, "k", &version, "COMPLETED").await;
+    };
+
+    // PutObjectTagging of the version by id.
+    client
+        .put_object_tagging()
+        .bucket(&src)
+        .key("k")
+        .version_id(&version)
+        .tagging(
+            Tagging::builder()
+                .tag_set(tag("a", "2"))
+                .tag_set(tag("b", "3"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectTagging: {}", describe_error(&e)));
+    wait_for_tags(want(&[("a", "2"), ("b", "3")]), "PutObjectTagging").await;
+
+    // PutObjectTagging of the current version (no id).
+    client
+        .put_object_tagging()
+        .bucket(&src)
+        .key("k")
+        .tagging(Tagging::builder().tag_set(tag("c", "4")).build().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectTagging (current): {}", describe_error(&e)));
+    wait_for_tags(want(&[("c", "4")]), "PutObjectTagging without versionId").await;
+
+    // DeleteObjectTagging.
+    client
+        .delete_object_tagging()
+        .bucket(&src)
+        .key("k")
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObjectTagging: {}", describe_error(&e)));
+    wait_for_tags(want(&[]), "DeleteObjectTagging").await;
+    assert_eq!(
+        versions_of(&client, &dst, "k").await,
+        vec![(version.clone(), false)],
+        "tag changes update the replica in place, they add no version"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two-way pairs and existing objects
+
+#[tokio::test]
+async fn replication_two_way_pair_on_one_server_does_not_loop() {
+    let server = replication_server();
+    let client = server.client();
+    let a = versioned_bucket(&client, "rway-a").await;
+    let b = versioned_bucket(&client, "rway-b").await;
+    set_replication(&client, &a, vec![rule("a-to-b", 1, &local_arn(&b))]).await;
+    set_replication(&client, &b, vec![rule("b-to-a", 1, &local_arn(&a))]).await;
+
+    let from_a = put_version(&client, &a, "from-a", b"a").await;
+    let from_b = put_version(&client, &b, "from-b", b"b").await;
+    wait_for_status(&client, &a, "from-a", &from_a, "COMPLETED").await;
+    wait_for_status(&client, &b, "from-b", &from_b, "COMPLETED").await;
+
+    for (home, other, key, version) in [(&a, &b, "from-a", &from_a), (&b, &a, "from-b", &from_b)] {
+        assert_eq!(
+            status_of(&client, other, key, version).await.as_deref(),
+            Some("REPLICA"),
+            "{key} in {other}"
+        );
+        assert_eq!(
+            versions_of(&client, other, key).await,
+            vec![(version.clone(), false)],
+            "{key} appears once in {other}"
+        );
+        assert_eq!(
+            versions_of(&client, home, key).await,
+            vec![(version.clone(), false)],
+            "{key} is not copied back to {home}"
+        );
+        assert_eq!(
+            status_of(&client, home, key, version).await.as_deref(),
+            Some("COMPLETED"),
+            "{key} in {home}"
+        );
+    }
+    let report = status_report(&server, None).await;
+    assert_eq!(report["queue_length"], 0, "{report}");
+    assert_eq!(rule_counts(&report, &a, "a-to-b"), (0, 1, 0), "{report}");
+    assert_eq!(rule_counts(&report, &b, "b-to-a"), (0, 1, 0), "{report}");
+}
+
+#[tokio::test]
+async fn replication_existing_object_replication() {
+    let server = replication_server();
+    let client = server.client();
+    let with = versioned_bucket(&client, "reor-with").await;
+    let without = versioned_bucket(&client, "reor-wout").await;
+    let dst = versioned_bucket(&client, "reor-dst").await;
+    let dst2 = versioned_bucket(&client, "reor-dst2").await;
+
+    let old_1 = put_version(&client, &with, "k", b"old 1").await;
+    let old_2 = put_version(&client, &with, "k", b"old 2").await;
+    let other = put_version(&client, &with, "other", b"other").await;
+    let before = put_version(&client, &without, "k", b"before").await;
+
+    set_replication(
+        &client,
+        &with,
+        vec![
+            rule("existing", 1, &local_arn(&dst)).existing_object_replication(
+                ExistingObjectReplication::builder()
+                    .status(ExistingObjectReplicationStatus::Enabled)
+                    .build()
+                    .unwrap(),
+            ),
+        ],
+    )
+    .await;
+    set_replication(
+        &client,
+        &without,
+        vec![rule("new-only", 1, &local_arn(&dst2))],
+    )
+    .await;
+
+    // Every version that was there is queued, noncurrent ones included.
+    for (key, version, body) in [
+        ("k", &old_1, &b"old 1"[..]),
+        ("k", &old_2, b"old 2"),
+        ("other", &other, b"other"),
+    ] {
+        wait_for_status(&client, &with, key, version, "COMPLETED").await;
+        assert_eq!(version_bytes(&client, &dst, key, version).await, body);
+    }
+    assert_eq!(
+        versions_of(&client, &dst, "k").await,
+        vec![(old_2.clone(), false), (old_1.clone(), false)]
+    );
+
+    // Without ExistingObjectReplication what was there stays out of it...
+    assert_eq!(status_of(&client, &without, "k", &before).await, None);
+    let report = status_report(&server, Some(&without)).await;
+    assert_eq!(report["queue_length"], 0, "{report}");
+    // ...and new versions are replicated.
+    let after = put_version(&client, &without, "k", b"after").await;
+    wait_for_status(&client, &without, "k", &after, "COMPLETED").await;
+    assert_eq!(
+        versions_of(&client, &dst2, "k").await,
+        vec![(after.clone(), false)],
+        "only the version written after the configuration"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote destinations
+
+#[tokio::test]
+async fn replication_to_a_remote_server_keeps_the_version() {
+    let b = replication_server();
+    let b_client = b.client();
+    let dst = versioned_bucket(&b_client, "rrem-dst").await;
+    let a = server_with_remotes(&[("site-b", &b.endpoint())], None);
+    let a_client = a.client();
+    let src = versioned_bucket(&a_client, "rrem-src").await;
+    set_replication(
+        &a_client,
+        &src,
+        vec![
+            rule("small", 2, &remote_arn("site-b", &dst)).filter(prefix_filter("small/")),
+            rule("big", 1, &remote_arn("site-b", &dst))
+                .filter(prefix_filter("big/"))
+                .destination(destination(
+                    &remote_arn("site-b", &dst),
+                    Some(StorageClass::StandardIa),
+                )),
+        ],
+    )
+    .await;
+
+    let key = "small/a b+c.txt";
+    let body = random_bytes(5000, 20);
+    let small = a_client
+        .put_object()
+        .bucket(&src)
+        .key(key)
+        .body(body.clone().into())
+        .content_type("text/plain")
+        .cache_control("no-cache")
+        .content_disposition("inline")
+        .content_language("fr")
+        .content_encoding("identity")
+        .expires(aws_smithy_types::DateTime::from_secs(4_102_444_800))
+        .metadata("origin", "site-a")
+        .tagging("team=red&k%2F1=v%201")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject: {}", describe_error(&e)))
+        .version_id()
+        .expect("version id")
+        .to_string();
+    let parts: Vec<Vec<u8>> = (0..3)
+        .map(|i| random_bytes(MIN_PART, 30 + i as u64))
+        .collect();
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let etag = multipart_put(&a_client, &src, "big/mp", &refs).await;
+    let big = versions_of(&a_client, &src, "big/mp").await[0].0.clone();
+
+    wait_for_status(&a_client, &src, key, &small, "COMPLETED").await;
+    wait_for_status(&a_client, &src, "big/mp", &big, "COMPLETED").await;
+
+    let source = head_version(&a_client, &src, key, &small).await.unwrap();
+    let replica = head_version(&b_client, &dst, key, &small)
+        .await
+        .unwrap_or_else(|e| panic!("the remote replica has the source's version id: {e}"));
+    assert_same_version(&source, &replica, None, "remote replica");
+    assert_eq!(
+        replica.checksum_crc32(),
+        source.checksum_crc32(),
+        "the remote replica keeps the source's checksum"
+    );
+    assert_eq!(version_bytes(&b_client, &dst, key, &small).await, body);
+    assert_eq!(
+        tags_of(&b_client, &dst, key, &small).await,
+        tags_of(&a_client, &src, key, &small).await
+    );
+
+    let source = head_version(&a_client, &src, "big/mp", &big).await.unwrap();
+    let replica = head_version(&b_client, &dst, "big/mp", &big)
+        .await
+        .unwrap_or_else(|e| panic!("the remote multipart replica: {e}"));
+    assert_same_version(
+        &source,
+        &replica,
+        Some("STANDARD_IA"),
+        "remote multipart replica",
+    );
+    assert_eq!(replica.e_tag(), Some(etag.as_str()), "the -3 ETag is kept");
+    assert_eq!(
+        version_bytes(&b_client, &dst, "big/mp", &big).await,
+        parts.concat()
+    );
+    // Nothing is left behind on B: one version per key, no upload in progress.
+    assert_eq!(
+        versions_of(&b_client, &dst, "big/mp").await,
+        vec![(big, false)]
+    );
+    let uploads = b_client
+        .list_multipart_uploads()
+        .bucket(&dst)
+        .send()
+        .await
+        .expect("ListMultipartUploads");
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+}
+
+#[tokio::test]
+async fn replication_to_a_remote_server_carries_tags_and_delete_markers() {
+    let b = replication_server();
+    let b_client = b.client();
+    let dst = versioned_bucket(&b_client, "rremt-dst").await;
+    let a = server_with_remotes(&[("west", &b.endpoint())], None);
+    let a_client = a.client();
+    let src = versioned_bucket(&a_client, "rremt-src").await;
+    set_replication(
+        &a_client,
+        &src,
+        vec![rule("all", 1, &remote_arn("west", &dst))
+            .delete_marker_replication(delete_markers(true))],
+    )
+    .await;
+    let version = put_tagged(&a_client, &src, "k", b"x", "a=1").await;
+    wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
+
+    a_client
+        .put_object_tagging()
+        .bucket(&src)
+        .key("k")
+        .version_id(&version)
+        .tagging(Tagging::builder().tag_set(tag("b", "2")).build().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectTagging: {}", describe_error(&e)));
+    eventually("the remote replica's tags follow", async || {
+        let got = tags_of(&b_client, &dst, "k", &version).await;
+        match got == BTreeMap::from([("b".to_string(), "2".to_string())]) {
+            true => Ok(()),
+            false => Err(format!("{got:?}")),
+        }
+    })
+    .await;
+    wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
+    a_client
+        .delete_object_tagging()
+        .bucket(&src)
+        .key("k")
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObjectTagging: {}", describe_error(&e)));
+    eventually("the remote replica's tags are removed", async || {
+        let got = tags_of(&b_client, &dst, "k", &version).await;
+        match got.is_empty() {
+            true => Ok(()),
+            false => Err(format!("{got:?}")),
+        }
+    })
+    .await;
+
+    let marker = delete_marker(&a_client, &src, "k").await;
+    eventually("the delete marker reaches the remote", async || {
+        let versions = versions_of(&b_client, &dst, "k").await;
+        match versions == [(marker.clone(), true), (version.clone(), false)] {
+            true => Ok(()),
+            false => Err(format!("{versions:?}")),
+        }
+    })
+    .await;
+    assert!(!is_current(&b_client, &dst, "k").await);
+}
+
+#[tokio::test]
+async fn replication_two_way_pair_between_two_servers_does_not_loop() {
+    let a_port = free_port();
+    let b = server_with_remotes(&[("a", &format!("http://127.0.0.1:{a_port}"))], None);
+    let a = server_with_remotes(&[("b", &b.endpoint())], Some(a_port));
+    let (a_client, b_client) = (a.client(), b.client());
+    let x = versioned_bucket(&a_client, "rpair-x").await;
+    let y = versioned_bucket(&b_client, "rpair-y").await;
+    set_replication(
+        &a_client,
+        &x,
+        vec![rule("to-b", 1, &remote_arn("b", &y)).delete_marker_replication(delete_markers(true))],
+    )
+    .await;
+    set_replication(
+        &b_client,
+        &y,
+        vec![rule("to-a", 1, &remote_arn("a", &x)).delete_marker_replication(delete_markers(true))],
+    )
+    .await;
+
+    let from_a = put_version(&a_client, &x, "from-a", b"a").await;
+    let parts: Vec<Vec<u8>> = (0..2)
+        .map(|i| random_bytes(MIN_PART, 40 + i as u64))
+        .collect();
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    multipart_put(&b_client, &y, "from-b", &refs).await;
+    let from_b = versions_of(&b_client, &y, "from-b").await[0].0.clone();
+    wait_for_status(&a_client, &x, "from-a", &from_a, "COMPLETED").await;
+    wait_for_status(&b_client, &y, "from-b", &from_b, "COMPLETED").await;
+
+    for (home, home_bucket, other, other_bucket, key, version) in [
+        (&a_client, &x, &b_client, &y, "from-a", &from_a),
+        (&b_client, &y, &a_client, &x, "from-b", &from_b),
+    ] {
+        assert_eq!(
+            status_of(other, other_bucket, key, version)
+                .await
+                .as_deref(),
+            Some("REPLICA"),
+            "{key} on the other server"
+        );
+        assert_eq!(
+            versions_of(other, other_bucket, key).await,
+            vec![(version.clone(), false)],
+            "{key} appears once on the other server"
+        );
+        assert_eq!(
+            versions_of(home, home_bucket, key).await,
+            vec![(version.clone(), false)],
+            "{key} is not copied back"
+        );
+    }
+    // A delete marker goes over once, and its replica does not come back either.
+    let marker = delete_marker(&a_client, &x, "from-a").await;
+    eventually("A's delete marker reaches B", async || {
+        let versions = versions_of(&b_client, &y, "from-a").await;
+        match versions == [(marker.clone(), true), (from_a.clone(), false)] {
+            true => Ok(()),
+            false => Err(format!("{versions:?}")),
+        }
+    })
+    .await;
+    wait_for_empty_queue(&a, &x).await;
+    assert_eq!(
+        versions_of(&a_client, &x, "from-a").await,
+        vec![(marker.clone(), true), (from_a.clone(), false)],
+        "the marker is not copied back"
+    );
+    for (server, bucket, rule_id, sent) in [(&a, &x, "to-b", 2), (&b, &y, "to-a", 1)] {
+        let report = status_report(server, Some(bucket)).await;
+        assert_eq!(report["queue_length"], 0, "{report}");
+        assert_eq!(
+            rule_counts(&report, bucket, rule_id),
+            (0, sent, 0),
+            "{bucket} sent its own versions only: {report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn replication_to_a_remote_server_handles_odd_keys_empty_bodies_and_part_layouts() {
+    let b = replication_server();
+    let b_client = b.client();
+    let dst = versioned_bucket(&b_client, "rodd-dst").await;
+    let a = server_with_remotes(&[("b", &b.endpoint())], None);
+    let a_client = a.client();
+    let src = versioned_bucket(&a_client, "rodd-src").await;
+    set_replication(
+        &a_client,
+        &src,
+        vec![rule("all", 1, &remote_arn("b", &dst))],
+    )
+    .await;
+
+    let mut written: Vec<(&str, String, Vec<u8>)> = Vec::new();
+    for (key, body) in [
+        ("empty", Vec::new()),
+        ("dir/ü ?&=%+~!'()*;,.txt", b"odd".to_vec()),
+        ("same", b"v1".to_vec()),
+        ("same", b"v2".to_vec()),
+        ("same", b"v3".to_vec()),
+    ] {
+        let version = put_version(&a_client, &src, key, &body).await;
+        written.push((key, version, body));
+    }
+    // A last part shorter than the others, and an upload of a single part ("-1").
+    for (key, parts) in [
+        (
+            "two-parts",
+            vec![random_bytes(MIN_PART, 80), random_bytes(1000, 81)],
+        ),
+        ("one-part", vec![random_bytes(1000, 82)]),
+    ] {
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let etag = multipart_put(&a_client, &src, key, &refs).await;
+        assert_eq!(etag, multipart_etag(&refs));
+        let version = versions_of(&a_client, &src, key).await[0].0.clone();
+        written.push((key, version, parts.concat()));
+    }
+    for (key, version, body) in &written {
+        wait_for_status(&a_client, &src, key, version, "COMPLETED").await;
+        let source = head_version(&a_client, &src, key, version).await.unwrap();
+        let replica = head_version(&b_client, &dst, key, version)
+            .await
+            .unwrap_or_else(|e| panic!("remote replica of {key:?}: {e}"));
+        assert_same_version(&source, &replica, None, key);
+        assert_eq!(
+            &version_bytes(&b_client, &dst, key, version).await,
+            body,
+            "{key}"
+        );
+    }
+    assert_eq!(
+        versions_of(&b_client, &dst, "same").await,
+        versions_of(&a_client, &src, "same").await,
+        "the remote has the versions in the source's order"
+    );
+    assert_eq!(get_bytes(&b_client, &dst, "same").await, b"v3");
+}
+
+#[tokio::test]
+#[allow(deprecated)] // the SDK deprecates the rule-level Prefix this test is about
+async fn replication_legacy_rule_with_a_prefix_replicates_delete_markers() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rv1-src").await;
+    let dst = versioned_bucket(&client, "rv1-dst").await;
+    // The first schema: a rule-level Prefix, no Filter, Priority or DeleteMarkerReplication.
+    let config = configuration(vec![ReplicationRule::builder()
+        .id("legacy")
+        .prefix("logs/")
+        .status(ReplicationRuleStatus::Enabled)
+        .destination(destination(&local_arn(&dst), None))]);
+    client
+        .put_bucket_replication()
+        .bucket(&src)
+        .replication_configuration(config.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketReplication: {}", describe_error(&e)));
+    let got = client
+        .get_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetBucketReplication: {}", describe_error(&e)));
+    assert_eq!(
+        got.replication_configuration(),
+        Some(&config),
+        "a legacy rule reads back as written"
+    );
+    assert_refused(
+        &client,
+        &src,
+        configuration(vec![ReplicationRule::builder()
+            .id("legacy")
+            .prefix("logs/")
+            .priority(1)
+            .status(ReplicationRuleStatus::Enabled)
+            .destination(destination(&local_arn(&dst), None))]),
+        400,
+        "InvalidRequest",
+        "Priority cannot be used for this version of Cross Region Replication configuration schema.",
+        "legacy rule with a Priority",
+    )
+    .await;
+
+    let version = put_version(&client, &src, "logs/a", b"a").await;
+    let outside = put_version(&client, &src, "data/a", b"a").await;
+    assert_eq!(status_of(&client, &src, "data/a", &outside).await, None);
+    wait_for_status(&client, &src, "logs/a", &version, "COMPLETED").await;
+    // The legacy schema always replicates delete markers.
+    let marker = delete_marker(&client, &src, "logs/a").await;
+    eventually("the marker reaches the destination", async || {
+        let versions = versions_of(&client, &dst, "logs/a").await;
+        match versions == [(marker.clone(), true), (version.clone(), false)] {
+            true => Ok(()),
+            false => Err(format!("{versions:?}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replication_queue_outlives_deleted_versions_and_configurations() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rdrop-src").await;
+    let dst = versioned_bucket(&client, "rdrop-dst").await;
+    set_replication(&client, &src, vec![rule("r", 1, &local_arn(&dst))]).await;
+    // The destination refuses replicas for now: the entries stay queued.
+    set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
+    let gone = put_version(&client, &src, "gone", b"gone").await;
+    let kept = put_version(&client, &src, "kept", b"kept").await;
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(report["queue_length"], 2, "{report}");
+
+    // A version deleted before it was carried is dropped from the queue; a configuration deleted
+    // while entries are queued leaves them to be carried.
+    client
+        .delete_object()
+        .bucket(&src)
+        .key("gone")
+        .version_id(&gone)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DELETE gone?versionId: {}", describe_error(&e)));
+    client
+        .delete_bucket_replication()
+        .bucket(&src)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteBucketReplication: {}", describe_error(&e)));
+    set_versioning(&client, &dst, BucketVersioningStatus::Enabled).await;
+
+    let report = wait_for_empty_queue(&server, &src).await;
+    assert_eq!(rule_counts(&report, &src, "r"), (0, 1, 0), "{report}");
+    assert_eq!(
+        status_of(&client, &src, "kept", &kept).await.as_deref(),
+        Some("COMPLETED")
+    );
+    assert_eq!(version_bytes(&client, &dst, "kept", &kept).await, b"kept");
+    assert!(versions_of(&client, &dst, "gone").await.is_empty());
+}
+
+#[tokio::test]
+async fn replication_status_is_pending_until_every_destination_has_the_version() {
+    let b = replication_server();
+    let b_client = b.client();
+    let remote_dst = versioned_bucket(&b_client, "rgate-dst").await;
+    let gate = Gate::new(b.port()).await;
+    let a = server_with_remotes(&[("gated", &gate.endpoint())], None);
+    let a_client = a.client();
+    let src = versioned_bucket(&a_client, "rgate-src").await;
+    let local_dst = versioned_bucket(&a_client, "rgate-loc").await;
+    set_replication(
+        &a_client,
+        &src,
+        vec![
+            rule("local", 1, &local_arn(&local_dst)),
+            rule("remote", 2, &remote_arn("gated", &remote_dst)),
+        ],
+    )
+    .await;
+
+    let version = put_version(&a_client, &src, "k", b"held").await;
+    // The local copy is made; the remote one waits on a request the gate holds unanswered.
+    wait_for_version(&a_client, &local_dst, "k", &version).await;
+    eventually("the worker reaches the remote", async || {
+        match gate.connections() {
+            0 => Err("no connection yet".to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    assert_eq!(
+        status_of(&a_client, &src, "k", &version).await.as_deref(),
+        Some("PENDING"),
+        "one destination has the version, the other not yet: PENDING"
+    );
+    let report = status_report(&a, Some(&src)).await;
+    assert_eq!(rule_counts(&report, &src, "local"), (0, 1, 0), "{report}");
+    assert_eq!(rule_counts(&report, &src, "remote"), (1, 0, 0), "{report}");
+    assert!(
+        head_version(&b_client, &remote_dst, "k", &version)
+            .await
+            .is_err(),
+        "nothing reached the remote"
+    );
+
+    gate.open();
+    wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
+    let replica = head_version(&b_client, &remote_dst, "k", &version)
+        .await
+        .unwrap_or_else(|e| panic!("remote replica after the gate opened: {e}"));
+    assert_eq!(
+        replica.replication_status().map(|s| s.as_str()),
+        Some("REPLICA")
+    );
+}
+
+#[tokio::test]
+async fn replication_to_a_destination_that_is_down_fails_then_completes() {
+    let b_port = free_port();
+    let mut b = Server::start_with(ServerOptions {
+        extra_args: fast_retries(),
+        port: Some(b_port),
+        ..ServerOptions::default()
+    });
+    let dst = versioned_bucket(&b.client(), "rdown-dst").await;
+    let a = server_with_remotes(&[("b", &b.endpoint())], None);
+    let a_client = a.client();
+    let src = versioned_bucket(&a_client, "rdown-src").await;
+    let arn = remote_arn("b", &dst);
+    set_replication(&a_client, &src, vec![rule("to-b", 1, &arn)]).await;
+
+    b.stop();
+    let body = random_bytes(200_000, 50);
+    let version = put_version(&a_client, &src, "k", &body).await;
+    wait_for_status(&a_client, &src, "k", &version, "FAILED").await;
+
+    let (ok, stdout, stderr) = replication_cli(&a, &["--bucket", &src, "--json"], SECRET_KEY).await;
+    assert!(ok, "strata replication status --json failed: {stderr}");
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("status --json prints JSON ({e}): {stdout}"));
+    assert!(report["queue_length"].as_u64() >= Some(1), "{report}");
+    assert!(
+        report["oldest_pending_age_seconds"].is_number(),
+        "a queued entry has an age: {report}"
+    );
+    let (pending, completed, failed) = rule_counts(&report, &src, "to-b");
+    assert!(
+        pending >= 1 && completed == 0 && failed >= 1,
+        "pending {pending}, completed {completed}, failed {failed}: {report}"
+    );
+    let error = report["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["destination"] == arn.as_str()))
+        .unwrap_or_else(|| panic!("no last error for {arn}: {report}"));
+    assert!(
+        error["error"].as_str().is_some_and(|e| !e.is_empty()) && error["time"].is_string(),
+        "{report}"
+    );
+    let metrics = metrics_text(&a).await;
+    let labels = [("bucket", src.as_str()), ("rule", "to-b")];
+    assert!(
+        metric(&metrics, "strata_replication_failed", &labels) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "strata_replication_pending", &labels) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "strata_replication_queue_length", &[]) >= 1.0,
+        "{metrics}"
+    );
+
+    // B comes back on the same address: the entry is retried until B takes it.
+    b.start_again();
+    wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
+    let b_client = b.client();
+    let source = head_version(&a_client, &src, "k", &version).await.unwrap();
+    let replica = head_version(&b_client, &dst, "k", &version).await.unwrap();
+    assert_same_version(&source, &replica, None, "replica after the outage");
+    assert_eq!(version_bytes(&b_client, &dst, "k", &version).await, body);
+    let report = wait_for_empty_queue(&a, &src).await;
+    let (pending, completed, _) = rule_counts(&report, &src, "to-b");
+    assert_eq!((pending, completed), (0, 1), "{report}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9
+
+#[tokio::test]
+async fn replication_queue_to_a_remote_survives_kill9() {
+    let b_port = free_port();
+    let mut b = Server::start_with(ServerOptions {
+        extra_args: fast_retries(),
+        port: Some(b_port),
+        ..ServerOptions::default()
+    });
+    let dst = versioned_bucket(&b.client(), "rk9r-dst").await;
+    let mut a = server_with_remotes(&[("b", &b.endpoint())], None);
+    let src = versioned_bucket(&a.client(), "rk9r-src").await;
+    set_replication(
+        &a.client(),
+        &src,
+        vec![rule("to-b", 1, &remote_arn("b", &dst))],
+    )
+    .await;
+
+    b.stop();
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let body = random_bytes(1000 + i * 70_000, 60 + i as u64);
+        let version = put_version(&a.client(), &src, &key, &body).await;
+        written.push((key, version, body));
+    }
+    let report = status_report(&a, Some(&src)).await;
+    assert_eq!(report["queue_length"], 5, "every PUT is queued: {report}");
+
+    a.kill9_and_restart();
+    let a_client = a.client();
+    let report = status_report(&a, Some(&src)).await;
+    assert_eq!(
+        report["queue_length"], 5,
+        "the queue survives kill -9: {report}"
+    );
+
+    b.start_again();
+    let b_client = b.client();
+    wait_for_empty_queue(&a, &src).await;
+    for (key, version, body) in &written {
+        assert_eq!(
+            status_of(&a_client, &src, key, version).await.as_deref(),
+            Some("COMPLETED"),
+            "{key}"
+        );
+        assert_eq!(&version_bytes(&b_client, &dst, key, version).await, body);
+        assert_eq!(
+            versions_of(&b_client, &dst, key).await,
+            vec![(version.clone(), false)],
+            "{key} is replicated once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn replication_queue_to_a_local_bucket_survives_kill9() {
+    let mut server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rk9l-src").await;
+    let dst = versioned_bucket(&client, "rk9l-dst").await;
+    set_replication(&client, &src, vec![rule("local", 1, &local_arn(&dst))]).await;
+    // A destination whose versioning is suspended refuses replicas: entries stay queued.
+    set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
+
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let body = random_bytes(500 + i * 60_000, 70 + i as u64);
+        let version = put_version(&client, &src, &key, &body).await;
+        written.push((key, version, body));
+    }
+    wait_for_status(&client, &src, "k0", &written[0].1, "FAILED").await;
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(report["queue_length"], 5, "{report}");
+    assert!(
+        report["errors"].as_array().is_some_and(|e| e
+            .iter()
+            .any(|e| e["destination"] == local_arn(&dst).as_str())),
+        "the refusal is reported: {report}"
+    );
+
+    server.kill9_and_restart();
+    let client = server.client();
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(
+        report["queue_length"], 5,
+        "the queue survives kill -9: {report}"
+    );
+
+    set_versioning(&client, &dst, BucketVersioningStatus::Enabled).await;
+    wait_for_empty_queue(&server, &src).await;
+    for (key, version, body) in &written {
+        assert_eq!(
+            status_of(&client, &src, key, version).await.as_deref(),
+            Some("COMPLETED"),
+            "{key}: FAILED turns COMPLETED once the destination accepts it"
+        );
+        assert_eq!(&version_bytes(&client, &dst, key, version).await, body);
+        assert_eq!(
+            versions_of(&client, &dst, key).await,
+            vec![(version.clone(), false)],
+            "{key} is replicated once"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin surface
+
+#[tokio::test]
+async fn replication_metrics_and_status_cli() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rmet-src").await;
+    let dst = versioned_bucket(&client, "rmet-dst").await;
+    let arn = local_arn(&dst);
+    set_replication(&client, &src, vec![rule("metered", 1, &arn)]).await;
+    for key in ["a", "b"] {
+        let version = put_version(&client, &src, key, key.as_bytes()).await;
+        wait_for_status(&client, &src, key, &version, "COMPLETED").await;
+    }
+
+    let metrics = metrics_text(&server).await;
+    let labels = [
+        ("bucket", src.as_str()),
+        ("rule", "metered"),
+        ("destination", arn.as_str()),
+    ];
+    assert_eq!(
+        metric(&metrics, "strata_replication_completed", &labels),
+        2.0
+    );
+    assert_eq!(metric(&metrics, "strata_replication_pending", &labels), 0.0);
+    assert_eq!(metric(&metrics, "strata_replication_failed", &labels), 0.0);
+    assert_eq!(
+        metric(&metrics, "strata_replication_queue_length", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric(&metrics, "strata_replication_oldest_pending_seconds", &[]),
+        0.0
+    );
+
+    let endpoint = status_report(&server, Some(&src)).await;
+    let (ok, stdout, stderr) =
+        replication_cli(&server, &["--bucket", &src, "--json"], SECRET_KEY).await;
+    assert!(ok, "strata replication status --json failed: {stderr}");
+    let cli: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("status --json prints JSON ({e}): {stdout}"));
+    assert_eq!(cli, endpoint, "--json prints the endpoint's document");
+    assert_eq!(cli["queue_length"], 0, "{cli}");
+    assert!(cli["oldest_pending_age_seconds"].is_null(), "{cli}");
+    assert_eq!(rule_counts(&cli, &src, "metered"), (0, 2, 0), "{cli}");
+    assert_eq!(cli["errors"], Value::Array(Vec::new()), "{cli}");
+
+    let (ok, stdout, stderr) = replication_cli(&server, &[], SECRET_KEY).await;
+    assert!(ok, "strata replication status failed: {stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains(&src) && l.contains("metered"))
+        .unwrap_or_else(|| panic!("the table has a row for {src}/metered:\n{stdout}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert!(
+        cells.contains(&arn.as_str()) && cells.ends_with(&["0", "2", "0"]),
+        "row: bucket, rule, destination, pending 0, completed 2, failed 0:\n{stdout}"
+    );
+    assert!(stdout.contains("queue: 0 pending"), "{stdout}");
+
+    // The admin endpoint is authenticated, and knows which buckets exist.
+    let (ok, stdout, _) = replication_cli(&server, &["--json"], "not-the-secret").await;
+    assert!(!ok, "a wrong secret must fail, printed:\n{stdout}");
+    let answer = Answer::read(
+        crate::common::send_with_headers(
+            &server,
+            "GET",
+            "/_strata/replication/status",
+            &[],
+            Vec::new(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        403,
+        "unsigned status request: {}",
+        answer.text()
+    );
+    let answer = Answer::read(
+        RawRequest::new(
+            "GET",
+            "/_strata/replication/status?bucket=no-such-bucket-repl",
+        )
+        .send(&server)
+        .await,
+    )
+    .await;
+    answer.assert_error(404, "NoSuchBucket");
+}
