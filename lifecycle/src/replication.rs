@@ -25,6 +25,10 @@ use strata_storage::{
 use crate::clock::LifecycleClock;
 use crate::rules::{RuleError, MAX_RULES};
 
+/// Why an entry whose source moved to the archive tier before it was carried is given up.
+const ARCHIVED: &str =
+    "the source version moved to an archive storage class before it was replicated";
+
 /// Failed attempts after which a source version reports FAILED.
 pub const FAIL_AFTER: u32 = 3;
 
@@ -251,6 +255,10 @@ impl ReplicationConfiguration {
     /// The destinations a version goes to, one per destination: for each, the matching enabled
     /// rule with the highest priority (document order breaks ties) decides.
     pub fn targets(&self, v: &ObjectVersion, event: ReplicationEvent) -> Vec<ReplicationTarget> {
+        // As in S3, versions in an archive class are not replicated.
+        if crate::rules::is_archive_class(&v.storage_class) {
+            return Vec::new();
+        }
         let mut best: Vec<(&ReplicationRule, i64)> = Vec::new();
         for r in self.rules.iter().filter(|r| r.enabled) {
             if !r.filter.matches(&v.key, &v.meta.tags) {
@@ -480,7 +488,10 @@ fn carry_remote(ctx: &Ctx, e: &QueueEntry, name: &str, bucket: &str) -> Result<(
         return ctx.store.replication_drop(e).map_err(|err| err.to_string());
     };
     if source.version.archived {
-        return Err("objects in an archive storage class are not replicated".into());
+        return ctx
+            .store
+            .replication_abandon(e, ARCHIVED)
+            .map_err(|err| err.to_string());
     }
     remotes.replicate(name, bucket, e, &source)?;
     ctx.store.replication_done(e).map_err(|err| err.to_string())
@@ -623,6 +634,12 @@ mod tests {
                 .len(),
             1
         );
+        // Versions in an archive class are not replicated.
+        let mut glacier = version("k", &[], false);
+        glacier.storage_class = "GLACIER".into();
+        assert!(cfg(vec![dm.clone()])
+            .targets(&glacier, ReplicationEvent::NewVersion)
+            .is_empty());
         // Existing versions only for rules that ask for them.
         assert!(cfg(vec![dm.clone()])
             .targets(&version("k", &[], false), ReplicationEvent::Existing)

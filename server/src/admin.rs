@@ -97,8 +97,10 @@ fn export_replication(state: &AppState, r: &strata_storage::ReplicationReport) {
         .unwrap_or(0.0);
     metrics::gauge!("strata_replication_oldest_pending_seconds").set(age);
     let w = &state.replication.stats;
-    metrics::gauge!("strata_replication_failed_attempts")
-        .set(w.failed_attempts.load(Ordering::Relaxed) as f64);
+    metrics::counter!("strata_replication_failed_attempts_total")
+        .absolute(w.failed_attempts.load(Ordering::Relaxed));
+    metrics::counter!("strata_replication_replicated_total")
+        .absolute(w.replicated.load(Ordering::Relaxed));
     for rule in &r.rules {
         let labels = [
             ("bucket", rule.bucket.clone()),

@@ -74,8 +74,13 @@ impl Remotes {
                     "--replication-remote {spec:?}: the name may hold letters, digits, '-' and '_'"
                 ));
             }
-            let endpoint = parse_endpoint(url)?;
+            let endpoint = parse_endpoint(url).map_err(|e| format!("remote {name:?}: {e}"))?;
             let prefix = env_prefix(name);
+            if let Some(other) = remotes.keys().find(|n: &&String| env_prefix(n) == prefix) {
+                return Err(format!(
+                    "remotes {other:?} and {name:?} would both read their keys from {prefix}_*"
+                ));
+            }
             let var = |suffix: &str| {
                 std::env::var(format!("{prefix}_{suffix}"))
                     .ok()
@@ -474,8 +479,13 @@ impl Remotes {
                 body: Some((Body::from(doc), len, Some(sha))),
             }
         };
-        self.runtime.block_on(remote.send(&self.http, call))?;
-        Ok(())
+        match self.runtime.block_on(remote.send(&self.http, call)) {
+            // The replica is gone at the destination (or was never kept under this version id,
+            // as on an endpoint that is not Strata): there are no tags to update, as for a local
+            // destination.
+            Err(e) if e.starts_with("HTTP 404") => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 }
 

@@ -277,6 +277,37 @@ fn finish(conn: &Connection, e: &QueueEntry, carried: bool) -> Result<()> {
     Ok(())
 }
 
+/// Why an entry whose source was archived before it was carried is given up (S3 does not
+/// replicate archived objects).
+const ARCHIVED: &str =
+    "the source version moved to an archive storage class before it was replicated";
+
+/// Gives an entry up for good: its source reports FAILED and the reason is kept as the
+/// destination's last error.
+fn abandon(conn: &Connection, e: &QueueEntry, reason: &str) -> Result<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM replication_queue WHERE id = ?1")?
+        .execute([e.id])?;
+    if n == 0 {
+        return Ok(());
+    }
+    bump_stats(conn, e, 0, 1)?;
+    conn.prepare_cached(
+        "UPDATE versions SET replication_status = 'FAILED' WHERE id = ?1 AND \
+         (replication_status IS NULL OR replication_status != 'REPLICA')",
+    )?
+    .execute([e.version_row])?;
+    record_error(conn, &e.destination, reason)
+}
+
+fn record_error(conn: &Connection, destination: &str, error: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO replication_errors(destination, error, at_ms) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![destination, error, now_ms()])?;
+    Ok(())
+}
+
 fn load_row(conn: &Connection, id: i64) -> Result<Option<ObjectVersion>> {
     Ok(conn
         .prepare_cached(&format!(
@@ -429,12 +460,11 @@ impl Store {
             };
             let mut freed = Vec::new();
             match e.kind {
+                ReplicationKind::Version if src.archived => {
+                    abandon(conn, &e, ARCHIVED)?;
+                    return Ok(((), Vec::new()));
+                }
                 ReplicationKind::Version => {
-                    if src.archived {
-                        return Err(Error::Invalid(
-                            "objects in an archive storage class are not replicated".into(),
-                        ));
-                    }
                     freed = insert_replica(conn, &src, &dest, e.storage_class.as_deref())?;
                 }
                 ReplicationKind::Tags => {
@@ -464,6 +494,15 @@ impl Store {
         let e = entry.clone();
         self.inner.writer.write(move |conn| {
             finish(conn, &e, true)?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Gives an entry up for good (its source reports FAILED), with the reason.
+    pub fn replication_abandon(&self, entry: &QueueEntry, reason: &str) -> Result<()> {
+        let (e, r) = (entry.clone(), reason.to_owned());
+        self.inner.writer.write(move |conn| {
+            abandon(conn, &e, &r)?;
             Ok(((), Vec::new()))
         })
     }
@@ -507,11 +546,7 @@ impl Store {
                 bump_stats(conn, &e, 0, 1)?;
                 refresh_status(conn, e.version_row)?;
             }
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO replication_errors(destination, error, at_ms) \
-                 VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![e.destination, err, now_ms()])?;
+            record_error(conn, &e.destination, &err)?;
             Ok(((), Vec::new()))
         })
     }

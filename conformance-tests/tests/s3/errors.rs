@@ -15,7 +15,7 @@ async fn unsupported_operations_are_not_implemented() {
     let cases = [
         ("GET", format!("/{bucket}?website"), Vec::new()),
         ("GET", format!("/{bucket}?policy"), Vec::new()),
-        ("GET", format!("/{bucket}?replication"), Vec::new()),
+        ("GET", format!("/{bucket}?accelerate"), Vec::new()),
         ("GET", format!("/{bucket}?logging"), Vec::new()),
         (
             "PUT",

@@ -157,7 +157,13 @@ impl Signer {
             ("x-amz-content-sha256", payload_hash.to_owned()),
             ("x-amz-date", amz_date.clone()),
         ];
-        headers.extend(extra.iter().map(|(n, v)| (n.as_str(), v.trim().to_owned())));
+        // Canonical values: trimmed, runs of spaces collapsed to one.
+        headers.extend(extra.iter().map(|(n, v)| {
+            (
+                n.as_str(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        }));
         headers.sort_by(|a, b| a.0.cmp(b.0));
         let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
         let signed_headers = headers
@@ -296,7 +302,10 @@ mod tests {
         let at = datetime!(2026-03-04 05:06:07 UTC);
         let extra = vec![
             ("content-type".to_owned(), "text/plain".to_owned()),
-            ("x-amz-meta-colour".to_owned(), "blue".to_owned()),
+            (
+                "x-amz-meta-colour".to_owned(),
+                " blue  and   green ".to_owned(),
+            ),
             ("x-amz-storage-class".to_owned(), "STANDARD_IA".to_owned()),
         ];
         let (want, _) = oracle("PUT", "/bkt/k", "h:1", UNSIGNED_PAYLOAD, at, &extra);

@@ -241,6 +241,8 @@ pub async fn put_replication(req: &mut S3Request, payload: web::Payload) -> S3Re
     let check = req.take_payload_check();
     let (body, _) = body::read_small(payload, req.http.headers(), check, 1024 * 1024).await?;
     let bucket = req.bucket()?.to_owned();
+    let (store, b) = (req.store().clone(), bucket.clone());
+    blocking(move || store.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;
     let cfg = parse_configuration(&body)?;
     let remotes = req.state.remotes.clone();
     cfg.validate(&bucket, &|name| remotes.knows(name))
