@@ -218,18 +218,18 @@ where
                 break;
             }
         }
-        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(pieces.len().max(1));
-        for piece in pieces {
-            // Cannot fail: the channel holds every piece and the receiver is alive.
-            let _ = tx.try_send(piece);
+        let mut pieces = pieces.into_iter();
+        if received as u64 <= INLINE_PROCESS {
+            // Hashing a few KiB costs less than the two thread switches of a blocking task.
+            return process(move || pieces.next(), sink, spec);
         }
-        drop(tx);
-        return tokio::task::spawn_blocking(move || process(rx, sink, spec))
+        return tokio::task::spawn_blocking(move || process(move || pieces.next(), sink, spec))
             .await
             .map_err(S3Error::internal)?;
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(16);
-    let worker = tokio::task::spawn_blocking(move || process(rx, sink, spec));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(16);
+    let worker =
+        tokio::task::spawn_blocking(move || process(move || rx.blocking_recv(), sink, spec));
     while let Some(item) = payload.next().await {
         let piece = item.ok();
         let broken = piece.is_none();
@@ -264,8 +264,13 @@ impl Hashers {
 /// (the ETag) alone runs at about 0.5 GB/s, so doing it in line would cap a PUT's throughput.
 const PIPELINE_THRESHOLD: u64 = 1 << 20;
 
+/// Bodies up to this size are decoded and hashed on the async worker itself; the sink must then
+/// not block (a `BodyWriter` only buffers this much).
+const INLINE_PROCESS: u64 = 64 * 1024;
+
+/// Decodes, checks and hashes the pieces `next` yields (None: the body ended), feeding `sink`.
 fn process<S: BodySink>(
-    mut rx: tokio::sync::mpsc::Receiver<Piece>,
+    mut next: impl FnMut() -> Option<Piece>,
     mut sink: S,
     spec: BodySpec,
 ) -> S3Result<(S, BodyDigests)> {
@@ -301,7 +306,7 @@ fn process<S: BodySink>(
     // Decoded pieces flow to `consume`, which hashes them (in line or on the hashing thread) and
     // hands them to the sink.
     let mut run = |consume: &mut dyn FnMut(Bytes) -> S3Result<()>| -> S3Result<()> {
-        while let Some(piece) = rx.blocking_recv() {
+        while let Some(piece) = next() {
             let Some(bytes) = piece else {
                 return Err(incomplete());
             };

@@ -1,16 +1,21 @@
 //! The content-addressed chunk store.
 //!
 //! Invariant: a file `chunks/<tier>/ab/cd/<hash>` always holds exactly the bytes whose BLAKE3 hash is
-//! `<hash>`: chunks are written to `tmp/`, synced, and renamed into place, so a crash never leaves a
-//! partial chunk under its final name. A chunk file is deleted only by the metadata writer thread, and
-//! only while no in-flight write or read has pinned it (see [`Pins`]).
+//! `<hash>`: chunks are written to `tmp/` and renamed into place, so a crash never leaves a partial
+//! chunk under its final name. With durability on, a chunk is durable before any commit references
+//! it: either it was synced when written (`write`), or it was written without a sync
+//! (`write_deferred`) and the referencing writer passes a [`ChunkStore::barrier`] (one `syncfs` of
+//! the chunk file system, shared by concurrent writers) before it commits. A deferred chunk that a
+//! crash cut short is referenced by no commit, and start-up recovery removes it. A chunk file is
+//! deleted only by the metadata writer thread, and only while no in-flight write or read has
+//! pinned it (see [`Pins`]).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use crate::error::Result;
 
@@ -150,6 +155,24 @@ pub struct ChunkStore {
     tmp: PathBuf,
     sync: bool,
     tmp_seq: AtomicU64,
+    gate: SyncGate,
+}
+
+/// Group `syncfs`: each caller is covered by a sync that started after it asked.
+#[derive(Default)]
+struct SyncGate {
+    state: Mutex<GateState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Tickets handed out.
+    requested: u64,
+    /// Every ticket up to this one is covered by a completed sync.
+    synced: u64,
+    /// A sync is running.
+    running: bool,
 }
 
 impl ChunkStore {
@@ -170,6 +193,7 @@ impl ChunkStore {
             tmp,
             sync,
             tmp_seq: AtomicU64::new(0),
+            gate: SyncGate::default(),
         })
     }
 
@@ -210,9 +234,50 @@ impl ChunkStore {
         self.path(tier, hash).is_file()
     }
 
-    /// Writes a chunk unless it is already present. Returns true if it wrote the file.
-    /// The caller must hold a pin on `hash`.
+    /// Writes a chunk unless it is already present, durably (when the store syncs) before it
+    /// returns. Returns true if it wrote the file. The caller must hold a pin on `hash`.
     pub fn write(&self, tier: Tier, hash: &ChunkHash, data: &[u8]) -> Result<bool> {
+        self.write_inner(tier, hash, data, self.sync)
+    }
+
+    /// Writes a hot chunk unless it is already present, without syncing it: the caller must
+    /// pass [`ChunkStore::barrier`] before committing anything that references it (or any chunk
+    /// it found already present). Returns true if it wrote the file.
+    pub fn write_deferred(&self, hash: &ChunkHash, data: &[u8]) -> Result<bool> {
+        self.write_inner(Tier::Hot, hash, data, self.sync && !SYNCFS)
+    }
+
+    /// Makes every chunk written so far (by anyone) durable, with one `syncfs` of the hot tier's
+    /// file system shared by the callers that arrive while one runs.
+    pub fn barrier(&self) -> Result<()> {
+        if !self.sync || !SYNCFS {
+            return Ok(());
+        }
+        let mut st = self.gate.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.requested += 1;
+        let ticket = st.requested;
+        loop {
+            if st.synced >= ticket {
+                return Ok(());
+            }
+            if !st.running {
+                st.running = true;
+                let covers = st.requested;
+                drop(st);
+                let result = syncfs(&self.hot);
+                st = self.gate.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.running = false;
+                if result.is_ok() {
+                    st.synced = st.synced.max(covers);
+                }
+                self.gate.done.notify_all();
+                return result.map_err(Into::into);
+            }
+            st = self.gate.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn write_inner(&self, tier: Tier, hash: &ChunkHash, data: &[u8], sync: bool) -> Result<bool> {
         let path = self.path(tier, hash);
         if path.is_file() {
             return Ok(false);
@@ -224,7 +289,7 @@ impl ChunkStore {
         let result = (|| -> io::Result<()> {
             let mut f = File::create(&tmp_path)?;
             f.write_all(data)?;
-            if self.sync {
+            if sync {
                 f.sync_data()?;
             }
             drop(f);
@@ -233,7 +298,7 @@ impl ChunkStore {
                 .ok_or_else(|| io::Error::other("chunk path"))?;
             if !parent.is_dir() {
                 fs::create_dir_all(parent)?;
-                if self.sync {
+                if sync {
                     // Make the new directory entries durable too.
                     if let Some(grand) = parent.parent() {
                         sync_dir(grand)?;
@@ -244,7 +309,7 @@ impl ChunkStore {
                 }
             }
             fs::rename(&tmp_path, &path)?;
-            if self.sync {
+            if sync {
                 sync_dir(parent)?;
             }
             Ok(())
@@ -327,6 +392,21 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Whether `syncfs` is available (Linux); elsewhere deferred writes are synced one by one.
+const SYNCFS: bool = cfg!(target_os = "linux");
+
+/// Flushes the file system holding `dir`: data, inodes and directory entries.
+#[cfg(target_os = "linux")]
+fn syncfs(dir: &Path) -> io::Result<()> {
+    let f = File::open(dir)?;
+    rustix::fs::syncfs(&f).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn syncfs(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +438,34 @@ mod tests {
         assert_eq!(pins.unpin(&[h]), vec![h]);
         pins.delete_unpinned(&[h], |h| deleted.push(*h));
         assert_eq!(deleted, vec![h]);
+    }
+
+    #[test]
+    fn concurrent_barriers_share_syncs_and_cover_every_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path(), None, true).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..5u8 {
+                        let data = [t, i, 42];
+                        let h = ChunkHash::of(&data);
+                        assert!(store.write_deferred(&h, &data).unwrap());
+                        store.barrier().unwrap();
+                        assert_eq!(store.read_range(Tier::Hot, &h, 0, 3).unwrap(), data);
+                    }
+                });
+            }
+        });
+        let st = store.gate.state.lock().unwrap();
+        assert!(!st.running);
+        if SYNCFS {
+            assert_eq!(st.requested, 40);
+            // Every ticket was covered by a sync that started after it was taken.
+            assert_eq!(st.synced, 40);
+        }
+        assert!(fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none());
     }
 
     #[test]

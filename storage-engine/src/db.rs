@@ -228,28 +228,56 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
     {
         let (reply_tx, reply_rx) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+        self.submit(f, move |r| {
+            let _ = reply_tx.send(r);
+        })?;
+        reply_rx.recv().map_err(|_| Error::Unavailable)?
+    }
+
+    /// Like `write`, but returns a future of the result instead of blocking the caller (for an
+    /// async caller whose write needs no other blocking work).
+    pub(crate) fn write_async<T, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = futures_channel::oneshot::channel::<Result<T>>();
+        let submitted = self.submit(f, move |r| {
+            let _ = reply_tx.send(r);
+        });
+        async move {
+            submitted?;
+            reply_rx.await.map_err(|_| Error::Unavailable)?
+        }
+    }
+
+    /// Queues `f` for the writer thread; `reply` gets its outcome once the transaction is known.
+    fn submit<T, F, R>(&self, f: F, reply: R) -> Result<()>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
+        R: FnOnce(Result<T>) + Send + 'static,
+    {
         let job: Job = Box::new(move |conn: &Connection| match f(conn) {
             Ok((value, freed)) => JobOutcome {
                 ok: true,
                 freed,
-                reply: Box::new(move |commit: Result<()>| {
-                    let _ = reply_tx.send(commit.map(|()| value));
-                }),
+                reply: Box::new(move |commit: Result<()>| reply(commit.map(|()| value))),
             },
             Err(e) => JobOutcome {
                 ok: false,
                 freed: Vec::new(),
-                reply: Box::new(move |_commit: Result<()>| {
-                    let _ = reply_tx.send(Err(e));
-                }),
+                reply: Box::new(move |_commit: Result<()>| reply(Err(e))),
             },
         });
         self.tx
             .as_ref()
             .ok_or(Error::Unavailable)?
             .send(Message::Write(job))
-            .map_err(|_| Error::Unavailable)?;
-        reply_rx.recv().map_err(|_| Error::Unavailable)?
+            .map_err(|_| Error::Unavailable)
     }
 
     /// Asks the writer to re-check chunks whose deletion was deferred by a pin.

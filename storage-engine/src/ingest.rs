@@ -6,7 +6,7 @@
 
 use fastcdc::v2020::FastCDC;
 
-use crate::chunks::{ChunkHash, ChunkRef, Tier};
+use crate::chunks::{ChunkHash, ChunkRef};
 use crate::error::Result;
 use crate::store::{Body, PinGuard, StagedBody, Store};
 
@@ -47,6 +47,11 @@ impl BodyWriter {
         self.size
     }
 
+    /// Whether the body will be stored inline: `finish` then writes nothing and returns at once.
+    pub fn is_inline(&self) -> bool {
+        !self.spilled
+    }
+
     /// Appends bytes. Complete chunks are cut and written as soon as they are known.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         self.size += data.len() as u64;
@@ -78,7 +83,7 @@ impl BodyWriter {
             let data = &self.buf[offset..offset + length];
             let hash = ChunkHash::of(data);
             self.pins.add(hash);
-            if self.store.inner.chunks.write(Tier::Hot, &hash, data)? {
+            if self.store.inner.chunks.write_deferred(&hash, data)? {
                 self.new_chunks.push(hash);
             }
             self.chunks.push(ChunkRef {
@@ -96,6 +101,8 @@ impl BodyWriter {
             Body::Inline(std::mem::take(&mut self.buf))
         } else {
             self.cut(true)?;
+            // The chunks (written here or found present) are durable before anything commits.
+            self.store.inner.chunks.barrier()?;
             Body::Chunks(std::mem::take(&mut self.chunks))
         };
         let new_chunks = std::mem::take(&mut self.new_chunks);

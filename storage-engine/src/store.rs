@@ -778,6 +778,39 @@ impl Store {
         result
     }
 
+    /// `put_object` for a body kept inline: the commit is awaited instead of blocking a thread
+    /// (an inline body has no chunks to write or collect). A chunked body is refused.
+    pub fn put_object_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut staged: StagedBody,
+        new: NewVersion,
+    ) -> impl std::future::Future<Output = Result<ObjectVersion>> + Send + 'static {
+        let inline = matches!(staged.body, Body::Inline(_)) && staged.new_chunks.is_empty();
+        let body = std::mem::replace(&mut staged.body, Body::Inline(Vec::new()));
+        let size = staged.size;
+        drop(staged);
+        let (bucket_s, key_s) = (bucket.to_owned(), key.to_owned());
+        let policy = self.replication_policy();
+        let commit = inline.then(|| {
+            self.inner.writer.write_async(move |conn| {
+                if !bucket_exists(conn, &bucket_s)? {
+                    return Err(Error::NoSuchBucket(bucket_s));
+                }
+                insert_current_version(conn, policy.as_ref(), bucket_s, key_s, body, size, new)
+            })
+        });
+        async move {
+            match commit {
+                Some(commit) => commit.await,
+                None => Err(Error::Invalid(
+                    "put_object_async takes inline bodies only".into(),
+                )),
+            }
+        }
+    }
+
     /// Removes chunks a failed write staged, unless something else references or pins them.
     pub(crate) fn discard_chunks(&self, hashes: Vec<ChunkHash>) {
         self.inner.writer.collect(hashes);

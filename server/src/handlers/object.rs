@@ -273,14 +273,20 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
         condition,
         replica_of: replica_of(req)?,
     };
-    let version = blocking(move || {
-        {
-            let staged = writer.finish()?;
-            store.put_object(&bucket, &key, staged, new)
-        }
-        .map_err(S3Error::from)
-    })
-    .await?;
+    let version = if writer.is_inline() {
+        // Nothing to write but the row: await the commit without a blocking thread.
+        let staged = writer.finish()?;
+        store.put_object_async(&bucket, &key, staged, new).await?
+    } else {
+        blocking(move || {
+            {
+                let staged = writer.finish()?;
+                store.put_object(&bucket, &key, staged, new)
+            }
+            .map_err(S3Error::from)
+        })
+        .await?
+    };
     req.state.metrics.record_bytes_in(digests.len);
     crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let mut resp = HttpResponse::Ok();
