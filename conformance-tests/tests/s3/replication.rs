@@ -35,7 +35,7 @@ use aws_sdk_s3::types::{
     ExistingObjectReplicationStatus, ExpirationStatus, LifecycleExpiration, LifecycleRule,
     LifecycleRuleFilter, ObjectIdentifier, ReplicationConfiguration, ReplicationRule,
     ReplicationRuleAndOperator, ReplicationRuleFilter, ReplicationRuleStatus, StorageClass, Tag,
-    Tagging, VersioningConfiguration,
+    Tagging, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use serde_json::Value;
@@ -145,6 +145,17 @@ impl Gate {
     /// Connections accepted so far.
     fn connections(&self) -> usize {
         self.held.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a connection is held (the replication worker has sent its request).
+    async fn wait_for_connection(&self) {
+        eventually("the worker connects to the gate", async || {
+            match self.connections() {
+                0 => Err("no connection yet".to_string()),
+                _ => Ok(()),
+            }
+        })
+        .await
     }
 
     /// Lets held and later connections through.
@@ -1670,6 +1681,108 @@ async fn replication_ignores_lifecycle_expirations() {
     );
 }
 
+#[tokio::test]
+async fn replication_leaves_versions_in_an_archive_class_out() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rarc-src").await;
+    let dst = versioned_bucket(&client, "rarc-dst").await;
+    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+
+    // Written straight into an archive class: not replicated, so no status.
+    for class in [StorageClass::Glacier, StorageClass::DeepArchive] {
+        let version = client
+            .put_object()
+            .bucket(&src)
+            .key(class.as_str())
+            .body(b"cold".to_vec().into())
+            .storage_class(class.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject {class:?}: {}", describe_error(&e)))
+            .version_id()
+            .expect("version id")
+            .to_string();
+        assert_eq!(
+            status_of(&client, &src, class.as_str(), &version).await,
+            None,
+            "a version written in {class:?} is not replicated"
+        );
+    }
+    let report = status_report(&server, Some(&src)).await;
+    assert_eq!(report["queue_length"], 0, "{report}");
+    assert!(versions_of(&client, &dst, "GLACIER").await.is_empty());
+}
+
+#[tokio::test]
+async fn replication_gives_up_a_version_archived_before_it_was_carried() {
+    let server = replication_server();
+    let client = server.client();
+    let src = versioned_bucket(&client, "rabn-src").await;
+    let dst = versioned_bucket(&client, "rabn-dst").await;
+    let arn = local_arn(&dst);
+    set_replication(&client, &src, vec![rule("all", 1, &arn)]).await;
+
+    // A version archived by lifecycle while it waits for its destination is given up: FAILED,
+    // counted once, with the reason as the destination's last error.
+    set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
+    let version = put_version(&client, &src, "warm", &random_bytes(200 * 1024, 90)).await;
+    wait_for_status(&client, &src, "warm", &version, "FAILED").await;
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(&src)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("archive")
+                        .filter(LifecycleRuleFilter::builder().prefix("warm").build())
+                        .status(ExpirationStatus::Enabled)
+                        .transitions(
+                            Transition::builder()
+                                .days(1)
+                                .storage_class(TransitionStorageClass::Glacier)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {}", describe_error(&e)));
+    let report = wait_for_empty_queue(&server, &src).await;
+    assert_eq!(
+        head_version(&client, &src, "warm", &version)
+            .await
+            .expect("HEAD warm")
+            .storage_class(),
+        Some(&StorageClass::Glacier),
+        "lifecycle archived warm"
+    );
+    assert_eq!(
+        status_of(&client, &src, "warm", &version).await.as_deref(),
+        Some("FAILED")
+    );
+    assert!(
+        report["errors"].as_array().is_some_and(|errors| errors
+            .iter()
+            .any(|e| e["destination"] == arn.as_str()
+                && e["error"].as_str().is_some_and(|t| t.contains("archive")))),
+        "the reason is the destination's last error: {report}"
+    );
+    set_versioning(&client, &dst, BucketVersioningStatus::Enabled).await;
+    assert!(versions_of(&client, &dst, "warm").await.is_empty());
+    // It failed three times before it was given up: still one failed entry.
+    assert_eq!(
+        rule_counts(&report, &src, "all"),
+        (0, 0, 1),
+        "one entry failed, counted once: {report}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Multipart uploads, copies, tag changes
 
@@ -2344,13 +2457,7 @@ async fn replication_status_is_pending_until_every_destination_has_the_version()
     let version = put_version(&a_client, &src, "k", b"held").await;
     // The local copy is made; the remote one waits on a request the gate holds unanswered.
     wait_for_version(&a_client, &local_dst, "k", &version).await;
-    eventually("the worker reaches the remote", async || {
-        match gate.connections() {
-            0 => Err("no connection yet".to_string()),
-            _ => Ok(()),
-        }
-    })
-    .await;
+    gate.wait_for_connection().await;
     assert_eq!(
         status_of(&a_client, &src, "k", &version).await.as_deref(),
         Some("PENDING"),
