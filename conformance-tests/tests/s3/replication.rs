@@ -2484,6 +2484,41 @@ async fn replication_status_is_pending_until_every_destination_has_the_version()
     );
 }
 
+/// A remote that accepts a connection and never answers (an overloaded server, a stuck proxy)
+/// must not stop replication to other destinations while the worker waits for it.
+#[tokio::test]
+async fn replication_a_destination_that_does_not_answer_does_not_hold_up_the_others() {
+    let b = replication_server();
+    let remote_dst = versioned_bucket(&b.client(), "rhung-dst").await;
+    let gate = Gate::new(b.port()).await;
+    let a = server_with_remotes(&[("gated", &gate.endpoint())], None);
+    let a_client = a.client();
+    let to_remote = versioned_bucket(&a_client, "rhung-s1").await;
+    let to_local = versioned_bucket(&a_client, "rhung-s2").await;
+    let local_dst = versioned_bucket(&a_client, "rhung-loc").await;
+    set_replication(
+        &a_client,
+        &to_remote,
+        vec![rule("remote", 1, &remote_arn("gated", &remote_dst))],
+    )
+    .await;
+    set_replication(
+        &a_client,
+        &to_local,
+        vec![rule("local", 1, &local_arn(&local_dst))],
+    )
+    .await;
+
+    let held = put_version(&a_client, &to_remote, "k", b"held").await;
+    gate.wait_for_connection().await;
+    // The remote has not answered (and will not until the gate opens); a version for a bucket of
+    // the same server must not wait for it.
+    let local = put_version(&a_client, &to_local, "k", b"local").await;
+    wait_for_version(&a_client, &local_dst, "k", &local).await;
+    gate.open();
+    wait_for_status(&a_client, &to_remote, "k", &held, "COMPLETED").await;
+}
+
 #[tokio::test]
 async fn replication_to_a_destination_that_is_down_fails_then_completes() {
     let b_port = free_port();
