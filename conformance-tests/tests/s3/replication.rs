@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::ops::AsyncFnMut;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -99,13 +99,15 @@ fn server_with_remotes(remotes: &[(&str, &str)], port: Option<u16>) -> Server {
     })
 }
 
-/// A loopback port in front of another one. While closed it accepts connections and holds them
-/// unanswered; once opened it relays them, and any later ones, to the port behind. A replication
-/// remote behind a closed gate is one that has not answered yet.
+/// A loopback port in front of another one. While closed it accepts connections, reads what
+/// the client sends and answers nothing; once opened it passes what it read, and everything after,
+/// to the port behind (also for a client that has gone away meanwhile), and relays later
+/// connections. A replication remote behind a closed gate is one that has not answered yet.
 struct Gate {
     port: u16,
     open: tokio::sync::watch::Sender<bool>,
-    held: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Gate {
@@ -116,25 +118,21 @@ impl Gate {
             .expect("bind gate");
         let port = listener.local_addr().expect("gate address").port();
         let (open, opened) = tokio::sync::watch::channel(false);
-        let held = Arc::new(AtomicUsize::new(0));
-        let count = held.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (count, log) = (connections.clone(), received.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                let mut opened = opened.clone();
-                tokio::spawn(async move {
-                    if opened.wait_for(|open| *open).await.is_err() {
-                        return;
-                    }
-                    if let Ok(mut outbound) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", behind)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
+                tokio::spawn(relay(inbound, behind, opened.clone(), log.clone()));
             }
         });
-        Gate { port, open, held }
+        Gate {
+            port,
+            open,
+            connections,
+            received,
+        }
     }
 
     /// `http://127.0.0.1:PORT` of the gate.
@@ -142,17 +140,24 @@ impl Gate {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Connections accepted so far.
-    fn connections(&self) -> usize {
-        self.held.load(Ordering::SeqCst)
-    }
-
     /// Waits until a connection is held (the replication worker has sent its request).
     async fn wait_for_connection(&self) {
         eventually("the worker connects to the gate", async || {
-            match self.connections() {
+            match self.connections.load(Ordering::SeqCst) {
                 0 => Err("no connection yet".to_string()),
                 _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// Waits until the bytes held so far end with `tail` (e.g. a request's whole body).
+    async fn wait_for_bytes(&self, tail: &[u8]) {
+        eventually("the gate holds the whole request", async || {
+            let received = self.received.lock().expect("gate log").clone();
+            match received.ends_with(tail) {
+                true => Ok(()),
+                false => Err(format!("{} bytes", received.len())),
             }
         })
         .await
@@ -161,6 +166,46 @@ impl Gate {
     /// Lets held and later connections through.
     fn open(&self) {
         self.open.send_replace(true);
+    }
+}
+
+/// One connection through a [`Gate`].
+async fn relay(
+    mut inbound: tokio::net::TcpStream,
+    behind: u16,
+    mut opened: tokio::sync::watch::Receiver<bool>,
+    log: Arc<Mutex<Vec<u8>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut held, mut client_gone) = (Vec::new(), false);
+    let mut piece = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            open = opened.wait_for(|open| *open) => match open {
+                Ok(_) => break,
+                Err(_) => return,
+            },
+            read = inbound.read(&mut piece), if !client_gone => match read {
+                Ok(0) | Err(_) => client_gone = true,
+                Ok(n) => {
+                    held.extend_from_slice(&piece[..n]);
+                    log.lock().expect("gate log").extend_from_slice(&piece[..n]);
+                }
+            },
+        }
+    }
+    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", behind)).await else {
+        return;
+    };
+    if outbound.write_all(&held).await.is_err() {
+        return;
+    }
+    if client_gone {
+        // Nobody is left to read the answer: read it to the end and drop it.
+        let _ = outbound.shutdown().await;
+        let _ = tokio::io::copy(&mut outbound, &mut tokio::io::sink()).await;
+    } else {
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
     }
 }
 
@@ -2517,6 +2562,47 @@ async fn replication_a_destination_that_does_not_answer_does_not_hold_up_the_oth
     wait_for_version(&a_client, &local_dst, "k", &local).await;
     gate.open();
     wait_for_status(&a_client, &to_remote, "k", &held, "COMPLETED").await;
+}
+
+#[tokio::test]
+async fn replication_delivered_again_after_a_crash_adds_no_version() {
+    let b = replication_server();
+    let b_client = b.client();
+    let dst = versioned_bucket(&b_client, "ragain-dst").await;
+    let gate = Gate::new(b.port()).await;
+    let mut a = server_with_remotes(&[("gated", &gate.endpoint())], None);
+    let src = versioned_bucket(&a.client(), "ragain-src").await;
+    set_replication(
+        &a.client(),
+        &src,
+        vec![rule("r", 1, &remote_arn("gated", &dst))],
+    )
+    .await;
+
+    // A sends the version; B gets it only after A was killed, so A never hears B's answer and
+    // still has the entry when it starts again.
+    let body = b"delivered twice, stored once".to_vec();
+    let version = put_version(&a.client(), &src, "k", &body).await;
+    gate.wait_for_bytes(&body).await;
+    a.stop();
+    gate.open();
+    let first = wait_for_version(&b_client, &dst, "k", &version).await;
+    a.start_again();
+    let a_client = a.client();
+    wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
+
+    let report = wait_for_empty_queue(&a, &src).await;
+    assert_eq!(rule_counts(&report, &src, "r"), (0, 1, 0), "{report}");
+    assert_eq!(
+        versions_of(&b_client, &dst, "k").await,
+        vec![(version.clone(), false)],
+        "the second delivery of a version id the destination has adds nothing"
+    );
+    let source = head_version(&a_client, &src, "k", &version).await.unwrap();
+    let replica = head_version(&b_client, &dst, "k", &version).await.unwrap();
+    assert_same_version(&source, &replica, None, "replica delivered twice");
+    assert_eq!(replica.last_modified(), first.last_modified());
+    assert_eq!(version_bytes(&b_client, &dst, "k", &version).await, body);
 }
 
 #[tokio::test]
