@@ -2618,7 +2618,12 @@ async fn replication_to_a_destination_that_is_down_fails_then_completes() {
     let a_client = a.client();
     let src = versioned_bucket(&a_client, "rdown-src").await;
     let arn = remote_arn("b", &dst);
-    set_replication(&a_client, &src, vec![rule("to-b", 1, &arn)]).await;
+    set_replication(
+        &a_client,
+        &src,
+        vec![rule("to-b", 1, &arn).delete_marker_replication(delete_markers(true))],
+    )
+    .await;
 
     b.stop();
     let body = random_bytes(200_000, 50);
@@ -2662,7 +2667,10 @@ async fn replication_to_a_destination_that_is_down_fails_then_completes() {
         "{metrics}"
     );
 
-    // B comes back on the same address: the entry is retried until B takes it.
+    // A delete marker written meanwhile waits behind the version it covers.
+    let marker = delete_marker(&a_client, &src, "k").await;
+
+    // B comes back on the same address: the entries are retried until B takes them.
     b.start_again();
     wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
     let b_client = b.client();
@@ -2672,7 +2680,13 @@ async fn replication_to_a_destination_that_is_down_fails_then_completes() {
     assert_eq!(version_bytes(&b_client, &dst, "k", &version).await, body);
     let report = wait_for_empty_queue(&a, &src).await;
     let (pending, completed, _) = rule_counts(&report, &src, "to-b");
-    assert_eq!((pending, completed), (0, 1), "{report}");
+    assert_eq!((pending, completed), (0, 2), "{report}");
+    assert_eq!(
+        versions_of(&b_client, &dst, "k").await,
+        vec![(marker, true), (version.clone(), false)],
+        "the version, then its delete marker, in the source's order"
+    );
+    assert!(!is_current(&b_client, &dst, "k").await);
 }
 
 // ---------------------------------------------------------------------------------------------
