@@ -75,8 +75,9 @@ pub struct ReplicationRule {
     /// `DeleteMarkerReplication` (None: absent). Absent in the legacy schema, which always
     /// replicates delete markers; required by the V2 schema.
     pub delete_marker_replication: Option<bool>,
-    /// Whether versions that were there before the rule are replicated too.
-    pub existing_object_replication: bool,
+    /// `ExistingObjectReplication` (None: absent): whether versions that were there before the
+    /// rule are replicated too.
+    pub existing_object_replication: Option<bool>,
 }
 
 /// The filter of a rule: every present condition must hold.
@@ -275,7 +276,9 @@ impl ReplicationConfiguration {
             }
         }
         best.into_iter()
-            .filter(|(r, _)| event != ReplicationEvent::Existing || r.existing_object_replication)
+            .filter(|(r, _)| {
+                event != ReplicationEvent::Existing || r.existing_object_replication == Some(true)
+            })
             .filter(|(r, _)| !v.is_delete_marker || r.delete_marker_replication.unwrap_or(!r.v2))
             .map(|(r, _)| ReplicationTarget {
                 rule_id: r.id.clone(),
@@ -360,14 +363,18 @@ pub struct ReplicationWorkerStats {
     pub failed_attempts: AtomicU64,
 }
 
-/// Entries taken per round.
+/// Entries read per dispatch round.
 const BATCH: usize = 64;
-/// Entries carried at once (each on its own thread).
-const PARALLEL: usize = 4;
+/// Threads that carry entries.
+const WORKERS: usize = 8;
+/// Entries carried to one destination at once: a destination that hangs holds at most this many
+/// workers, and the others keep serving the other destinations.
+const PER_DESTINATION: usize = 4;
 
-/// The background worker that drains the replication queue.
+/// The background worker that drains the replication queue: a dispatcher thread hands due entries
+/// to a pool of carrier threads, at most [`PER_DESTINATION`] at a time per destination.
 pub struct ReplicationWorker {
-    trigger: std::sync::mpsc::Sender<()>,
+    trigger: std::sync::mpsc::Sender<Msg>,
     /// Counters.
     pub stats: Arc<ReplicationWorkerStats>,
 }
@@ -379,34 +386,70 @@ struct Ctx {
     stats: Arc<ReplicationWorkerStats>,
 }
 
+/// What the dispatcher hears.
+enum Msg {
+    /// Look for due entries now.
+    Wake,
+    /// A carrier finished an entry; `retry_at` is set when it failed.
+    Done {
+        id: i64,
+        destination: String,
+        retry_at: Option<i64>,
+    },
+}
+
 impl ReplicationWorker {
-    /// Starts the worker thread; it looks for due entries every `poll`, or at once when asked.
+    /// Starts the dispatcher and the carriers; due entries are looked for every `poll`, when a
+    /// carrier finishes, or when asked.
     pub fn start(
         store: Store,
         clock: LifecycleClock,
         remotes: Option<Arc<dyn RemoteReplicator>>,
         poll: Duration,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         let stats = Arc::new(ReplicationWorkerStats::default());
-        let ctx = Ctx {
+        let ctx = Arc::new(Ctx {
             store,
             clock,
             remotes,
             stats: stats.clone(),
-        };
+        });
+        let (job_tx, job_rx) = std::sync::mpsc::channel::<QueueEntry>();
+        let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
+        for n in 0..WORKERS {
+            let (ctx, job_rx, done) = (ctx.clone(), job_rx.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("strata-replication-{n}"))
+                .spawn(move || loop {
+                    let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(e) = job else { return };
+                    let retry_at = carry(&ctx, &e);
+                    let msg = Msg::Done {
+                        id: e.id,
+                        destination: e.destination,
+                        retry_at,
+                    };
+                    if done.send(msg).is_err() {
+                        return;
+                    }
+                })?;
+        }
         std::thread::Builder::new()
             .name("strata-replication".into())
             .spawn(move || {
-                // Destinations that failed, and when they may be tried again.
-                let mut resting: HashMap<String, i64> = HashMap::new();
+                let mut d = Dispatcher::default();
                 loop {
                     match rx.recv_timeout(poll) {
-                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Ok(msg) => d.hear(msg),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                     }
-                    if let Err(e) = drain(&ctx, &mut resting) {
-                        tracing::warn!(error = %e, "replication round failed");
+                    while let Ok(msg) = rx.try_recv() {
+                        d.hear(msg);
+                    }
+                    if let Err(e) = d.dispatch(&ctx, &job_tx) {
+                        tracing::warn!(error = %e, "replication dispatch failed");
                     }
                 }
             })?;
@@ -415,34 +458,82 @@ impl ReplicationWorker {
 
     /// Asks for a round now.
     pub fn trigger(&self) {
-        let _ = self.trigger.send(());
+        let _ = self.trigger.send(Msg::Wake);
     }
 }
 
-/// Carries due entries until none is left that may be tried now.
-fn drain(ctx: &Ctx, resting: &mut HashMap<String, i64>) -> strata_storage::Result<()> {
-    loop {
-        let now = ctx.clock.now_ms();
-        resting.retain(|_, until| *until > now);
-        let skip: Vec<String> = resting.keys().cloned().collect();
-        let due = ctx.store.replication_due(now, BATCH, &skip)?;
-        if due.is_empty() {
-            return Ok(());
-        }
-        for group in due.chunks(PARALLEL) {
-            let outcomes: Vec<(String, Option<i64>)> = std::thread::scope(|s| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .map(|e| s.spawn(move || (e.destination.clone(), carry(ctx, e))))
-                    .collect();
-                handles.into_iter().filter_map(|h| h.join().ok()).collect()
-            });
-            for (dest, retry_at) in outcomes {
-                if let Some(at) = retry_at {
-                    resting.insert(dest, at);
-                }
+/// The dispatcher's view of what is being carried.
+#[derive(Default)]
+struct Dispatcher {
+    /// Destinations that failed, and when they may be tried again.
+    resting: HashMap<String, i64>,
+    /// Entries handed to a carrier, by id, with their destination.
+    in_flight: HashMap<i64, String>,
+    /// Entries in flight per destination.
+    per_destination: HashMap<String, usize>,
+}
+
+impl Dispatcher {
+    fn hear(&mut self, msg: Msg) {
+        let Msg::Done {
+            id,
+            destination,
+            retry_at,
+        } = msg
+        else {
+            return;
+        };
+        self.in_flight.remove(&id);
+        if let Some(n) = self.per_destination.get_mut(&destination) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_destination.remove(&destination);
             }
         }
+        if let Some(at) = retry_at {
+            self.resting.insert(destination, at);
+        }
+    }
+
+    /// Hands due entries to free carriers.
+    fn dispatch(
+        &mut self,
+        ctx: &Ctx,
+        jobs: &std::sync::mpsc::Sender<QueueEntry>,
+    ) -> strata_storage::Result<()> {
+        if self.in_flight.len() >= WORKERS {
+            return Ok(());
+        }
+        let now = ctx.clock.now_ms();
+        self.resting.retain(|_, until| *until > now);
+        let mut skip: Vec<String> = self.resting.keys().cloned().collect();
+        skip.extend(
+            self.per_destination
+                .iter()
+                .filter(|(_, n)| **n >= PER_DESTINATION)
+                .map(|(d, _)| d.clone()),
+        );
+        for e in ctx.store.replication_due(now, BATCH, &skip)? {
+            if self.in_flight.len() >= WORKERS {
+                break;
+            }
+            if self.in_flight.contains_key(&e.id) {
+                continue;
+            }
+            let n = self
+                .per_destination
+                .entry(e.destination.clone())
+                .or_default();
+            if *n >= PER_DESTINATION {
+                continue;
+            }
+            *n += 1;
+            self.in_flight.insert(e.id, e.destination.clone());
+            if jobs.send(e).is_err() {
+                return Err(strata_storage::Error::Unavailable);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -517,7 +608,7 @@ mod tests {
                 ..Default::default()
             },
             delete_marker_replication: Some(false),
-            existing_object_replication: false,
+            existing_object_replication: None,
         }
     }
 
@@ -644,7 +735,7 @@ mod tests {
         assert!(cfg(vec![dm.clone()])
             .targets(&version("k", &[], false), ReplicationEvent::Existing)
             .is_empty());
-        dm.existing_object_replication = true;
+        dm.existing_object_replication = Some(true);
         assert_eq!(
             cfg(vec![dm])
                 .targets(&version("k", &[], false), ReplicationEvent::Existing)

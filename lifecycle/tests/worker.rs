@@ -346,7 +346,7 @@ mod replication {
                 ..Default::default()
             },
             delete_marker_replication: Some(true),
-            existing_object_replication: false,
+            existing_object_replication: None,
         }
     }
 
@@ -529,7 +529,7 @@ mod replication {
             store_config(&store, "src", Some(&cfg(r.clone()))).unwrap(),
             0
         );
-        r.existing_object_replication = true;
+        r.existing_object_replication = Some(true);
         assert_eq!(store_config(&store, "src", Some(&cfg(r))).unwrap(), 2);
         assert_eq!(due(&store).len(), 2);
     }

@@ -465,7 +465,10 @@ mod tests {
             // Every ticket was covered by a sync that started after it was taken.
             assert_eq!(st.synced, 40);
         }
-        assert!(fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none());
+        assert!(fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none());
     }
 
     #[test]

@@ -285,13 +285,17 @@ const ARCHIVED: &str =
 /// Gives an entry up for good: its source reports FAILED and the reason is kept as the
 /// destination's last error.
 fn abandon(conn: &Connection, e: &QueueEntry, reason: &str) -> Result<()> {
-    let n = conn
-        .prepare_cached("DELETE FROM replication_queue WHERE id = ?1")?
-        .execute([e.id])?;
-    if n == 0 {
+    let counted: Option<i64> = conn
+        .prepare_cached("DELETE FROM replication_queue WHERE id = ?1 RETURNING failed")?
+        .query_row([e.id], |r| r.get(0))
+        .optional()?;
+    let Some(counted) = counted else {
         return Ok(());
+    };
+    // An entry that already failed past the threshold was counted then.
+    if counted == 0 {
+        bump_stats(conn, e, 0, 1)?;
     }
-    bump_stats(conn, e, 0, 1)?;
     conn.prepare_cached(
         "UPDATE versions SET replication_status = 'FAILED' WHERE id = ?1 AND \
          (replication_status IS NULL OR replication_status != 'REPLICA')",

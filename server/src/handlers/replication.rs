@@ -160,8 +160,8 @@ pub fn parse_configuration(body: &[u8]) -> S3Result<ReplicationConfiguration> {
             Some(s) => Some(status(&s.status)?),
         };
         let existing_object_replication = match &r.existing_object_replication {
-            None => false,
-            Some(s) => status(&s.status)?,
+            None => None,
+            Some(s) => Some(status(&s.status)?),
         };
         rules.push(ReplicationRule {
             id: r
@@ -225,9 +225,9 @@ pub fn render_configuration(cfg: &ReplicationConfiguration) -> String {
         w.opt("Account", r.destination.account.as_deref());
         w.opt("StorageClass", r.destination.storage_class.as_deref());
         w.close();
-        if r.existing_object_replication {
+        if let Some(existing) = r.existing_object_replication {
             w.open("ExistingObjectReplication")
-                .elem("Status", "Enabled")
+                .elem("Status", on(existing))
                 .close();
         }
         w.close();
@@ -344,7 +344,7 @@ mod tests {
             Some("STANDARD_IA")
         );
         assert_eq!(cfg.rules[1].filter.tags, vec![("k".into(), "v".into())]);
-        assert!(cfg.rules[1].existing_object_replication);
+        assert_eq!(cfg.rules[1].existing_object_replication, Some(true));
         assert!(!cfg.rules[1].id.is_empty());
         // What is rendered parses back to the same configuration.
         assert_eq!(
