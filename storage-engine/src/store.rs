@@ -1201,14 +1201,12 @@ impl ObjectHandle {
                     let mut remaining = (to - from) as usize;
                     while remaining > 0 {
                         let n = remaining.min(piece.max(1));
-                        let mut buf = vec![0u8; n];
-                        f.read_exact(&mut buf).map_err(|e| {
-                            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                                Error::CorruptChunk(c.hash.to_hex())
-                            } else {
-                                Error::Io(e)
-                            }
-                        })?;
+                        // Read into spare capacity: the buffer is not zeroed first.
+                        let mut buf = Vec::with_capacity(n);
+                        (&mut f).take(n as u64).read_to_end(&mut buf)?;
+                        if buf.len() != n {
+                            return Err(Error::CorruptChunk(c.hash.to_hex()));
+                        }
                         remaining -= n;
                         if !sink(buf) {
                             return Ok(());

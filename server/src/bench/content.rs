@@ -2,11 +2,20 @@
 //! writer streams an object without holding it and a reader verifies any byte range it receives.
 //!
 //! Invariant: `fill(seed, off, buf)` writes exactly the bytes that `fill(seed, 0, whole)` writes at
-//! `off..off + buf.len()`, whatever the alignment, and two random seeds give unrelated streams (a
-//! counter-based generator: word `i` is the SplitMix64 finaliser of `seed + i * GOLDEN`).
+//! `off..off + buf.len()`, whatever the alignment, and two random seeds give unrelated streams.
+//! Word `i` of stream `seed` is `TABLE[i % BLOCK_WORDS] ^ key(seed, i / BLOCK_WORDS)`: a fixed
+//! table of SplitMix64 words, XORed with a SplitMix64 key per 64 KiB block of the stream. No two
+//! blocks (of one object or of two) share a key, so no chunk of one body equals a chunk of another
+//! and deduplication cannot flatter a figure, while generating and verifying cost one XOR per word
+//! (the load generator shares the machine with the server under test).
+
+use std::sync::OnceLock;
 
 /// SplitMix64's increment (2^64 / golden ratio, odd).
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Words per block of the stream (64 KiB).
+const BLOCK_WORDS: u64 = 8192;
 
 /// The seed every object gets with `--shared-content`: identical bodies, on purpose.
 pub const SHARED_SEED: u64 = 0x5354_5241_5441_2121;
@@ -18,9 +27,24 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The block table: distinct pseudo-random words.
+fn table() -> &'static [u64] {
+    static TABLE: OnceLock<Vec<u64>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..BLOCK_WORDS)
+            .map(|i| mix(0x7AB1_E000 ^ i.wrapping_mul(GOLDEN)))
+            .collect()
+    })
+}
+
+/// The key of block `block` of stream `seed`.
+fn key(seed: u64, block: u64) -> u64 {
+    mix(seed.wrapping_add(block.wrapping_mul(GOLDEN)))
+}
+
 /// The `index`-th 8-byte word of the stream `seed`.
 fn word(seed: u64, index: u64) -> [u8; 8] {
-    mix(seed.wrapping_add(index.wrapping_mul(GOLDEN))).to_le_bytes()
+    (table()[(index % BLOCK_WORDS) as usize] ^ key(seed, index / BLOCK_WORDS)).to_le_bytes()
 }
 
 /// The seed of object number `index` of a run (or [`SHARED_SEED`] when content is shared).
@@ -46,9 +70,21 @@ pub fn fill(seed: u64, offset: u64, buf: &mut [u8]) {
         index += 1;
     }
     let mut words = buf[pos..].chunks_exact_mut(8);
-    for out in &mut words {
-        out.copy_from_slice(&word(seed, index));
-        index += 1;
+    let table = table();
+    // Whole words, one block segment at a time: one key per segment, then an XOR per word.
+    loop {
+        let at = (index % BLOCK_WORDS) as usize;
+        let k = key(seed, index / BLOCK_WORDS);
+        let mut n = 0usize;
+        // The table comes first: when it runs out, `zip` stops without taking a word.
+        for (t, out) in table[at..].iter().zip(&mut words) {
+            out.copy_from_slice(&(t ^ k).to_le_bytes());
+            n += 1;
+        }
+        index += n as u64;
+        if n < table.len() - at {
+            break;
+        }
     }
     let tail = words.into_remainder();
     if !tail.is_empty() {
@@ -154,10 +190,13 @@ mod tests {
 
     #[test]
     fn fill_is_independent_of_alignment_and_piece_size() {
-        let whole = generate(42, 1000);
-        for off in [0usize, 1, 7, 8, 9, 15, 16, 999] {
-            for len in [0usize, 1, 3, 8, 13, 64] {
-                let len = len.min(1000 - off);
+        const LEN: usize = 200_000;
+        let whole = generate(42, LEN);
+        for off in [
+            0usize, 1, 7, 8, 9, 15, 16, 999, 65_535, 65_536, 65_540, 131_071,
+        ] {
+            for len in [0usize, 1, 3, 8, 13, 64, 70_000] {
+                let len = len.min(LEN - off);
                 let mut part = vec![0u8; len];
                 fill(42, off as u64, &mut part);
                 assert_eq!(part, whole[off..off + len], "off {off} len {len}");
@@ -171,12 +210,19 @@ mod tests {
         assert_ne!(object_seed(7, 0, false), object_seed(7, 1, false));
         assert_ne!(object_seed(7, 0, false), object_seed(8, 0, false));
         assert_eq!(object_seed(7, 0, true), object_seed(8, 5, true));
-        // No repeated 8-byte words inside one object (no dedup within an object either).
-        let body = generate(3, 1 << 16);
+        // No repeated 8-byte words inside one object (no dedup within an object either), across
+        // several 64 KiB blocks.
+        let body = generate(3, 1 << 19);
         let mut words: Vec<&[u8]> = body.chunks(8).collect();
         words.sort();
         words.dedup();
-        assert_eq!(words.len(), (1 << 16) / 8);
+        assert_eq!(words.len(), (1 << 19) / 8);
+        // Nor between two objects.
+        let other = generate(4, 1 << 19);
+        let mut both: Vec<&[u8]> = body.chunks(8).chain(other.chunks(8)).collect();
+        both.sort();
+        both.dedup();
+        assert_eq!(both.len(), (1 << 20) / 8);
     }
 
     #[test]
