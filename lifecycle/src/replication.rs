@@ -23,7 +23,7 @@ use strata_storage::{
 };
 
 use crate::clock::LifecycleClock;
-use crate::rules::{RuleError, MAX_RULES};
+use crate::rules::{RuleError, MAX_RULES, STORAGE_CLASSES};
 
 /// Why an entry whose source moved to the archive tier before it was carried is given up.
 const ARCHIVED: &str =
@@ -34,19 +34,6 @@ pub const FAIL_AFTER: u32 = 3;
 
 /// Longest rule id S3 accepts.
 pub const MAX_ID_LEN: usize = 255;
-
-/// Storage classes a replica may be given.
-pub const REPLICA_CLASSES: [&str; 9] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-    "OUTPOSTS",
-];
 
 /// A bucket's replication configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,7 +232,7 @@ impl ReplicationConfiguration {
                 Some(_) => {}
             }
             if let Some(class) = &r.destination.storage_class {
-                if !REPLICA_CLASSES.contains(&class.as_str()) {
+                if !STORAGE_CLASSES.contains(&class.as_str()) {
                     return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
                 }
             }

@@ -105,6 +105,25 @@ pub enum RuleError {
     InvalidRequest(String),
 }
 
+/// Every storage class name S3 accepts.
+pub const STORAGE_CLASSES: [&str; 15] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+    "FSX_OPENZFS",
+    "FSX_ONTAP",
+    "AWS_BACKUP_WARM",
+    "AWS_BACKUP_LOW_COST_WARM",
+];
+
 /// Storage classes a transition may target.
 pub const TRANSITION_CLASSES: [&str; 6] = [
     "STANDARD_IA",

@@ -24,24 +24,7 @@ pub const MAX_USER_METADATA: usize = 2 * 1024;
 /// Size of the pieces a GET streams.
 const READ_PIECE: usize = 1024 * 1024;
 
-/// Every storage class name S3 accepts.
-pub const STORAGE_CLASSES: [&str; 15] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-    "FSX_OPENZFS",
-    "FSX_ONTAP",
-    "AWS_BACKUP_WARM",
-    "AWS_BACKUP_LOW_COST_WARM",
-];
+pub use strata_lifecycle::rules::STORAGE_CLASSES;
 
 pub(crate) fn validate_key(key: &str) -> S3Result<()> {
     if key.len() > MAX_KEY_LEN {
