@@ -173,6 +173,8 @@ struct GateState {
     synced: u64,
     /// A sync is running.
     running: bool,
+    /// A sync failed: deferred chunks may be lost, so no barrier succeeds any more.
+    failed: Option<io::Error>,
 }
 
 impl ChunkStore {
@@ -249,6 +251,11 @@ impl ChunkStore {
 
     /// Makes every chunk written so far (by anyone) durable, with one `syncfs` of the hot tier's
     /// file system shared by the callers that arrive while one runs.
+    ///
+    /// A failed `syncfs` may have lost the pages of any deferred chunk written before it, and the
+    /// kernel reports the error to one caller only: from then on every barrier fails (every
+    /// chunked write is refused) until the process restarts and recovery drops what no commit
+    /// references.
     pub fn barrier(&self) -> Result<()> {
         if !self.sync || !SYNCFS {
             return Ok(());
@@ -257,6 +264,9 @@ impl ChunkStore {
         st.requested += 1;
         let ticket = st.requested;
         loop {
+            if let Some(e) = &st.failed {
+                return Err(io::Error::new(e.kind(), e.to_string()).into());
+            }
             if st.synced >= ticket {
                 return Ok(());
             }
@@ -267,8 +277,12 @@ impl ChunkStore {
                 let result = syncfs(&self.hot);
                 st = self.gate.state.lock().unwrap_or_else(|e| e.into_inner());
                 st.running = false;
-                if result.is_ok() {
-                    st.synced = st.synced.max(covers);
+                match &result {
+                    Ok(()) => st.synced = st.synced.max(covers),
+                    Err(e) => {
+                        tracing::error!(error = %e, "syncfs of the chunk store failed: chunked writes are refused until restart");
+                        st.failed = Some(io::Error::new(e.kind(), e.to_string()));
+                    }
                 }
                 self.gate.done.notify_all();
                 return result.map_err(Into::into);

@@ -245,7 +245,7 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
     {
         let (reply_tx, reply_rx) = futures_channel::oneshot::channel::<Result<T>>();
-        let submitted = self.submit(f, move |r| {
+        let submitted = self.submit_nonblocking(f, move |r| {
             let _ = reply_tx.send(r);
         });
         async move {
@@ -261,7 +261,47 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
         R: FnOnce(Result<T>) + Send + 'static,
     {
-        let job: Job = Box::new(move |conn: &Connection| match f(conn) {
+        self.tx
+            .as_ref()
+            .ok_or(Error::Unavailable)?
+            .send(Message::Write(Self::job(f, reply)))
+            .map_err(|_| Error::Unavailable)
+    }
+
+    /// Like `submit`, but never blocks the caller (an async worker): when the writer's queue is
+    /// full, a short-lived thread waits for room instead.
+    fn submit_nonblocking<T, F, R>(&self, f: F, reply: R) -> Result<()>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
+        R: FnOnce(Result<T>) + Send + 'static,
+    {
+        let tx = self.tx.as_ref().ok_or(Error::Unavailable)?;
+        match tx.try_send(Message::Write(Self::job(f, reply))) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(msg)) => {
+                let tx = tx.clone();
+                std::thread::Builder::new()
+                    .name("strata-db-wait".into())
+                    .spawn(move || {
+                        // If the writer is gone the job is dropped, and so is its reply: the
+                        // caller sees `Unavailable`.
+                        let _ = tx.send(msg);
+                    })?;
+                Ok(())
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(Error::Unavailable),
+        }
+    }
+
+    /// Wraps `f` and `reply` as a job for the writer thread.
+    fn job<T, F, R>(f: F, reply: R) -> Job
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChunkHash>)> + Send + 'static,
+        R: FnOnce(Result<T>) + Send + 'static,
+    {
+        Box::new(move |conn: &Connection| match f(conn) {
             Ok((value, freed)) => JobOutcome {
                 ok: true,
                 freed,
@@ -272,12 +312,7 @@ impl Writer {
                 freed: Vec::new(),
                 reply: Box::new(move |_commit: Result<()>| reply(Err(e))),
             },
-        });
-        self.tx
-            .as_ref()
-            .ok_or(Error::Unavailable)?
-            .send(Message::Write(job))
-            .map_err(|_| Error::Unavailable)
+        })
     }
 
     /// Asks the writer to re-check chunks whose deletion was deferred by a pin.
