@@ -25,10 +25,6 @@ use strata_storage::{
 use crate::clock::LifecycleClock;
 use crate::rules::{RuleError, MAX_RULES, STORAGE_CLASSES};
 
-/// Why an entry whose source moved to the archive tier before it was carried is given up.
-const ARCHIVED: &str =
-    "the source version moved to an archive storage class before it was replicated";
-
 /// Failed attempts after which a source version reports FAILED.
 pub const FAIL_AFTER: u32 = 3;
 
@@ -299,21 +295,44 @@ pub fn store_config(
         })?),
         None => None,
     };
-    store.set_replication_config(bucket, json)
+    let queue_existing = cfg.is_some_and(|c| {
+        c.rules
+            .iter()
+            .any(|r| r.enabled && r.existing_object_replication == Some(true))
+    });
+    store.set_replication_config(bucket, json, queue_existing)
 }
 
-/// The policy the storage engine consults in each committing transaction.
+/// Parsed configurations the policy keeps, at most.
+const PARSED_CONFIGS: usize = 64;
+
+/// The policy the storage engine consults in each committing transaction. It parses each stored
+/// configuration once (keyed by its canonical JSON, so a replaced configuration is parsed anew).
 pub fn policy() -> ReplicationPolicy {
+    let parsed: std::sync::Mutex<HashMap<String, Arc<ReplicationConfiguration>>> =
+        Default::default();
     Arc::new(
-        |config: &str, v: &ObjectVersion, event: ReplicationEvent| match serde_json::from_str::<
-            ReplicationConfiguration,
-        >(config)
-        {
-            Ok(cfg) => cfg.targets(v, event),
-            Err(e) => {
-                tracing::warn!(bucket = %v.bucket, error = %e, "unreadable replication configuration");
-                Vec::new()
-            }
+        move |config: &str, v: &ObjectVersion, event: ReplicationEvent| {
+            let mut cache = parsed.lock().unwrap_or_else(|e| e.into_inner());
+            let cfg = match cache.get(config) {
+                Some(cfg) => cfg.clone(),
+                None => match serde_json::from_str::<ReplicationConfiguration>(config) {
+                    Ok(cfg) => {
+                        if cache.len() >= PARSED_CONFIGS {
+                            cache.clear();
+                        }
+                        let cfg = Arc::new(cfg);
+                        cache.insert(config.to_owned(), cfg.clone());
+                        cfg
+                    }
+                    Err(e) => {
+                        tracing::warn!(bucket = %v.bucket, error = %e, "unreadable replication configuration");
+                        return Vec::new();
+                    }
+                },
+            };
+            drop(cache);
+            cfg.targets(v, event)
         },
     )
 }
@@ -355,8 +374,8 @@ const BATCH: usize = 64;
 /// Threads that carry entries.
 const WORKERS: usize = 8;
 /// Entries carried to one destination at once: a destination that hangs holds at most this many
-/// workers, and the others keep serving the other destinations.
-const PER_DESTINATION: usize = 4;
+/// workers, and two that hang still leave carriers for the others.
+const PER_DESTINATION: usize = 3;
 
 /// The background worker that drains the replication queue: a dispatcher thread hands due entries
 /// to a pool of carrier threads, at most [`PER_DESTINATION`] at a time per destination.
@@ -377,12 +396,8 @@ struct Ctx {
 enum Msg {
     /// Look for due entries now.
     Wake,
-    /// A carrier finished an entry; `retry_at` is set when it failed.
-    Done {
-        id: i64,
-        destination: String,
-        retry_at: Option<i64>,
-    },
+    /// A carrier finished an entry (carried, or failed and rescheduled).
+    Done { id: i64, destination: String },
 }
 
 impl ReplicationWorker {
@@ -411,11 +426,10 @@ impl ReplicationWorker {
                 .spawn(move || loop {
                     let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(e) = job else { return };
-                    let retry_at = carry(&ctx, &e);
+                    carry(&ctx, &e);
                     let msg = Msg::Done {
                         id: e.id,
                         destination: e.destination,
-                        retry_at,
                     };
                     if done.send(msg).is_err() {
                         return;
@@ -449,25 +463,19 @@ impl ReplicationWorker {
     }
 }
 
-/// The dispatcher's view of what is being carried.
+/// The dispatcher's view of what is being carried. (A destination that failed rests through
+/// its entries' next attempt times, which `replication_failed` pushes back.)
 #[derive(Default)]
 struct Dispatcher {
-    /// Destinations that failed, and when they may be tried again.
-    resting: HashMap<String, i64>,
-    /// Entries handed to a carrier, by id, with their destination.
-    in_flight: HashMap<i64, String>,
+    /// Entries handed to a carrier.
+    in_flight: std::collections::HashSet<i64>,
     /// Entries in flight per destination.
     per_destination: HashMap<String, usize>,
 }
 
 impl Dispatcher {
     fn hear(&mut self, msg: Msg) {
-        let Msg::Done {
-            id,
-            destination,
-            retry_at,
-        } = msg
-        else {
+        let Msg::Done { id, destination } = msg else {
             return;
         };
         self.in_flight.remove(&id);
@@ -476,9 +484,6 @@ impl Dispatcher {
             if *n == 0 {
                 self.per_destination.remove(&destination);
             }
-        }
-        if let Some(at) = retry_at {
-            self.resting.insert(destination, at);
         }
     }
 
@@ -491,20 +496,20 @@ impl Dispatcher {
         if self.in_flight.len() >= WORKERS {
             return Ok(());
         }
-        let now = ctx.clock.now_ms();
-        self.resting.retain(|_, until| *until > now);
-        let mut skip: Vec<String> = self.resting.keys().cloned().collect();
-        skip.extend(
-            self.per_destination
-                .iter()
-                .filter(|(_, n)| **n >= PER_DESTINATION)
-                .map(|(d, _)| d.clone()),
-        );
-        for e in ctx.store.replication_due(now, BATCH, &skip)? {
+        let busy: Vec<String> = self
+            .per_destination
+            .iter()
+            .filter(|(_, n)| **n >= PER_DESTINATION)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for e in ctx
+            .store
+            .replication_due(ctx.clock.now_ms(), BATCH, &busy)?
+        {
             if self.in_flight.len() >= WORKERS {
                 break;
             }
-            if self.in_flight.contains_key(&e.id) {
+            if self.in_flight.contains(&e.id) {
                 continue;
             }
             let n = self
@@ -515,7 +520,7 @@ impl Dispatcher {
                 continue;
             }
             *n += 1;
-            self.in_flight.insert(e.id, e.destination.clone());
+            self.in_flight.insert(e.id);
             if jobs.send(e).is_err() {
                 return Err(strata_storage::Error::Unavailable);
             }
@@ -524,8 +529,18 @@ impl Dispatcher {
     }
 }
 
-/// Carries one entry. Returns when its destination may be tried again if it failed.
-fn carry(ctx: &Ctx, e: &QueueEntry) -> Option<i64> {
+/// Whether a failure says the destination as a whole cannot take anything now (it is down, gone,
+/// refuses the keys, or answers 5xx), rather than that this one entry was refused.
+fn destination_wide(error: &str) -> bool {
+    match error.strip_prefix("HTTP 4") {
+        Some(rest) => rest.starts_with("01") || rest.starts_with("03") || rest.starts_with("04"),
+        None => true,
+    }
+}
+
+/// Carries one entry; a failure is recorded with its next attempt (and, when the whole
+/// destination failed, the destination's other entries wait as long).
+fn carry(ctx: &Ctx, e: &QueueEntry) {
     let result = match parse_target(&e.destination) {
         Some(Target::Local(bucket)) => ctx
             .store
@@ -537,16 +552,20 @@ fn carry(ctx: &Ctx, e: &QueueEntry) -> Option<i64> {
     match result {
         Ok(()) => {
             ctx.stats.replicated.fetch_add(1, Ordering::Relaxed);
-            None
         }
         Err(msg) => {
             ctx.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
             let retry_at = ctx.clock.now_ms() + retry_delay_ms(&ctx.clock, e.attempts + 1);
             tracing::debug!(destination = %e.destination, key = %e.key, error = %msg, "replication attempt failed");
-            if let Err(err) = ctx.store.replication_failed(e, &msg, retry_at, FAIL_AFTER) {
+            let failure = strata_storage::ReplicationFailure {
+                error: &msg,
+                next_attempt_ms: retry_at,
+                fail_after: FAIL_AFTER,
+                rest_destination: destination_wide(&msg),
+            };
+            if let Err(err) = ctx.store.replication_failed(e, failure) {
                 tracing::warn!(error = %err, "cannot record a replication failure");
             }
-            Some(retry_at)
         }
     }
 }
@@ -565,10 +584,11 @@ fn carry_remote(ctx: &Ctx, e: &QueueEntry, name: &str, bucket: &str) -> Result<(
         // The source version was deleted before it could be carried.
         return ctx.store.replication_drop(e).map_err(|err| err.to_string());
     };
-    if source.version.archived {
+    // Tags need no bytes; a version moved to the archive tier before its bytes went is given up.
+    if source.version.archived && e.kind == strata_storage::ReplicationKind::Version {
         return ctx
             .store
-            .replication_abandon(e, ARCHIVED)
+            .replication_abandon(e, strata_storage::ARCHIVED_REASON)
             .map_err(|err| err.to_string());
     }
     remotes.replicate(name, bucket, e, &source)?;
@@ -788,6 +808,19 @@ mod tests {
         assert!(cfg(vec![rule(&"x".repeat(256), 1, "", "arn:aws:s3:::dst")])
             .validate("src", &known)
             .is_err());
+    }
+
+    #[test]
+    fn failures_that_rest_the_whole_destination() {
+        assert!(destination_wide("transport: connection refused"));
+        assert!(destination_wide("HTTP 503 SlowDown"));
+        assert!(destination_wide("HTTP 403 AccessDenied"));
+        assert!(destination_wide("HTTP 404 NoSuchBucket"));
+        assert!(destination_wide(
+            "invalid input: Destination bucket must have versioning enabled."
+        ));
+        assert!(!destination_wide("HTTP 400 InvalidArgument"));
+        assert!(!destination_wide("HTTP 412 PreconditionFailed"));
     }
 
     #[test]

@@ -332,7 +332,7 @@ mod replication {
     use strata_lifecycle::replication::{
         store_config, Destination, ReplicationConfiguration, ReplicationFilter, ReplicationRule,
     };
-    use strata_storage::{Body, QueueEntry};
+    use strata_storage::{Body, QueueEntry, ReplicationFailure};
 
     fn rule(id: &str, dest: &str) -> ReplicationRule {
         ReplicationRule {
@@ -435,23 +435,39 @@ mod replication {
         for attempt in 1..=3 {
             let err = store.replicate_local(&e, "dst").unwrap_err();
             assert!(err.to_string().contains("versioning"), "{err}");
-            store
-                .replication_failed(&e, &err.to_string(), 0, 3)
-                .unwrap();
+            let failure = ReplicationFailure {
+                error: &err.to_string(),
+                next_attempt_ms: 0,
+                fail_after: 3,
+                rest_destination: false,
+            };
+            store.replication_failed(&e, failure).unwrap();
             let want = if attempt < 3 { "PENDING" } else { "FAILED" };
             assert_eq!(status(&store, "src", "k", &v).as_deref(), Some(want));
         }
         let report = store.replication_report(None).unwrap();
         assert_eq!((report.queue_length, report.rules[0].failed), (1, 1));
         assert_eq!(report.errors.len(), 1);
-        // A destination in backoff is skipped; the entry is due again once it is not.
+        // A destination skipped by the caller (all its carriers busy) yields nothing.
         assert!(store
             .replication_due(i64::MAX, 10, &["arn:aws:s3:::dst".to_owned()])
             .unwrap()
             .is_empty());
+        // A failure of the whole destination makes its other entries wait as long.
+        put(&store, "src", "other", b"x");
+        assert_eq!(due(&store).len(), 2);
+        let failure = ReplicationFailure {
+            error: "transport: connection refused",
+            next_attempt_ms: 5_000,
+            fail_after: 3,
+            rest_destination: true,
+        };
+        store.replication_failed(&e, failure).unwrap();
+        assert!(store.replication_due(4_999, 10, &[]).unwrap().is_empty());
+        assert_eq!(store.replication_due(5_000, 10, &[]).unwrap().len(), 2);
         store.set_versioning("dst", Versioning::Enabled).unwrap();
         let e = due(&store).remove(0);
-        assert_eq!(e.attempts, 3);
+        assert_eq!(e.attempts, 4);
         store.replicate_local(&e, "dst").unwrap();
         assert_eq!(status(&store, "src", "k", &v).as_deref(), Some("COMPLETED"));
     }

@@ -23,8 +23,9 @@ pub use ingest::BodyWriter;
 pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
 pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
 pub use replication::{
-    DestinationError, QueueEntry, ReplicationEvent, ReplicationKind, ReplicationPolicy,
-    ReplicationReport, ReplicationTarget, RuleReplicationStats, REPLICA, REPLICATION_SETTING,
+    DestinationError, QueueEntry, ReplicationEvent, ReplicationFailure, ReplicationKind,
+    ReplicationPolicy, ReplicationReport, ReplicationTarget, RuleReplicationStats, ARCHIVED_REASON,
+    REPLICA, REPLICATION_SETTING,
 };
 pub use store::{
     open_for_tests, Body, BucketInfo, ChunkingParams, ListPage, ListQuery, NewVersion,

@@ -113,6 +113,19 @@ pub struct QueueEntry {
     pub attempts: u32,
 }
 
+/// A failed attempt, as `Store::replication_failed` records it.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicationFailure<'a> {
+    /// What went wrong (kept as the destination's last error).
+    pub error: &'a str,
+    /// When to try the entry again, ms since the epoch.
+    pub next_attempt_ms: i64,
+    /// Failed attempts after which the source reports FAILED.
+    pub fail_after: u32,
+    /// Whether the whole destination failed: its other entries wait until `next_attempt_ms`.
+    pub rest_destination: bool,
+}
+
 /// Counters of one rule toward one destination.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct RuleReplicationStats {
@@ -279,7 +292,7 @@ fn finish(conn: &Connection, e: &QueueEntry, carried: bool) -> Result<()> {
 
 /// Why an entry whose source was archived before it was carried is given up (S3 does not
 /// replicate archived objects).
-const ARCHIVED: &str =
+pub const ARCHIVED_REASON: &str =
     "the source version moved to an archive storage class before it was replicated";
 
 /// Gives an entry up for good: its source reports FAILED and the reason is kept as the
@@ -366,11 +379,16 @@ impl Store {
         self.inner.replication_policy.get().cloned()
     }
 
-    /// Stores (Some) or removes (None) a bucket's replication configuration. With `existing`, the
-    /// versions already in the bucket that no replication has touched are queued in the same
-    /// transaction (as the policy decides for `ReplicationEvent::Existing`). Returns how many
-    /// entries were queued.
-    pub fn set_replication_config(&self, bucket: &str, config: Option<String>) -> Result<u64> {
+    /// Stores (Some) or removes (None) a bucket's replication configuration. With
+    /// `queue_existing` (a rule asks for existing objects), the versions already in the bucket that
+    /// no replication has touched are queued in the same transaction, as the policy decides for
+    /// `ReplicationEvent::Existing`. Returns how many entries were queued.
+    pub fn set_replication_config(
+        &self,
+        bucket: &str,
+        config: Option<String>,
+        queue_existing: bool,
+    ) -> Result<u64> {
         let b = bucket.to_owned();
         let policy = self.replication_policy();
         self.inner.writer.write(move |conn| {
@@ -393,15 +411,25 @@ impl Store {
                 params![b, REPLICATION_SETTING, json],
             )?;
             let mut queued = 0u64;
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 \
-                 AND replication_status IS NULL ORDER BY id"
-            ))?;
-            let versions = stmt
-                .query_map([&b], version_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            for v in &versions {
-                queued += enqueue(conn, policy.as_ref(), v, ReplicationEvent::Existing)? as u64;
+            if !queue_existing {
+                return Ok((queued, Vec::new()));
+            }
+            // In batches, without the inline bytes the policy does not look at.
+            let columns = VERSION_COLUMNS.replace("inline_data", "NULL");
+            let mut after = 0i64;
+            loop {
+                let batch = conn
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM versions WHERE id > ?2 AND bucket = ?1 \
+                         AND replication_status IS NULL ORDER BY id LIMIT 1000"
+                    ))?
+                    .query_map(params![b, after], version_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some(last) = batch.last() else { break };
+                after = last.id;
+                for v in &batch {
+                    queued += enqueue(conn, policy.as_ref(), v, ReplicationEvent::Existing)? as u64;
+                }
             }
             Ok((queued, Vec::new()))
         })
@@ -465,7 +493,7 @@ impl Store {
             let mut freed = Vec::new();
             match e.kind {
                 ReplicationKind::Version if src.archived => {
-                    abandon(conn, &e, ARCHIVED)?;
+                    abandon(conn, &e, ARCHIVED_REASON)?;
                     return Ok(((), Vec::new()));
                 }
                 ReplicationKind::Version => {
@@ -521,24 +549,27 @@ impl Store {
     }
 
     /// Records a failed attempt: the entry is retried at `next_attempt_ms`; once it has failed
-    /// `fail_after` times its source reports FAILED (and its rule counts one failure).
-    pub fn replication_failed(
-        &self,
-        entry: &QueueEntry,
-        error: &str,
-        next_attempt_ms: i64,
-        fail_after: u32,
-    ) -> Result<()> {
-        let (e, err) = (entry.clone(), error.to_owned());
+    /// `fail_after` times its source reports FAILED (and its rule counts one failure). With
+    /// `rest_destination`, the destination's other entries wait until then too.
+    pub fn replication_failed(&self, entry: &QueueEntry, f: ReplicationFailure<'_>) -> Result<()> {
+        let (e, err) = (entry.clone(), f.error.to_owned());
+        let (next, fail_after, rest) = (f.next_attempt_ms, f.fail_after, f.rest_destination);
         self.inner.writer.write(move |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE replication_queue SET attempts = attempts + 1, next_attempt_ms = ?2, \
                      last_error = ?3 WHERE id = ?1",
                 )?
-                .execute(params![e.id, next_attempt_ms, err])?;
+                .execute(params![e.id, next, err])?;
             if n == 0 {
                 return Ok(((), Vec::new()));
+            }
+            if rest {
+                conn.prepare_cached(
+                    "UPDATE replication_queue SET next_attempt_ms = ?2 \
+                     WHERE destination = ?1 AND next_attempt_ms < ?2",
+                )?
+                .execute(params![e.destination, next])?;
             }
             let newly_failed = conn
                 .prepare_cached(

@@ -171,7 +171,13 @@ pub(crate) fn insert_version(
             )));
         }
         if let Some(existing) = load_version(conn, &bucket, &key, Some(vid))? {
-            return Ok((existing, Vec::new()));
+            // A repeated delivery: nothing is written, and the body's chunks go back to the
+            // collector (which keeps whatever a committed version references).
+            let unused = match &body {
+                Body::Chunks(list) => list.iter().map(|c| c.hash).collect(),
+                Body::Inline(_) => Vec::new(),
+            };
+            return Ok((existing, unused));
         }
     }
     let current = load_version(conn, &bucket, &key, None)?;

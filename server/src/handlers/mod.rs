@@ -166,9 +166,12 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
+/// The last millisecond of year 9999: the latest time an HTTP or ISO 8601 date can show.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Milliseconds since the epoch as an HTTP date (`Last-Modified`).
 pub fn http_date(ms: i64) -> String {
-    let secs = (ms.max(0) / 1000) as u64;
+    let secs = (ms.clamp(0, MAX_TIME_MS) / 1000) as u64;
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
@@ -183,5 +186,7 @@ mod tests {
             http_date(1_255_369_830_123),
             "Mon, 12 Oct 2009 17:50:30 GMT"
         );
+        // Times past year 9999 (a replica header can carry any number) show as its last second.
+        assert_eq!(http_date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
     }
 }

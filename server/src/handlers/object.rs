@@ -202,10 +202,15 @@ pub fn replica_of(req: &S3Request) -> S3Result<Option<ReplicaOf>> {
     }
     let last_modified_ms = match req.header(REPLICA_MODIFIED_HEADER) {
         None => req.state.clock.now_ms(),
-        Some(v) => v.trim().parse::<i64>().map_err(|_| {
-            s3_error!(InvalidArgument, "Invalid {REPLICA_MODIFIED_HEADER} header")
-                .with_extra("ArgumentName", REPLICA_MODIFIED_HEADER)
-        })?,
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| (0..=crate::handlers::MAX_TIME_MS).contains(ms))
+            .ok_or_else(|| {
+                s3_error!(InvalidArgument, "Invalid {REPLICA_MODIFIED_HEADER} header")
+                    .with_extra("ArgumentName", REPLICA_MODIFIED_HEADER)
+            })?,
     };
     Ok(Some(ReplicaOf {
         version_id: version_id.to_owned(),
@@ -221,6 +226,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     let mut meta = object_meta_from_headers(req)?;
     let storage_class = storage_class_from_headers(req)?;
     let condition = write_condition(req)?;
+    let replica_of = replica_of(req)?;
     let check = req.take_payload_check();
     let spec = BodySpec::from_headers(req.http.headers(), check, MAX_PUT_SIZE)?;
     if spec.declared_len.is_none() {
@@ -254,7 +260,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
         meta,
         storage_class,
         condition,
-        replica_of: replica_of(req)?,
+        replica_of,
     };
     let version = if writer.is_inline() {
         // Nothing to write but the row: await the commit without a blocking thread.
@@ -273,7 +279,8 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     req.state.metrics.record_bytes_in(digests.len);
     crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let mut resp = HttpResponse::Ok();
-    resp.insert_header((header::ETAG, format!("\"{etag}\"")));
+    // The stored version's ETag: for a repeated replica delivery, the version already there.
+    resp.insert_header((header::ETAG, format!("\"{}\"", version.etag)));
     add_expiration_header(&mut resp, req, &version).await;
     if version.version_id != strata_storage::NULL_VERSION {
         resp.insert_header(("x-amz-version-id", version.version_id.as_str()));

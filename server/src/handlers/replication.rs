@@ -204,10 +204,9 @@ pub fn render_configuration(cfg: &ReplicationConfiguration) -> String {
         if r.v2 {
             w.open("Filter");
             if f.and {
-                w.open("And");
-                if !f.prefix.is_empty() {
-                    w.elem("Prefix", &f.prefix);
-                }
+                // Always written, so that an And of an empty Prefix and one Tag reads back as
+                // the two predicates it was stored with.
+                w.open("And").elem("Prefix", &f.prefix);
             } else if f.tags.is_empty() {
                 w.elem("Prefix", &f.prefix);
             }
