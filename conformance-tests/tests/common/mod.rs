@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_sdk_s3::Client;
 use aws_sigv4::http_request::{
     sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
@@ -63,6 +64,27 @@ pub fn strata_bin() -> PathBuf {
         None => manifest.join("..").join("target"),
     };
     target.join("debug").join("strata")
+}
+
+/// Removes every `STRATA_*` variable of the test environment from what `cmd` inherits.
+fn remove_strata_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STRATA_") {
+            cmd.env_remove(name);
+        }
+    }
+}
+
+/// `strata ARGS --endpoint URL` against `server`, with the harness access key and `secret` in
+/// the environment and no other `STRATA_*` setting of the test environment.
+pub fn strata_command(server: &Server, args: &[&str], secret: &str) -> Command {
+    let mut cmd = Command::new(strata_bin());
+    cmd.args(args).arg("--endpoint").arg(server.endpoint());
+    remove_strata_env(&mut cmd);
+    cmd.env("STRATA_ACCESS_KEY", ACCESS_KEY)
+        .env("STRATA_SECRET_KEY", secret)
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    cmd
 }
 
 /// Options for `strata serve` beyond the address and data directory.
@@ -165,11 +187,7 @@ impl Server {
         cmd.args(&self.options.extra_args);
         // Only the options above configure the server: no STRATA_* setting leaks in from the
         // environment of whoever runs the tests.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("STRATA_") {
-                cmd.env_remove(name);
-            }
-        }
+        remove_strata_env(&mut cmd);
         cmd.envs(self.options.extra_env.iter().map(|(n, v)| (n, v)));
         cmd.env("STRATA_ACCESS_KEY", ACCESS_KEY)
             .env("STRATA_SECRET_KEY", SECRET_KEY)
@@ -414,6 +432,24 @@ pub async fn create_bucket(client: &Client, tag: &str) -> String {
     bucket
 }
 
+/// PutBucketVersioning with the SDK, which must succeed.
+pub async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {}", describe_error(&e)));
+}
+
+/// Creates a bucket with versioning enabled and returns its name.
+pub async fn versioned_bucket(client: &Client, tag: &str) -> String {
+    let bucket = create_bucket(client, tag).await;
+    set_versioning(client, &bucket, BucketVersioningStatus::Enabled).await;
+    bucket
+}
+
 /// Puts an in-memory object with the SDK.
 pub async fn put(client: &Client, bucket: &str, key: &str, body: &[u8]) {
     client
@@ -435,6 +471,34 @@ pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
         .send()
         .await
         .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e:?}"));
+    out.body
+        .collect()
+        .await
+        .expect("read GetObject body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Gets one version of an object whole with the SDK.
+pub async fn get_version_bytes(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Vec<u8> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "GetObject {bucket}/{key}?versionId={version_id}: {}",
+                describe_error(&e)
+            )
+        });
     out.body
         .collect()
         .await
@@ -491,6 +555,27 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut data = vec![0u8; len];
     rng.fill_bytes(&mut data);
     data
+}
+
+/// Files and bytes under `dir`, recursively (zero when it does not exist).
+pub fn dir_usage(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
 }
 
 /// The checksum algorithms S3 verifies, with an independent implementation of each.

@@ -22,13 +22,15 @@
 
 use std::collections::BTreeMap;
 use std::ops::AsyncFnMut;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
+use aws_sdk_s3::types::builders::{LifecycleRuleBuilder, ReplicationRuleBuilder};
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumMode, Delete,
     DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ExistingObjectReplication,
@@ -41,9 +43,10 @@ use aws_sdk_s3::Client;
 use serde_json::Value;
 
 use crate::common::{
-    assert_sdk_error, create_bucket, describe_error, free_port, get_bytes, md5_base64,
-    multipart_etag, multipart_put, random_bytes, strata_bin, xml_value, Answer, RawRequest, Server,
-    ServerOptions, ACCESS_KEY, MIN_PART, SECRET_KEY,
+    assert_sdk_error, create_bucket, describe_error, dir_usage, error_code, error_status,
+    free_port, get_bytes, get_version_bytes, md5_base64, multipart_etag, multipart_put,
+    random_bytes, send_unsigned, set_versioning, strata_command, versioned_bucket, xml_value,
+    Answer, RawRequest, Server, ServerOptions, ACCESS_KEY, MIN_PART, SECRET_KEY,
 };
 
 /// How long a background replication may take before a test gives up.
@@ -68,6 +71,12 @@ fn replication_server() -> Server {
         extra_args: fast_retries(),
         ..ServerOptions::default()
     })
+}
+
+/// A server on one-second lifecycle days whose port is fixed, so that after [`Server::stop`]
+/// and [`Server::start_again`] it is back where the servers that know it as a remote look.
+fn restartable_server() -> Server {
+    server_with_remotes(&[], Some(free_port()))
 }
 
 /// The environment variable prefix of a remote's keys: `STRATA_REMOTE_<NAME>`, upper-cased,
@@ -97,6 +106,71 @@ fn server_with_remotes(remotes: &[(&str, &str)], port: Option<u16>) -> Server {
         port,
         ..ServerOptions::default()
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+//
+// A test binds every server of a fixture to a name (`_server` where it has no other use): a
+// server stops when its value is dropped.
+
+/// One server with two versioned buckets: (server, a client of it, `TAG-src`, `TAG-dst`).
+struct LocalPair(Server, Client, String, String);
+
+impl LocalPair {
+    /// The server and its buckets, without a replication configuration.
+    async fn new(tag: &str) -> LocalPair {
+        let server = replication_server();
+        let client = server.client();
+        let src = versioned_bucket(&client, &format!("{tag}-src")).await;
+        let dst = versioned_bucket(&client, &format!("{tag}-dst")).await;
+        LocalPair(server, client, src, dst)
+    }
+
+    /// The server and its buckets, the source replicating by the rules `rules` makes of the ARN
+    /// of the destination.
+    async fn replicating(
+        tag: &str,
+        rules: impl FnOnce(&str) -> Vec<ReplicationRuleBuilder>,
+    ) -> LocalPair {
+        let LocalPair(server, client, src, dst) = LocalPair::new(tag).await;
+        set_replication(&client, &src, rules(&local_arn(&dst))).await;
+        LocalPair(server, client, src, dst)
+    }
+}
+
+/// Server A with a versioned bucket `TAG-src` and server B with a versioned bucket `TAG-dst`,
+/// which A knows as a replication remote: (A, a client of A, `TAG-src`, B, a client of B,
+/// `TAG-dst`).
+struct RemotePair(Server, Client, String, Server, Client, String);
+
+impl RemotePair {
+    /// Starts A, which knows `b` as the remote `remote` and reaches it directly, or through
+    /// `gate` when given; creates the buckets. No replication configuration yet.
+    async fn new(tag: &str, remote: &str, b: Server, gate: Option<&Gate>) -> RemotePair {
+        let b_client = b.client();
+        let dst = versioned_bucket(&b_client, &format!("{tag}-dst")).await;
+        let endpoint = gate.map_or_else(|| b.endpoint(), Gate::endpoint);
+        let a = server_with_remotes(&[(remote, &endpoint)], None);
+        let a_client = a.client();
+        let src = versioned_bucket(&a_client, &format!("{tag}-src")).await;
+        RemotePair(a, a_client, src, b, b_client, dst)
+    }
+
+    /// As [`RemotePair::new`], the source replicating by the rules `rules` makes of the ARN of
+    /// the destination on the remote.
+    async fn replicating(
+        tag: &str,
+        remote: &str,
+        b: Server,
+        gate: Option<&Gate>,
+        rules: impl FnOnce(&str) -> Vec<ReplicationRuleBuilder>,
+    ) -> RemotePair {
+        let RemotePair(a, a_client, src, b, b_client, dst) =
+            RemotePair::new(tag, remote, b, gate).await;
+        set_replication(&a_client, &src, rules(&remote_arn(remote, &dst))).await;
+        RemotePair(a, a_client, src, b, b_client, dst)
+    }
 }
 
 /// A loopback port in front of another one. While closed it accepts connections, reads what
@@ -231,23 +305,6 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, Str
 // ---------------------------------------------------------------------------------------------
 // Buckets, objects and configurations
 
-async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
-    client
-        .put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {}", describe_error(&e)));
-}
-
-/// Creates a bucket with versioning enabled.
-async fn versioned_bucket(client: &Client, tag: &str) -> String {
-    let bucket = create_bucket(client, tag).await;
-    set_versioning(client, &bucket, BucketVersioningStatus::Enabled).await;
-    bucket
-}
-
 /// The ARN of a bucket of the same server.
 fn local_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
@@ -286,7 +343,7 @@ fn tag(key: &str, value: &str) -> Tag {
 
 /// An enabled V2 rule selecting every key for `arn`, delete markers not replicated; tests
 /// change what they need with the builder's setters.
-fn rule(id: &str, priority: i32, arn: &str) -> aws_sdk_s3::types::builders::ReplicationRuleBuilder {
+fn rule(id: &str, priority: i32, arn: &str) -> ReplicationRuleBuilder {
     ReplicationRule::builder()
         .id(id)
         .priority(priority)
@@ -296,9 +353,7 @@ fn rule(id: &str, priority: i32, arn: &str) -> aws_sdk_s3::types::builders::Repl
         .destination(destination(arn, None))
 }
 
-fn configuration(
-    rules: Vec<aws_sdk_s3::types::builders::ReplicationRuleBuilder>,
-) -> ReplicationConfiguration {
+fn configuration(rules: Vec<ReplicationRuleBuilder>) -> ReplicationConfiguration {
     ReplicationConfiguration::builder()
         .role(ROLE)
         .set_rules(Some(
@@ -311,19 +366,88 @@ fn configuration(
         .expect("ReplicationConfiguration")
 }
 
-/// PutBucketReplication with the SDK, which must succeed.
-async fn set_replication(
-    client: &Client,
-    bucket: &str,
-    rules: Vec<aws_sdk_s3::types::builders::ReplicationRuleBuilder>,
-) {
+/// PutBucketReplication of a whole configuration with the SDK, which must succeed.
+async fn put_replication(client: &Client, bucket: &str, config: ReplicationConfiguration) {
     client
         .put_bucket_replication()
         .bucket(bucket)
-        .replication_configuration(configuration(rules))
+        .replication_configuration(config)
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutBucketReplication {bucket}: {}", describe_error(&e)));
+}
+
+/// PutBucketReplication of these rules with the SDK, which must succeed.
+async fn set_replication(client: &Client, bucket: &str, rules: Vec<ReplicationRuleBuilder>) {
+    put_replication(client, bucket, configuration(rules)).await;
+}
+
+/// GetBucketReplication with the SDK, which must succeed with a configuration.
+async fn get_replication(client: &Client, bucket: &str) -> ReplicationConfiguration {
+    client
+        .get_bucket_replication()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetBucketReplication {bucket}: {}", describe_error(&e)))
+        .replication_configuration()
+        .unwrap_or_else(|| panic!("GetBucketReplication {bucket}: no ReplicationConfiguration"))
+        .clone()
+}
+
+/// DeleteBucketReplication with the SDK, which must succeed.
+async fn delete_replication(client: &Client, bucket: &str) {
+    client
+        .delete_bucket_replication()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteBucketReplication {bucket}: {}", describe_error(&e)));
+}
+
+/// An enabled lifecycle rule for the keys under `prefix`; tests add its action.
+fn lifecycle_rule(id: &str, prefix: &str) -> LifecycleRuleBuilder {
+    LifecycleRule::builder()
+        .id(id)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+        .status(ExpirationStatus::Enabled)
+}
+
+/// PutBucketLifecycleConfiguration with this one rule, which must succeed.
+async fn set_lifecycle(client: &Client, bucket: &str, rule: LifecycleRuleBuilder) {
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(rule.build().expect("LifecycleRule"))
+                .build()
+                .expect("BucketLifecycleConfiguration"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PutBucketLifecycleConfiguration {bucket}: {}",
+                describe_error(&e)
+            )
+        });
+}
+
+/// Sends a PutObject, which must succeed; returns the version id.
+async fn send_put(request: PutObjectFluentBuilder) -> String {
+    let what = format!(
+        "PutObject {}/{}",
+        request.get_bucket().as_deref().unwrap_or_default(),
+        request.get_key().as_deref().unwrap_or_default()
+    );
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {}", describe_error(&e)))
+        .version_id()
+        .unwrap_or_else(|| panic!("{what}: no version id"))
+        .to_string()
 }
 
 /// PutObject with these tags (`k=v&...`, may be empty); returns the version id.
@@ -336,18 +460,51 @@ async fn put_tagged(client: &Client, bucket: &str, key: &str, body: &[u8], tags:
     if !tags.is_empty() {
         request = request.tagging(tags);
     }
-    request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {}", describe_error(&e)))
-        .version_id()
-        .unwrap_or_else(|| panic!("PutObject {bucket}/{key}: no version id"))
-        .to_string()
+    send_put(request).await
 }
 
 /// PutObject; returns the version id.
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
     put_tagged(client, bucket, key, body, "").await
+}
+
+/// Puts `k0`, `k1`, ... with these bodies; returns (key, version id, body) of each.
+async fn put_numbered(
+    client: &Client,
+    bucket: &str,
+    bodies: Vec<Vec<u8>>,
+) -> Vec<(String, String, Vec<u8>)> {
+    let mut written = Vec::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let key = format!("k{i}");
+        let version = put_version(client, bucket, &key, &body).await;
+        written.push((key, version, body));
+    }
+    written
+}
+
+/// `count` random parts of the smallest size S3 allows, seeded `seed`, `seed + 1`, ...
+fn min_parts(count: u64, seed: u64) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| random_bytes(MIN_PART, seed + i))
+        .collect()
+}
+
+/// The parts as the slices the multipart helpers take.
+fn slices(parts: &[Vec<u8>]) -> Vec<&[u8]> {
+    parts.iter().map(Vec::as_slice).collect()
+}
+
+/// Uploads `parts` as one multipart upload; returns the new version's id and the ETag.
+async fn put_parts(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    parts: &[Vec<u8>],
+) -> (String, String) {
+    let etag = multipart_put(client, bucket, key, &slices(parts)).await;
+    let version = versions_of(client, bucket, key).await[0].0.clone();
+    (version, etag)
 }
 
 /// DeleteObject without a version id; returns the delete marker's version id.
@@ -361,6 +518,79 @@ async fn delete_marker(client: &Client, bucket: &str, key: &str) -> String {
         .unwrap_or_else(|e| panic!("DeleteObject {bucket}/{key}: {}", describe_error(&e)));
     assert_eq!(out.delete_marker(), Some(true), "DELETE {bucket}/{key}");
     out.version_id().expect("marker version id").to_string()
+}
+
+/// DeleteObject of one version by its id, which must succeed.
+async fn delete_version(client: &Client, bucket: &str, key: &str, version_id: &str) {
+    client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "DeleteObject {bucket}/{key}?versionId={version_id}: {}",
+                describe_error(&e)
+            )
+        });
+}
+
+/// DeleteObjects naming one key (and version id, when given), which must succeed.
+async fn delete_one(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> DeleteObjectsOutput {
+    let object = ObjectIdentifier::builder()
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .build()
+        .expect("ObjectIdentifier");
+    client
+        .delete_objects()
+        .bucket(bucket)
+        .delete(Delete::builder().objects(object).build().expect("Delete"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObjects {bucket}/{key}: {}", describe_error(&e)))
+}
+
+/// PutObjectTagging of a version (the current one: no id), which must succeed.
+async fn put_tags(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    tags: &[(&str, &str)],
+) {
+    let tagging = Tagging::builder()
+        .set_tag_set(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+        .build()
+        .expect("Tagging");
+    client
+        .put_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .tagging(tagging)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectTagging {bucket}/{key}: {}", describe_error(&e)));
+}
+
+/// DeleteObjectTagging of one version, which must succeed.
+async fn delete_tags(client: &Client, bucket: &str, key: &str, version_id: &str) {
+    client
+        .delete_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObjectTagging {bucket}/{key}: {}", describe_error(&e)));
 }
 
 /// HEAD of one version (checksums asked for).
@@ -419,27 +649,11 @@ async fn wait_for_version(
     .await
 }
 
-/// GET of one version's bytes.
-async fn version_bytes(client: &Client, bucket: &str, key: &str, version_id: &str) -> Vec<u8> {
-    let out = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version_id)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "GetObject {bucket}/{key}?versionId={version_id}: {}",
-                describe_error(&e)
-            )
-        });
-    out.body
+/// Tags as the sorted map [`tags_of`] returns.
+fn tag_map(tags: &[(&str, &str)]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-        .await
-        .expect("read body")
-        .into_bytes()
-        .to_vec()
 }
 
 /// The tags of one version, sorted.
@@ -466,6 +680,26 @@ async fn tags_of(
         .iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
+}
+
+/// Polls the tags of one version until they are exactly `want`.
+async fn wait_for_tags(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+    want: &[(&str, &str)],
+    what: &str,
+) {
+    let want = tag_map(want);
+    eventually(what, async || {
+        let got = tags_of(client, bucket, key, version_id).await;
+        match got == want {
+            true => Ok(()),
+            false => Err(format!("{got:?}, want {want:?}")),
+        }
+    })
+    .await
 }
 
 /// The versions and delete markers of `key`: (version id, is a delete marker), the latest first,
@@ -500,6 +734,37 @@ async fn versions_of(client: &Client, bucket: &str, key: &str) -> Vec<(String, b
     all.into_iter()
         .map(|(id, marker, _, _)| (id, marker))
         .collect()
+}
+
+/// What [`versions_of`] lists for a key with this one version.
+fn lone_version(version_id: &str) -> Vec<(String, bool)> {
+    vec![(version_id.to_string(), false)]
+}
+
+/// What [`versions_of`] lists for a key with one version under a delete marker.
+fn marker_over(marker_id: &str, version_id: &str) -> Vec<(String, bool)> {
+    vec![
+        (marker_id.to_string(), true),
+        (version_id.to_string(), false),
+    ]
+}
+
+/// Polls [`versions_of`] until it lists exactly `want`.
+async fn wait_for_versions(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    want: &[(String, bool)],
+    what: &str,
+) {
+    eventually(what, async || {
+        let versions = versions_of(client, bucket, key).await;
+        match versions == want {
+            true => Ok(()),
+            false => Err(format!("{versions:?}")),
+        }
+    })
+    .await
 }
 
 /// Whether `key` has a current (non-deleted) version.
@@ -584,29 +849,69 @@ fn assert_same_version(
     );
 }
 
-/// Files and bytes under `dir`, recursively.
-fn dir_usage(dir: &Path) -> (u64, u64) {
-    let (mut files, mut bytes) = (0, 0);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                files += 1;
-                bytes += meta.len();
-            }
+/// Where a test looks for replicas: (a client of the source's server, the source bucket, a client
+/// of the destination's server, the destination bucket).
+#[derive(Clone, Copy)]
+struct Route<'a>(&'a Client, &'a str, &'a Client, &'a str);
+
+impl Route<'_> {
+    /// Waits until the source reports `version_id` of `key` COMPLETED, then asserts that the
+    /// destination holds a replica of it (see [`assert_same_version`]) and, when `body` is
+    /// given, that the replica reads back as `body`. Returns the HEADs (source, replica).
+    async fn assert_replicated(
+        self,
+        key: &str,
+        version_id: &str,
+        storage_class: Option<&str>,
+        body: Option<&[u8]>,
+        what: &str,
+    ) -> (HeadObjectOutput, HeadObjectOutput) {
+        let Route(source_client, src, replica_client, dst) = self;
+        wait_for_status(source_client, src, key, version_id, "COMPLETED").await;
+        let source = head_version(source_client, src, key, version_id)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: HEAD {src}/{key}?versionId={version_id}: {e}"));
+        let replica = head_version(replica_client, dst, key, version_id)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the replica has the source's version id: {e}"));
+        assert_same_version(&source, &replica, storage_class, what);
+        if let Some(body) = body {
+            let got = get_version_bytes(replica_client, dst, key, version_id).await;
+            assert_eq!(got, body, "{what}: bytes");
+        }
+        (source, replica)
+    }
+
+    /// Asserts, without waiting, that each written (key, version id, body) reports COMPLETED at
+    /// the source (`note` says why) and is at the destination exactly once, with its bytes.
+    async fn assert_each_replicated_once(self, written: &[(String, String, Vec<u8>)], note: &str) {
+        let Route(source_client, src, replica_client, dst) = self;
+        for (key, version, body) in written {
+            assert_eq!(
+                status_of(source_client, src, key, version).await.as_deref(),
+                Some("COMPLETED"),
+                "{key}{note}"
+            );
+            assert_eq!(
+                &get_version_bytes(replica_client, dst, key, version).await,
+                body
+            );
+            assert_eq!(
+                versions_of(replica_client, dst, key).await,
+                lone_version(version),
+                "{key} is replicated once"
+            );
         }
     }
-    (files, bytes)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Admin surface
+
+/// Sends a raw request signed with the server's credentials; returns the answer read whole.
+async fn answer_to(server: &Server, request: RawRequest) -> Answer {
+    Answer::read(request.send(server).await).await
+}
 
 /// `GET /_strata/replication/status[?bucket=B]`, which must answer 200 with JSON.
 async fn status_report(server: &Server, bucket: Option<&str>) -> Value {
@@ -614,10 +919,23 @@ async fn status_report(server: &Server, bucket: Option<&str>) -> Value {
         Some(b) => format!("/_strata/replication/status?bucket={b}"),
         None => "/_strata/replication/status".to_string(),
     };
-    let answer = Answer::read(RawRequest::new("GET", &path).send(server).await).await;
+    let answer = answer_to(server, RawRequest::new("GET", &path)).await;
     assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
     serde_json::from_slice(&answer.body)
         .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", answer.text()))
+}
+
+/// The status report of `bucket` (of every bucket: None), asserting that `queued` entries wait
+/// in the queue (`what` says why); returns the report.
+async fn report_with_queue(
+    server: &Server,
+    bucket: Option<&str>,
+    queued: u64,
+    what: &str,
+) -> Value {
+    let report = status_report(server, bucket).await;
+    assert_eq!(report["queue_length"], queued, "{what}: {report}");
+    report
 }
 
 /// The counters of one rule in a status report (all zero when the rule has none yet).
@@ -659,21 +977,8 @@ async fn wait_for_empty_queue(server: &Server, bucket: &str) -> Value {
 /// Runs `strata replication status ARGS --endpoint URL` with these credentials (and no other
 /// STRATA_* setting); returns (success, stdout, stderr).
 async fn replication_cli(server: &Server, args: &[&str], secret: &str) -> (bool, String, String) {
-    let mut cmd = tokio::process::Command::new(strata_bin());
-    cmd.arg("replication")
-        .arg("status")
-        .args(args)
-        .arg("--endpoint")
-        .arg(server.endpoint());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("STRATA_") {
-            cmd.env_remove(name);
-        }
-    }
-    let out = cmd
-        .env("STRATA_ACCESS_KEY", ACCESS_KEY)
-        .env("STRATA_SECRET_KEY", secret)
-        .env("NO_PROXY", "127.0.0.1,localhost")
+    let args = [&["replication", "status"], args].concat();
+    let out = tokio::process::Command::from(strata_command(server, &args, secret))
         .output()
         .await
         .expect("run strata replication status");
@@ -684,14 +989,18 @@ async fn replication_cli(server: &Server, args: &[&str], secret: &str) -> (bool,
     )
 }
 
+/// `strata replication status --bucket BUCKET --json`, which must succeed and print JSON.
+async fn replication_cli_json(server: &Server, bucket: &str) -> Value {
+    let (ok, stdout, stderr) =
+        replication_cli(server, &["--bucket", bucket, "--json"], SECRET_KEY).await;
+    assert!(ok, "strata replication status --json failed: {stderr}");
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("status --json prints JSON ({e}): {stdout}"))
+}
+
 /// `GET /_strata/metrics` as text.
 async fn metrics_text(server: &Server) -> String {
-    let answer = Answer::read(
-        RawRequest::new("GET", "/_strata/metrics")
-            .send(server)
-            .await,
-    )
-    .await;
+    let answer = answer_to(server, RawRequest::new("GET", "/_strata/metrics")).await;
     assert_eq!(
         answer.status,
         200,
@@ -721,10 +1030,7 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn replication_configuration_round_trip_and_delete() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rcfg-src").await;
-    let dst = versioned_bucket(&client, "rcfg-dst").await;
+    let LocalPair(server, client, src, dst) = LocalPair::new("rcfg").await;
     let other = versioned_bucket(&client, "rcfg-oth").await;
 
     let err = client
@@ -758,30 +1064,17 @@ async fn replication_configuration_round_trip_and_delete() {
             .status(ReplicationRuleStatus::Disabled)
             .filter(ReplicationRuleFilter::builder().tag(tag("k", "v")).build()),
     ]);
-    client
-        .put_bucket_replication()
-        .bucket(&src)
-        .replication_configuration(config.clone())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketReplication: {}", describe_error(&e)));
-    let got = client
-        .get_bucket_replication()
-        .bucket(&src)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetBucketReplication: {}", describe_error(&e)));
+    put_replication(&client, &src, config.clone()).await;
     assert_eq!(
-        got.replication_configuration(),
-        Some(&config),
+        get_replication(&client, &src).await,
+        config,
         "GetBucketReplication returns what was stored"
     );
 
     // The raw answer is S3's XML document.
-    let answer = Answer::read(
-        RawRequest::new("GET", &format!("/{src}?replication"))
-            .send(&server)
-            .await,
+    let answer = answer_to(
+        &server,
+        RawRequest::new("GET", &format!("/{src}?replication")),
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -800,29 +1093,10 @@ async fn replication_configuration_round_trip_and_delete() {
     );
 
     // A new configuration replaces the old one; a rule without an ID is given one.
-    let second = configuration(vec![ReplicationRule::builder()
-        .priority(1)
-        .status(ReplicationRuleStatus::Enabled)
-        .filter(prefix_filter(""))
-        .delete_marker_replication(delete_markers(false))
-        .destination(destination(&local_arn(&dst), None))]);
-    client
-        .put_bucket_replication()
-        .bucket(&src)
-        .replication_configuration(second)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("second PutBucketReplication: {}", describe_error(&e)));
-    let got = client
-        .get_bucket_replication()
-        .bucket(&src)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetBucketReplication: {}", describe_error(&e)));
-    let rules = got
-        .replication_configuration()
-        .expect("ReplicationConfiguration")
-        .rules();
+    let second = configuration(vec![rule("", 1, &local_arn(&dst)).set_id(None)]);
+    put_replication(&client, &src, second).await;
+    let got = get_replication(&client, &src).await;
+    let rules = got.rules();
     assert_eq!(
         rules.len(),
         1,
@@ -840,10 +1114,9 @@ async fn replication_configuration_round_trip_and_delete() {
     // DeleteBucketReplication answers 204; afterwards there is no configuration (and deleting
     // again is still 204).
     for round in ["first", "second"] {
-        let answer = Answer::read(
-            RawRequest::new("DELETE", &format!("/{src}?replication"))
-                .send(&server)
-                .await,
+        let answer = answer_to(
+            &server,
+            RawRequest::new("DELETE", &format!("/{src}?replication")),
         )
         .await;
         assert_eq!(
@@ -853,16 +1126,10 @@ async fn replication_configuration_round_trip_and_delete() {
             answer.text()
         );
     }
-    client
-        .delete_bucket_replication()
-        .bucket(&src)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeleteBucketReplication (SDK): {}", describe_error(&e)));
-    let answer = Answer::read(
-        RawRequest::new("GET", &format!("/{src}?replication"))
-            .send(&server)
-            .await,
+    delete_replication(&client, &src).await;
+    let answer = answer_to(
+        &server,
+        RawRequest::new("GET", &format!("/{src}?replication")),
     )
     .await;
     let body = answer.assert_error(404, "ReplicationConfigurationNotFoundError");
@@ -899,16 +1166,16 @@ async fn assert_refused(
         .send()
         .await
         .expect_err(case);
-    let got_status = err.raw_response().map(|r| r.status().as_u16());
-    let service = err.as_service_error();
-    let got_code = service.and_then(|e| e.code());
-    let got_message = service.and_then(|e| e.message()).unwrap_or_default();
     assert_eq!(
-        (got_status, got_code),
-        (Some(status), Some(code)),
+        (error_status(&err), error_code(&err).as_str()),
+        (status, code),
         "{case}: want {status} {code}, got {}",
         describe_error(&err)
     );
+    let got_message = err
+        .as_service_error()
+        .and_then(|e| e.message())
+        .unwrap_or_default();
     assert!(
         got_message.starts_with(message),
         "{case}: message {got_message:?} does not start with {message:?}"
@@ -917,10 +1184,7 @@ async fn assert_refused(
 
 #[tokio::test]
 async fn replication_configuration_errors() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rerr-src").await;
-    let dst = versioned_bucket(&client, "rerr-dst").await;
+    let LocalPair(server, client, src, dst) = LocalPair::new("rerr").await;
     let unversioned = create_bucket(&client, "rerr-plain").await;
     let suspended = versioned_bucket(&client, "rerr-susp").await;
     set_versioning(&client, &suspended, BucketVersioningStatus::Suspended).await;
@@ -1045,13 +1309,15 @@ async fn replication_configuration_errors() {
         r#"<ReplicationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Role>{ROLE}</Role><Rule><ID>r</ID><Priority>1</Priority><Status>Enabled</Status><DeleteMarkerReplication><Status>Disabled</Status></DeleteMarkerReplication><Filter><Prefix></Prefix></Filter><Destination><Bucket>{}</Bucket></Destination></Rule></ReplicationConfiguration>"#,
         local_arn(&dst)
     );
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{src}?replication"))
-            .body(document.as_bytes().to_vec())
-            .send(&server)
-            .await,
-    )
-    .await;
+    let put_document = |body: &str, content_md5: Option<String>| {
+        let mut request =
+            RawRequest::new("PUT", &format!("/{src}?replication")).body(body.as_bytes().to_vec());
+        if let Some(md5) = content_md5 {
+            request = request.header("content-md5", &md5);
+        }
+        answer_to(&server, request)
+    };
+    let answer = put_document(&document, None).await;
     let body = answer.assert_error(400, "InvalidRequest");
     assert!(
         body.contains("Missing required header for this request: Content-MD5"),
@@ -1071,14 +1337,7 @@ async fn replication_configuration_errors() {
             "no Role",
         ),
     ] {
-        let answer = Answer::read(
-            RawRequest::new("PUT", &format!("/{src}?replication"))
-                .header("content-md5", &md5_base64(bad.as_bytes()))
-                .body(bad.as_bytes().to_vec())
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = put_document(&bad, Some(md5_base64(bad.as_bytes()))).await;
         assert_eq!(
             (answer.status, xml_value(&answer.text(), "Code").as_deref()),
             (400, Some("MalformedXML")),
@@ -1089,24 +1348,14 @@ async fn replication_configuration_errors() {
     }
     // The same document with Content-MD5 is accepted, so the refusals above were about what
     // they changed.
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{src}?replication"))
-            .header("content-md5", &md5_base64(document.as_bytes()))
-            .body(document.as_bytes().to_vec())
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = put_document(&document, Some(md5_base64(document.as_bytes()))).await;
     assert_eq!(answer.status, 200, "valid document: {}", answer.text());
 }
 
 #[tokio::test]
 async fn replication_configuration_blocks_suspending_source_versioning() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rsusp-src").await;
-    let dst = versioned_bucket(&client, "rsusp-dst").await;
-    set_replication(&client, &src, vec![rule("r", 1, &local_arn(&dst))]).await;
+    let LocalPair(_server, client, src, dst) =
+        LocalPair::replicating("rsusp", |dst| vec![rule("r", 1, dst)]).await;
 
     let err = client
         .put_bucket_versioning()
@@ -1136,12 +1385,7 @@ async fn replication_configuration_blocks_suspending_source_versioning() {
     // The destination's versioning is its owner's business.
     set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
     // Without the configuration, the source may be suspended.
-    client
-        .delete_bucket_replication()
-        .bucket(&src)
-        .send()
-        .await
-        .expect("DeleteBucketReplication");
+    delete_replication(&client, &src).await;
     set_versioning(&client, &src, BucketVersioningStatus::Suspended).await;
 }
 
@@ -1150,34 +1394,28 @@ async fn replication_configuration_blocks_suspending_source_versioning() {
 
 #[tokio::test]
 async fn replication_local_pair_copies_the_version_with_everything_it_carries() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rloc-src").await;
-    let dst = versioned_bucket(&client, "rloc-dst").await;
-    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+    let LocalPair(_server, client, src, dst) =
+        LocalPair::replicating("rloc", |dst| vec![rule("all", 1, dst)]).await;
 
     let key = "docs/report 1.txt";
     let body = random_bytes(3000, 1);
-    let version = client
-        .put_object()
-        .bucket(&src)
-        .key(key)
-        .body(body.clone().into())
-        .content_type("text/plain; charset=utf-8")
-        .cache_control("max-age=60")
-        .content_disposition("attachment; filename=\"report.txt\"")
-        .content_language("en")
-        .content_encoding("identity")
-        .expires(aws_smithy_types::DateTime::from_secs(4_102_444_800))
-        .metadata("author", "ada")
-        .metadata("project", "strata")
-        .tagging("team=red&stage=final%20draft")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObject: {}", describe_error(&e)))
-        .version_id()
-        .expect("version id")
-        .to_string();
+    let version = send_put(
+        client
+            .put_object()
+            .bucket(&src)
+            .key(key)
+            .body(body.clone().into())
+            .content_type("text/plain; charset=utf-8")
+            .cache_control("max-age=60")
+            .content_disposition("attachment; filename=\"report.txt\"")
+            .content_language("en")
+            .content_encoding("identity")
+            .expires(aws_smithy_types::DateTime::from_secs(4_102_444_800))
+            .metadata("author", "ada")
+            .metadata("project", "strata")
+            .tagging("team=red&stage=final%20draft"),
+    )
+    .await;
 
     // The version is queued in the PUT's own transaction: the very next HEAD names a status. The
     // worker may already have carried it (it looks every 100 ms), so both are right here; the
@@ -1187,7 +1425,9 @@ async fn replication_local_pair_copies_the_version_with_everything_it_carries() 
         matches!(first.as_deref(), Some("PENDING" | "COMPLETED")),
         "HEAD right after the PUT reports PENDING (or COMPLETED already), got {first:?}"
     );
-    wait_for_status(&client, &src, key, &version, "COMPLETED").await;
+    let (source, replica) = Route(&client, &src, &client, &dst)
+        .assert_replicated(key, &version, None, Some(&body), "local replica")
+        .await;
     let get = client
         .get_object()
         .bucket(&src)
@@ -1200,20 +1440,11 @@ async fn replication_local_pair_copies_the_version_with_everything_it_carries() 
         Some("COMPLETED"),
         "GET reports the status too"
     );
-
-    let source = head_version(&client, &src, key, &version)
-        .await
-        .expect("HEAD source");
-    let replica = head_version(&client, &dst, key, &version)
-        .await
-        .unwrap_or_else(|e| panic!("the replica has the source's version id: {e}"));
-    assert_same_version(&source, &replica, None, "local replica");
     assert_eq!(
         replica.checksum_crc32(),
         source.checksum_crc32(),
         "the replica keeps the source's checksum"
     );
-    assert_eq!(version_bytes(&client, &dst, key, &version).await, body);
     assert_eq!(
         tags_of(&client, &dst, key, &version).await,
         tags_of(&client, &src, key, &version).await,
@@ -1234,7 +1465,7 @@ async fn replication_local_pair_copies_the_version_with_everything_it_carries() 
     );
     assert_eq!(
         versions_of(&client, &dst, key).await,
-        vec![(version.clone(), false)],
+        lone_version(&version),
         "exactly one replica"
     );
 
@@ -1257,10 +1488,7 @@ async fn replication_local_pair_copies_the_version_with_everything_it_carries() 
 
 #[tokio::test]
 async fn replication_storage_class_and_shared_chunks() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rcls-src").await;
-    let ia = versioned_bucket(&client, "rcls-ia").await;
+    let LocalPair(server, client, src, ia) = LocalPair::new("rcls").await;
     let same = versioned_bucket(&client, "rcls-same").await;
     set_replication(
         &client,
@@ -1278,46 +1506,37 @@ async fn replication_storage_class_and_shared_chunks() {
     // Above the inline threshold, so the bodies live in chunk files.
     let big = random_bytes(1024 * 1024, 2);
     let v_ia = put_version(&client, &src, "ia/big", &big).await;
-    let v_keep = client
-        .put_object()
-        .bucket(&src)
-        .key("keep/big")
-        .body(random_bytes(1024 * 1024, 3).into())
-        .storage_class(StorageClass::OnezoneIa)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObject keep/big: {}", describe_error(&e)))
-        .version_id()
-        .expect("version id")
-        .to_string();
+    let v_keep = send_put(
+        client
+            .put_object()
+            .bucket(&src)
+            .key("keep/big")
+            .body(random_bytes(1024 * 1024, 3).into())
+            .storage_class(StorageClass::OnezoneIa),
+    )
+    .await;
     let before = dir_usage(&chunks);
     assert!(before.0 > 0, "chunk files under {}", chunks.display());
-    wait_for_status(&client, &src, "ia/big", &v_ia, "COMPLETED").await;
-    wait_for_status(&client, &src, "keep/big", &v_keep, "COMPLETED").await;
 
-    let source = head_version(&client, &src, "ia/big", &v_ia).await.unwrap();
+    let (source, _) = Route(&client, &src, &client, &ia)
+        .assert_replicated(
+            "ia/big",
+            &v_ia,
+            Some("STANDARD_IA"),
+            Some(&big),
+            "Destination/StorageClass",
+        )
+        .await;
     assert_eq!(source.storage_class(), None, "the source stays STANDARD");
-    let replica = head_version(&client, &ia, "ia/big", &v_ia).await.unwrap();
-    assert_same_version(
-        &source,
-        &replica,
-        Some("STANDARD_IA"),
-        "Destination/StorageClass",
-    );
-    assert_eq!(version_bytes(&client, &ia, "ia/big", &v_ia).await, big);
-
-    let source = head_version(&client, &src, "keep/big", &v_keep)
-        .await
-        .unwrap();
-    let replica = head_version(&client, &same, "keep/big", &v_keep)
-        .await
-        .unwrap();
-    assert_same_version(
-        &source,
-        &replica,
-        Some("ONEZONE_IA"),
-        "no Destination/StorageClass: the source's class",
-    );
+    Route(&client, &src, &client, &same)
+        .assert_replicated(
+            "keep/big",
+            &v_keep,
+            Some("ONEZONE_IA"),
+            None,
+            "no Destination/StorageClass: the source's class",
+        )
+        .await;
 
     assert_eq!(
         dir_usage(&chunks),
@@ -1328,10 +1547,7 @@ async fn replication_storage_class_and_shared_chunks() {
 
 #[tokio::test]
 async fn replication_prefix_and_tag_filters_select_versions() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rflt-src").await;
-    let logs = versioned_bucket(&client, "rflt-logs").await;
+    let LocalPair(server, client, src, logs) = LocalPair::new("rflt").await;
     let red = versioned_bucket(&client, "rflt-red").await;
     let photos = versioned_bucket(&client, "rflt-img").await;
     set_replication(
@@ -1404,28 +1620,21 @@ async fn replication_prefix_and_tag_filters_select_versions() {
 
 #[tokio::test]
 async fn replication_highest_priority_rule_decides_per_destination() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rpri-src").await;
-    let dst = versioned_bucket(&client, "rpri-dst").await;
-    let arn = local_arn(&dst);
-    set_replication(
-        &client,
-        &src,
+    let LocalPair(server, client, src, dst) = LocalPair::replicating("rpri", |arn| {
         vec![
-            rule("low", 1, &arn)
+            rule("low", 1, arn)
                 .delete_marker_replication(delete_markers(true))
-                .destination(destination(&arn, Some(StorageClass::StandardIa))),
-            rule("high", 5, &arn)
+                .destination(destination(arn, Some(StorageClass::StandardIa))),
+            rule("high", 5, arn)
                 .filter(prefix_filter("hot/"))
-                .destination(destination(&arn, Some(StorageClass::OnezoneIa))),
+                .destination(destination(arn, Some(StorageClass::OnezoneIa))),
             // Disabled rules take no part, whatever their priority.
-            rule("off", 9, &arn)
+            rule("off", 9, arn)
                 .status(ReplicationRuleStatus::Disabled)
                 .filter(prefix_filter("hot/"))
-                .destination(destination(&arn, Some(StorageClass::GlacierIr))),
-        ],
-    )
+                .destination(destination(arn, Some(StorageClass::GlacierIr))),
+        ]
+    })
     .await;
 
     let hot = put_version(&client, &src, "hot/a", b"hot").await;
@@ -1446,7 +1655,7 @@ async fn replication_highest_priority_rule_decides_per_destination() {
     );
     assert_eq!(
         versions_of(&client, &dst, "hot/a").await,
-        vec![(hot.clone(), false)],
+        lone_version(&hot),
         "one copy per destination"
     );
     let report = status_report(&server, Some(&src)).await;
@@ -1472,7 +1681,7 @@ async fn replication_highest_priority_rule_decides_per_destination() {
     wait_for_empty_queue(&server, &src).await;
     assert_eq!(
         versions_of(&client, &dst, "hot/a").await,
-        vec![(hot.clone(), false)],
+        lone_version(&hot),
         "hot/a's marker {hot_marker} is not replicated"
     );
     assert!(is_current(&client, &dst, "hot/a").await);
@@ -1480,10 +1689,7 @@ async fn replication_highest_priority_rule_decides_per_destination() {
 
 #[tokio::test]
 async fn replication_to_two_destinations_and_disabled_rules() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rtwo-src").await;
-    let first = versioned_bucket(&client, "rtwo-1").await;
+    let LocalPair(server, client, src, first) = LocalPair::new("rtwo").await;
     let second = versioned_bucket(&client, "rtwo-2").await;
     let never = versioned_bucket(&client, "rtwo-off").await;
     set_replication(
@@ -1498,14 +1704,10 @@ async fn replication_to_two_destinations_and_disabled_rules() {
     .await;
     let body = random_bytes(10_000, 4);
     let version = put_version(&client, &src, "k", &body).await;
-    wait_for_status(&client, &src, "k", &version, "COMPLETED").await;
-    let source = head_version(&client, &src, "k", &version).await.unwrap();
     for bucket in [&first, &second] {
-        let replica = head_version(&client, bucket, "k", &version)
-            .await
-            .unwrap_or_else(|e| panic!("replica in {bucket}: {e}"));
-        assert_same_version(&source, &replica, None, bucket);
-        assert_eq!(version_bytes(&client, bucket, "k", &version).await, body);
+        Route(&client, &src, &client, bucket)
+            .assert_replicated("k", &version, None, Some(&body), bucket)
+            .await;
     }
     assert!(
         versions_of(&client, &never, "k").await.is_empty(),
@@ -1522,8 +1724,7 @@ async fn replication_to_two_destinations_and_disabled_rules() {
     .await;
     let version = put_version(&client, &quiet, "k", b"x").await;
     assert_eq!(status_of(&client, &quiet, "k", &version).await, None);
-    let report = status_report(&server, Some(&quiet)).await;
-    assert_eq!(report["queue_length"], 0, "{report}");
+    report_with_queue(&server, Some(&quiet), 0, "nothing is queued").await;
     assert!(versions_of(&client, &never, "k").await.is_empty());
 }
 
@@ -1532,20 +1733,14 @@ async fn replication_to_two_destinations_and_disabled_rules() {
 
 #[tokio::test]
 async fn replication_delete_markers_follow_delete_marker_replication() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rdm-src").await;
-    let dst = versioned_bucket(&client, "rdm-dst").await;
-    set_replication(
-        &client,
-        &src,
+    let LocalPair(server, client, src, dst) = LocalPair::replicating("rdm", |dst| {
         vec![
-            rule("markers", 2, &local_arn(&dst))
+            rule("markers", 2, dst)
                 .filter(prefix_filter("on/"))
                 .delete_marker_replication(delete_markers(true)),
-            rule("no-markers", 1, &local_arn(&dst)).filter(prefix_filter("off/")),
-        ],
-    )
+            rule("no-markers", 1, dst).filter(prefix_filter("off/")),
+        ]
+    })
     .await;
     let mut puts = Vec::new();
     for key in ["on/a", "on/b", "off/a"] {
@@ -1556,34 +1751,19 @@ async fn replication_delete_markers_follow_delete_marker_replication() {
 
     let marker_a = delete_marker(&client, &src, "on/a").await;
     // DeleteObjects without version ids adds markers the same way.
-    let out = client
-        .delete_objects()
-        .bucket(&src)
-        .delete(
-            Delete::builder()
-                .objects(ObjectIdentifier::builder().key("on/b").build().unwrap())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeleteObjects: {}", describe_error(&e)));
-    let marker_b = out.deleted()[0]
+    let marker_b = delete_one(&client, &src, "on/b", None).await.deleted()[0]
         .delete_marker_version_id()
         .expect("DeleteObjects names the marker")
         .to_string();
     let marker_off = delete_marker(&client, &src, "off/a").await;
 
     for (key, marker, version) in [("on/a", &marker_a, &puts[0]), ("on/b", &marker_b, &puts[1])] {
-        eventually(
+        wait_for_versions(
+            &client,
+            &dst,
+            key,
+            &marker_over(marker, version),
             &format!("{key}'s delete marker {marker} reaches {dst}"),
-            async || {
-                let versions = versions_of(&client, &dst, key).await;
-                match versions == [(marker.clone(), true), (version.clone(), false)] {
-                    true => Ok(()),
-                    false => Err(format!("{versions:?}")),
-                }
-            },
         )
         .await;
         assert!(
@@ -1600,7 +1780,7 @@ async fn replication_delete_markers_follow_delete_marker_replication() {
     );
     assert_eq!(
         versions_of(&client, &dst, "off/a").await,
-        vec![(puts[2].clone(), false)],
+        lone_version(&puts[2]),
         "with DeleteMarkerReplication Disabled the destination keeps its current version"
     );
     assert!(is_current(&client, &dst, "off/a").await);
@@ -1608,99 +1788,47 @@ async fn replication_delete_markers_follow_delete_marker_replication() {
 
 #[tokio::test]
 async fn replication_ignores_deletes_of_a_version_id() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rdv-src").await;
-    let dst = versioned_bucket(&client, "rdv-dst").await;
-    set_replication(
-        &client,
-        &src,
-        vec![rule("all", 1, &local_arn(&dst)).delete_marker_replication(delete_markers(true))],
-    )
+    let LocalPair(server, client, src, dst) = LocalPair::replicating("rdv", |dst| {
+        vec![rule("all", 1, dst).delete_marker_replication(delete_markers(true))]
+    })
     .await;
     let one = put_version(&client, &src, "one", b"1").await;
     let two = put_version(&client, &src, "two", b"2").await;
     wait_for_status(&client, &src, "one", &one, "COMPLETED").await;
     wait_for_status(&client, &src, "two", &two, "COMPLETED").await;
 
-    client
-        .delete_object()
-        .bucket(&src)
-        .key("one")
-        .version_id(&one)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DELETE one?versionId: {}", describe_error(&e)));
-    client
-        .delete_objects()
-        .bucket(&src)
-        .delete(
-            Delete::builder()
-                .objects(
-                    ObjectIdentifier::builder()
-                        .key("two")
-                        .version_id(&two)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeleteObjects two?versionId: {}", describe_error(&e)));
+    delete_version(&client, &src, "one", &one).await;
+    delete_one(&client, &src, "two", Some(&two)).await;
     assert!(versions_of(&client, &src, "one").await.is_empty());
     assert!(versions_of(&client, &src, "two").await.is_empty());
 
-    let report = status_report(&server, Some(&src)).await;
+    let what = "deleting a version by id queues nothing";
+    let report = report_with_queue(&server, Some(&src), 0, what).await;
     assert_eq!(
-        (
-            report["queue_length"].as_u64(),
-            rule_counts(&report, &src, "all")
-        ),
-        (Some(0), (0, 2, 0)),
-        "deleting a version by id queues nothing: {report}"
+        rule_counts(&report, &src, "all"),
+        (0, 2, 0),
+        "{what}: {report}"
     );
-    assert_eq!(version_bytes(&client, &dst, "one", &one).await, b"1");
-    assert_eq!(version_bytes(&client, &dst, "two", &two).await, b"2");
+    assert_eq!(get_version_bytes(&client, &dst, "one", &one).await, b"1");
+    assert_eq!(get_version_bytes(&client, &dst, "two", &two).await, b"2");
 }
 
 #[tokio::test]
 async fn replication_ignores_lifecycle_expirations() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rlc-src").await;
-    let dst = versioned_bucket(&client, "rlc-dst").await;
-    set_replication(
-        &client,
-        &src,
-        vec![rule("all", 1, &local_arn(&dst)).delete_marker_replication(delete_markers(true))],
-    )
+    let LocalPair(server, client, src, dst) = LocalPair::replicating("rlc", |dst| {
+        vec![rule("all", 1, dst).delete_marker_replication(delete_markers(true))]
+    })
     .await;
     let version = put_version(&client, &src, "short-lived", b"x").await;
     wait_for_status(&client, &src, "short-lived", &version, "COMPLETED").await;
 
     // Expire current versions after one (one-second) day: lifecycle adds a delete marker.
-    client
-        .put_bucket_lifecycle_configuration()
-        .bucket(&src)
-        .lifecycle_configuration(
-            BucketLifecycleConfiguration::builder()
-                .rules(
-                    LifecycleRule::builder()
-                        .id("expire")
-                        .filter(LifecycleRuleFilter::builder().prefix("").build())
-                        .status(ExpirationStatus::Enabled)
-                        .expiration(LifecycleExpiration::builder().days(1).build())
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {}", describe_error(&e)));
+    set_lifecycle(
+        &client,
+        &src,
+        lifecycle_rule("expire", "").expiration(LifecycleExpiration::builder().days(1).build()),
+    )
+    .await;
     let marker = eventually("lifecycle expires short-lived", async || {
         let versions = versions_of(&client, &src, "short-lived").await;
         match versions.first() {
@@ -1710,94 +1838,68 @@ async fn replication_ignores_lifecycle_expirations() {
     })
     .await;
 
-    let report = status_report(&server, Some(&src)).await;
+    let what = format!("the lifecycle marker {marker} is not queued");
+    let report = report_with_queue(&server, Some(&src), 0, &what).await;
     assert_eq!(
-        (
-            report["queue_length"].as_u64(),
-            rule_counts(&report, &src, "all")
-        ),
-        (Some(0), (0, 1, 0)),
-        "the lifecycle marker {marker} is not queued: {report}"
+        rule_counts(&report, &src, "all"),
+        (0, 1, 0),
+        "{what}: {report}"
     );
     assert_eq!(
         versions_of(&client, &dst, "short-lived").await,
-        vec![(version, false)],
+        lone_version(&version),
         "the destination keeps its current version"
     );
 }
 
 #[tokio::test]
 async fn replication_leaves_versions_in_an_archive_class_out() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rarc-src").await;
-    let dst = versioned_bucket(&client, "rarc-dst").await;
-    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+    let LocalPair(server, client, src, dst) =
+        LocalPair::replicating("rarc", |dst| vec![rule("all", 1, dst)]).await;
 
     // Written straight into an archive class: not replicated, so no status.
     for class in [StorageClass::Glacier, StorageClass::DeepArchive] {
-        let version = client
-            .put_object()
-            .bucket(&src)
-            .key(class.as_str())
-            .body(b"cold".to_vec().into())
-            .storage_class(class.clone())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutObject {class:?}: {}", describe_error(&e)))
-            .version_id()
-            .expect("version id")
-            .to_string();
+        let version = send_put(
+            client
+                .put_object()
+                .bucket(&src)
+                .key(class.as_str())
+                .body(b"cold".to_vec().into())
+                .storage_class(class.clone()),
+        )
+        .await;
         assert_eq!(
             status_of(&client, &src, class.as_str(), &version).await,
             None,
             "a version written in {class:?} is not replicated"
         );
     }
-    let report = status_report(&server, Some(&src)).await;
-    assert_eq!(report["queue_length"], 0, "{report}");
+    report_with_queue(&server, Some(&src), 0, "nothing is queued").await;
     assert!(versions_of(&client, &dst, "GLACIER").await.is_empty());
 }
 
 #[tokio::test]
 async fn replication_gives_up_a_version_archived_before_it_was_carried() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rabn-src").await;
-    let dst = versioned_bucket(&client, "rabn-dst").await;
+    let LocalPair(server, client, src, dst) =
+        LocalPair::replicating("rabn", |dst| vec![rule("all", 1, dst)]).await;
     let arn = local_arn(&dst);
-    set_replication(&client, &src, vec![rule("all", 1, &arn)]).await;
 
     // A version archived by lifecycle while it waits for its destination is given up: FAILED,
     // counted once, with the reason as the destination's last error.
     set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
     let version = put_version(&client, &src, "warm", &random_bytes(200 * 1024, 90)).await;
     wait_for_status(&client, &src, "warm", &version, "FAILED").await;
-    client
-        .put_bucket_lifecycle_configuration()
-        .bucket(&src)
-        .lifecycle_configuration(
-            BucketLifecycleConfiguration::builder()
-                .rules(
-                    LifecycleRule::builder()
-                        .id("archive")
-                        .filter(LifecycleRuleFilter::builder().prefix("warm").build())
-                        .status(ExpirationStatus::Enabled)
-                        .transitions(
-                            Transition::builder()
-                                .days(1)
-                                .storage_class(TransitionStorageClass::Glacier)
-                                .build(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {}", describe_error(&e)));
+    set_lifecycle(
+        &client,
+        &src,
+        lifecycle_rule("archive", "warm").transitions(
+            Transition::builder()
+                .days(1)
+                .storage_class(TransitionStorageClass::Glacier)
+                .build(),
+        ),
+    )
+    .await;
     let report = wait_for_empty_queue(&server, &src).await;
     assert_eq!(
         head_version(&client, &src, "warm", &version)
@@ -1833,29 +1935,22 @@ async fn replication_gives_up_a_version_archived_before_it_was_carried() {
 
 #[tokio::test]
 async fn replication_of_multipart_uploads_and_copies() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rmpu-src").await;
-    let dst = versioned_bucket(&client, "rmpu-dst").await;
-    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+    let LocalPair(_server, client, src, dst) =
+        LocalPair::replicating("rmpu", |dst| vec![rule("all", 1, dst)]).await;
 
-    let parts: Vec<Vec<u8>> = (0..3)
-        .map(|i| random_bytes(MIN_PART, 10 + i as u64))
-        .collect();
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    let etag = multipart_put(&client, &src, "big", &refs).await;
-    assert_eq!(etag, multipart_etag(&refs));
-    let versions = versions_of(&client, &src, "big").await;
-    let version = versions[0].0.clone();
-    wait_for_status(&client, &src, "big", &version, "COMPLETED").await;
-    let source = head_version(&client, &src, "big", &version).await.unwrap();
-    let replica = head_version(&client, &dst, "big", &version).await.unwrap();
-    assert_same_version(&source, &replica, None, "multipart replica");
+    let parts = min_parts(3, 10);
+    let (version, etag) = put_parts(&client, &src, "big", &parts).await;
+    assert_eq!(etag, multipart_etag(&slices(&parts)));
+    let (_, replica) = Route(&client, &src, &client, &dst)
+        .assert_replicated(
+            "big",
+            &version,
+            None,
+            Some(&parts.concat()),
+            "multipart replica",
+        )
+        .await;
     assert_eq!(replica.e_tag(), Some(etag.as_str()), "the -3 ETag is kept");
-    assert_eq!(
-        version_bytes(&client, &dst, "big", &version).await,
-        parts.concat()
-    );
 
     // CopyObject writes a new version, which is replicated like any other.
     let copy = client
@@ -1867,94 +1962,49 @@ async fn replication_of_multipart_uploads_and_copies() {
         .await
         .unwrap_or_else(|e| panic!("CopyObject: {}", describe_error(&e)));
     let copy_version = copy.version_id().expect("copy version id").to_string();
-    wait_for_status(&client, &src, "copy", &copy_version, "COMPLETED").await;
-    let source = head_version(&client, &src, "copy", &copy_version)
-        .await
-        .unwrap();
-    let replica = head_version(&client, &dst, "copy", &copy_version)
-        .await
-        .unwrap();
-    assert_same_version(&source, &replica, None, "replica of a copy");
-    assert_eq!(
-        version_bytes(&client, &dst, "copy", &copy_version).await,
-        parts.concat()
-    );
+    Route(&client, &src, &client, &dst)
+        .assert_replicated(
+            "copy",
+            &copy_version,
+            None,
+            Some(&parts.concat()),
+            "replica of a copy",
+        )
+        .await;
 }
 
 #[tokio::test]
 async fn replication_carries_tag_changes_to_the_replica() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rtag-src").await;
-    let dst = versioned_bucket(&client, "rtag-dst").await;
-    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+    let LocalPair(_server, client, src, dst) =
+        LocalPair::replicating("rtag", |dst| vec![rule("all", 1, dst)]).await;
     let version = put_tagged(&client, &src, "k", b"x", "a=1").await;
     wait_for_status(&client, &src, "k", &version, "COMPLETED").await;
     assert_eq!(
         tags_of(&client, &dst, "k", &version).await,
-        BTreeMap::from([("a".to_string(), "1".to_string())])
+        tag_map(&[("a", "1")])
     );
 
-    let want = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let wait_for_tags = async |expected: BTreeMap<String, String>, step: &str| {
-        eventually(&format!("{step}: the replica's tags follow"), async || {
-            let got = tags_of(&client, &dst, "k", &version).await;
-            match got == expected {
-                true => Ok(()),
-                false => Err(format!("{got:?}, want {expected:?}")),
-            }
-        })
-        .await;
+    let tags_follow = async |want: &[(&str, &str)], step: &str| {
+        let what = format!("{step}: the replica's tags follow");
+        wait_for_tags(&client, &dst, "k", &version, want, &what).await;
         wait_for_status(&client, &src, "k", &version, "COMPLETED").await;
     };
 
     // PutObjectTagging of the version by id.
-    client
-        .put_object_tagging()
-        .bucket(&src)
-        .key("k")
-        .version_id(&version)
-        .tagging(
-            Tagging::builder()
-                .tag_set(tag("a", "2"))
-                .tag_set(tag("b", "3"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObjectTagging: {}", describe_error(&e)));
-    wait_for_tags(want(&[("a", "2"), ("b", "3")]), "PutObjectTagging").await;
+    let tags = [("a", "2"), ("b", "3")];
+    put_tags(&client, &src, "k", Some(&version), &tags).await;
+    tags_follow(&tags, "PutObjectTagging").await;
 
     // PutObjectTagging of the current version (no id).
-    client
-        .put_object_tagging()
-        .bucket(&src)
-        .key("k")
-        .tagging(Tagging::builder().tag_set(tag("c", "4")).build().unwrap())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObjectTagging (current): {}", describe_error(&e)));
-    wait_for_tags(want(&[("c", "4")]), "PutObjectTagging without versionId").await;
+    put_tags(&client, &src, "k", None, &[("c", "4")]).await;
+    tags_follow(&[("c", "4")], "PutObjectTagging without versionId").await;
 
     // DeleteObjectTagging.
-    client
-        .delete_object_tagging()
-        .bucket(&src)
-        .key("k")
-        .version_id(&version)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeleteObjectTagging: {}", describe_error(&e)));
-    wait_for_tags(want(&[]), "DeleteObjectTagging").await;
+    delete_tags(&client, &src, "k", &version).await;
+    tags_follow(&[], "DeleteObjectTagging").await;
     assert_eq!(
         versions_of(&client, &dst, "k").await,
-        vec![(version.clone(), false)],
+        lone_version(&version),
         "tag changes update the replica in place, they add no version"
     );
 }
@@ -1964,10 +2014,7 @@ async fn replication_carries_tag_changes_to_the_replica() {
 
 #[tokio::test]
 async fn replication_two_way_pair_on_one_server_does_not_loop() {
-    let server = replication_server();
-    let client = server.client();
-    let a = versioned_bucket(&client, "rway-a").await;
-    let b = versioned_bucket(&client, "rway-b").await;
+    let LocalPair(server, client, a, b) = LocalPair::new("rway").await;
     set_replication(&client, &a, vec![rule("a-to-b", 1, &local_arn(&b))]).await;
     set_replication(&client, &b, vec![rule("b-to-a", 1, &local_arn(&a))]).await;
 
@@ -1984,12 +2031,12 @@ async fn replication_two_way_pair_on_one_server_does_not_loop() {
         );
         assert_eq!(
             versions_of(&client, other, key).await,
-            vec![(version.clone(), false)],
+            lone_version(version),
             "{key} appears once in {other}"
         );
         assert_eq!(
             versions_of(&client, home, key).await,
-            vec![(version.clone(), false)],
+            lone_version(version),
             "{key} is not copied back to {home}"
         );
         assert_eq!(
@@ -1998,19 +2045,15 @@ async fn replication_two_way_pair_on_one_server_does_not_loop() {
             "{key} in {home}"
         );
     }
-    let report = status_report(&server, None).await;
-    assert_eq!(report["queue_length"], 0, "{report}");
+    let report = report_with_queue(&server, None, 0, "nothing is queued").await;
     assert_eq!(rule_counts(&report, &a, "a-to-b"), (0, 1, 0), "{report}");
     assert_eq!(rule_counts(&report, &b, "b-to-a"), (0, 1, 0), "{report}");
 }
 
 #[tokio::test]
 async fn replication_existing_object_replication() {
-    let server = replication_server();
-    let client = server.client();
-    let with = versioned_bucket(&client, "reor-with").await;
+    let LocalPair(server, client, with, dst) = LocalPair::new("reor").await;
     let without = versioned_bucket(&client, "reor-wout").await;
-    let dst = versioned_bucket(&client, "reor-dst").await;
     let dst2 = versioned_bucket(&client, "reor-dst2").await;
 
     let old_1 = put_version(&client, &with, "k", b"old 1").await;
@@ -2045,7 +2088,7 @@ async fn replication_existing_object_replication() {
         ("other", &other, b"other"),
     ] {
         wait_for_status(&client, &with, key, version, "COMPLETED").await;
-        assert_eq!(version_bytes(&client, &dst, key, version).await, body);
+        assert_eq!(get_version_bytes(&client, &dst, key, version).await, body);
     }
     assert_eq!(
         versions_of(&client, &dst, "k").await,
@@ -2054,14 +2097,13 @@ async fn replication_existing_object_replication() {
 
     // Without ExistingObjectReplication what was there stays out of it...
     assert_eq!(status_of(&client, &without, "k", &before).await, None);
-    let report = status_report(&server, Some(&without)).await;
-    assert_eq!(report["queue_length"], 0, "{report}");
+    report_with_queue(&server, Some(&without), 0, "nothing is queued").await;
     // ...and new versions are replicated.
     let after = put_version(&client, &without, "k", b"after").await;
     wait_for_status(&client, &without, "k", &after, "COMPLETED").await;
     assert_eq!(
         versions_of(&client, &dst2, "k").await,
-        vec![(after.clone(), false)],
+        lone_version(&after),
         "only the version written after the configuration"
     );
 }
@@ -2071,93 +2113,65 @@ async fn replication_existing_object_replication() {
 
 #[tokio::test]
 async fn replication_to_a_remote_server_keeps_the_version() {
-    let b = replication_server();
-    let b_client = b.client();
-    let dst = versioned_bucket(&b_client, "rrem-dst").await;
-    let a = server_with_remotes(&[("site-b", &b.endpoint())], None);
-    let a_client = a.client();
-    let src = versioned_bucket(&a_client, "rrem-src").await;
-    set_replication(
-        &a_client,
-        &src,
-        vec![
-            rule("small", 2, &remote_arn("site-b", &dst)).filter(prefix_filter("small/")),
-            rule("big", 1, &remote_arn("site-b", &dst))
-                .filter(prefix_filter("big/"))
-                .destination(destination(
-                    &remote_arn("site-b", &dst),
-                    Some(StorageClass::StandardIa),
-                )),
-        ],
-    )
-    .await;
+    let RemotePair(_a, a_client, src, _b, b_client, dst) =
+        RemotePair::replicating("rrem", "site-b", replication_server(), None, |arn| {
+            vec![
+                rule("small", 2, arn).filter(prefix_filter("small/")),
+                rule("big", 1, arn)
+                    .filter(prefix_filter("big/"))
+                    .destination(destination(arn, Some(StorageClass::StandardIa))),
+            ]
+        })
+        .await;
 
     let key = "small/a b+c.txt";
     let body = random_bytes(5000, 20);
-    let small = a_client
-        .put_object()
-        .bucket(&src)
-        .key(key)
-        .body(body.clone().into())
-        .content_type("text/plain")
-        .cache_control("no-cache")
-        .content_disposition("inline")
-        .content_language("fr")
-        .content_encoding("identity")
-        .expires(aws_smithy_types::DateTime::from_secs(4_102_444_800))
-        .metadata("origin", "site-a")
-        .tagging("team=red&k%2F1=v%201")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObject: {}", describe_error(&e)))
-        .version_id()
-        .expect("version id")
-        .to_string();
-    let parts: Vec<Vec<u8>> = (0..3)
-        .map(|i| random_bytes(MIN_PART, 30 + i as u64))
-        .collect();
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    let etag = multipart_put(&a_client, &src, "big/mp", &refs).await;
-    let big = versions_of(&a_client, &src, "big/mp").await[0].0.clone();
+    let small = send_put(
+        a_client
+            .put_object()
+            .bucket(&src)
+            .key(key)
+            .body(body.clone().into())
+            .content_type("text/plain")
+            .cache_control("no-cache")
+            .content_disposition("inline")
+            .content_language("fr")
+            .content_encoding("identity")
+            .expires(aws_smithy_types::DateTime::from_secs(4_102_444_800))
+            .metadata("origin", "site-a")
+            .tagging("team=red&k%2F1=v%201"),
+    )
+    .await;
+    let parts = min_parts(3, 30);
+    let (big, etag) = put_parts(&a_client, &src, "big/mp", &parts).await;
 
-    wait_for_status(&a_client, &src, key, &small, "COMPLETED").await;
-    wait_for_status(&a_client, &src, "big/mp", &big, "COMPLETED").await;
-
-    let source = head_version(&a_client, &src, key, &small).await.unwrap();
-    let replica = head_version(&b_client, &dst, key, &small)
-        .await
-        .unwrap_or_else(|e| panic!("the remote replica has the source's version id: {e}"));
-    assert_same_version(&source, &replica, None, "remote replica");
+    let (source, replica) = Route(&a_client, &src, &b_client, &dst)
+        .assert_replicated(key, &small, None, Some(&body), "remote replica")
+        .await;
     assert_eq!(
         replica.checksum_crc32(),
         source.checksum_crc32(),
         "the remote replica keeps the source's checksum"
     );
-    assert_eq!(version_bytes(&b_client, &dst, key, &small).await, body);
     assert_eq!(
         tags_of(&b_client, &dst, key, &small).await,
         tags_of(&a_client, &src, key, &small).await
     );
 
-    let source = head_version(&a_client, &src, "big/mp", &big).await.unwrap();
-    let replica = head_version(&b_client, &dst, "big/mp", &big)
-        .await
-        .unwrap_or_else(|e| panic!("the remote multipart replica: {e}"));
-    assert_same_version(
-        &source,
-        &replica,
-        Some("STANDARD_IA"),
-        "remote multipart replica",
-    );
+    let (_, replica) = Route(&a_client, &src, &b_client, &dst)
+        .assert_replicated(
+            "big/mp",
+            &big,
+            Some("STANDARD_IA"),
+            Some(&parts.concat()),
+            "remote multipart replica",
+        )
+        .await;
     assert_eq!(replica.e_tag(), Some(etag.as_str()), "the -3 ETag is kept");
-    assert_eq!(
-        version_bytes(&b_client, &dst, "big/mp", &big).await,
-        parts.concat()
-    );
     // Nothing is left behind on B: one version per key, no upload in progress.
     assert_eq!(
         versions_of(&b_client, &dst, "big/mp").await,
-        vec![(big, false)]
+        lone_version(&big)
     );
     let uploads = b_client
         .list_multipart_uploads()
@@ -2170,66 +2184,25 @@ async fn replication_to_a_remote_server_keeps_the_version() {
 
 #[tokio::test]
 async fn replication_to_a_remote_server_carries_tags_and_delete_markers() {
-    let b = replication_server();
-    let b_client = b.client();
-    let dst = versioned_bucket(&b_client, "rremt-dst").await;
-    let a = server_with_remotes(&[("west", &b.endpoint())], None);
-    let a_client = a.client();
-    let src = versioned_bucket(&a_client, "rremt-src").await;
-    set_replication(
-        &a_client,
-        &src,
-        vec![rule("all", 1, &remote_arn("west", &dst))
-            .delete_marker_replication(delete_markers(true))],
-    )
-    .await;
+    let RemotePair(_a, a_client, src, _b, b_client, dst) =
+        RemotePair::replicating("rremt", "west", replication_server(), None, |arn| {
+            vec![rule("all", 1, arn).delete_marker_replication(delete_markers(true))]
+        })
+        .await;
     let version = put_tagged(&a_client, &src, "k", b"x", "a=1").await;
     wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
 
-    a_client
-        .put_object_tagging()
-        .bucket(&src)
-        .key("k")
-        .version_id(&version)
-        .tagging(Tagging::builder().tag_set(tag("b", "2")).build().unwrap())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObjectTagging: {}", describe_error(&e)));
-    eventually("the remote replica's tags follow", async || {
-        let got = tags_of(&b_client, &dst, "k", &version).await;
-        match got == BTreeMap::from([("b".to_string(), "2".to_string())]) {
-            true => Ok(()),
-            false => Err(format!("{got:?}")),
-        }
-    })
-    .await;
+    put_tags(&a_client, &src, "k", Some(&version), &[("b", "2")]).await;
+    let what = "the remote replica's tags follow";
+    wait_for_tags(&b_client, &dst, "k", &version, &[("b", "2")], what).await;
     wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
-    a_client
-        .delete_object_tagging()
-        .bucket(&src)
-        .key("k")
-        .version_id(&version)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeleteObjectTagging: {}", describe_error(&e)));
-    eventually("the remote replica's tags are removed", async || {
-        let got = tags_of(&b_client, &dst, "k", &version).await;
-        match got.is_empty() {
-            true => Ok(()),
-            false => Err(format!("{got:?}")),
-        }
-    })
-    .await;
+    delete_tags(&a_client, &src, "k", &version).await;
+    let what = "the remote replica's tags are removed";
+    wait_for_tags(&b_client, &dst, "k", &version, &[], what).await;
 
     let marker = delete_marker(&a_client, &src, "k").await;
-    eventually("the delete marker reaches the remote", async || {
-        let versions = versions_of(&b_client, &dst, "k").await;
-        match versions == [(marker.clone(), true), (version.clone(), false)] {
-            true => Ok(()),
-            false => Err(format!("{versions:?}")),
-        }
-    })
-    .await;
+    let what = "the delete marker reaches the remote";
+    wait_for_versions(&b_client, &dst, "k", &marker_over(&marker, &version), what).await;
     assert!(!is_current(&b_client, &dst, "k").await);
 }
 
@@ -2241,26 +2214,16 @@ async fn replication_two_way_pair_between_two_servers_does_not_loop() {
     let (a_client, b_client) = (a.client(), b.client());
     let x = versioned_bucket(&a_client, "rpair-x").await;
     let y = versioned_bucket(&b_client, "rpair-y").await;
-    set_replication(
-        &a_client,
-        &x,
-        vec![rule("to-b", 1, &remote_arn("b", &y)).delete_marker_replication(delete_markers(true))],
-    )
-    .await;
-    set_replication(
-        &b_client,
-        &y,
-        vec![rule("to-a", 1, &remote_arn("a", &x)).delete_marker_replication(delete_markers(true))],
-    )
-    .await;
+    for (client, bucket, rule_id, arn) in [
+        (&a_client, &x, "to-b", remote_arn("b", &y)),
+        (&b_client, &y, "to-a", remote_arn("a", &x)),
+    ] {
+        let rules = vec![rule(rule_id, 1, &arn).delete_marker_replication(delete_markers(true))];
+        set_replication(client, bucket, rules).await;
+    }
 
     let from_a = put_version(&a_client, &x, "from-a", b"a").await;
-    let parts: Vec<Vec<u8>> = (0..2)
-        .map(|i| random_bytes(MIN_PART, 40 + i as u64))
-        .collect();
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    multipart_put(&b_client, &y, "from-b", &refs).await;
-    let from_b = versions_of(&b_client, &y, "from-b").await[0].0.clone();
+    let (from_b, _) = put_parts(&b_client, &y, "from-b", &min_parts(2, 40)).await;
     wait_for_status(&a_client, &x, "from-a", &from_a, "COMPLETED").await;
     wait_for_status(&b_client, &y, "from-b", &from_b, "COMPLETED").await;
 
@@ -2277,34 +2240,28 @@ async fn replication_two_way_pair_between_two_servers_does_not_loop() {
         );
         assert_eq!(
             versions_of(other, other_bucket, key).await,
-            vec![(version.clone(), false)],
+            lone_version(version),
             "{key} appears once on the other server"
         );
         assert_eq!(
             versions_of(home, home_bucket, key).await,
-            vec![(version.clone(), false)],
+            lone_version(version),
             "{key} is not copied back"
         );
     }
     // A delete marker goes over once, and its replica does not come back either.
     let marker = delete_marker(&a_client, &x, "from-a").await;
-    eventually("A's delete marker reaches B", async || {
-        let versions = versions_of(&b_client, &y, "from-a").await;
-        match versions == [(marker.clone(), true), (from_a.clone(), false)] {
-            true => Ok(()),
-            false => Err(format!("{versions:?}")),
-        }
-    })
-    .await;
+    let marked = marker_over(&marker, &from_a);
+    let what = "A's delete marker reaches B";
+    wait_for_versions(&b_client, &y, "from-a", &marked, what).await;
     wait_for_empty_queue(&a, &x).await;
     assert_eq!(
         versions_of(&a_client, &x, "from-a").await,
-        vec![(marker.clone(), true), (from_a.clone(), false)],
+        marked,
         "the marker is not copied back"
     );
     for (server, bucket, rule_id, sent) in [(&a, &x, "to-b", 2), (&b, &y, "to-a", 1)] {
-        let report = status_report(server, Some(bucket)).await;
-        assert_eq!(report["queue_length"], 0, "{report}");
+        let report = report_with_queue(server, Some(bucket), 0, "nothing is queued").await;
         assert_eq!(
             rule_counts(&report, bucket, rule_id),
             (0, sent, 0),
@@ -2315,18 +2272,11 @@ async fn replication_two_way_pair_between_two_servers_does_not_loop() {
 
 #[tokio::test]
 async fn replication_to_a_remote_server_handles_odd_keys_empty_bodies_and_part_layouts() {
-    let b = replication_server();
-    let b_client = b.client();
-    let dst = versioned_bucket(&b_client, "rodd-dst").await;
-    let a = server_with_remotes(&[("b", &b.endpoint())], None);
-    let a_client = a.client();
-    let src = versioned_bucket(&a_client, "rodd-src").await;
-    set_replication(
-        &a_client,
-        &src,
-        vec![rule("all", 1, &remote_arn("b", &dst))],
-    )
-    .await;
+    let RemotePair(_a, a_client, src, _b, b_client, dst) =
+        RemotePair::replicating("rodd", "b", replication_server(), None, |arn| {
+            vec![rule("all", 1, arn)]
+        })
+        .await;
 
     let mut written: Vec<(&str, String, Vec<u8>)> = Vec::new();
     for (key, body) in [
@@ -2347,24 +2297,14 @@ async fn replication_to_a_remote_server_handles_odd_keys_empty_bodies_and_part_l
         ),
         ("one-part", vec![random_bytes(1000, 82)]),
     ] {
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let etag = multipart_put(&a_client, &src, key, &refs).await;
-        assert_eq!(etag, multipart_etag(&refs));
-        let version = versions_of(&a_client, &src, key).await[0].0.clone();
+        let (version, etag) = put_parts(&a_client, &src, key, &parts).await;
+        assert_eq!(etag, multipart_etag(&slices(&parts)));
         written.push((key, version, parts.concat()));
     }
     for (key, version, body) in &written {
-        wait_for_status(&a_client, &src, key, version, "COMPLETED").await;
-        let source = head_version(&a_client, &src, key, version).await.unwrap();
-        let replica = head_version(&b_client, &dst, key, version)
-            .await
-            .unwrap_or_else(|e| panic!("remote replica of {key:?}: {e}"));
-        assert_same_version(&source, &replica, None, key);
-        assert_eq!(
-            &version_bytes(&b_client, &dst, key, version).await,
-            body,
-            "{key}"
-        );
+        Route(&a_client, &src, &b_client, &dst)
+            .assert_replicated(key, version, None, Some(body), key)
+            .await;
     }
     assert_eq!(
         versions_of(&b_client, &dst, "same").await,
@@ -2377,43 +2317,26 @@ async fn replication_to_a_remote_server_handles_odd_keys_empty_bodies_and_part_l
 #[tokio::test]
 #[allow(deprecated)] // the SDK deprecates the rule-level Prefix this test is about
 async fn replication_legacy_rule_with_a_prefix_replicates_delete_markers() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rv1-src").await;
-    let dst = versioned_bucket(&client, "rv1-dst").await;
+    let LocalPair(_server, client, src, dst) = LocalPair::new("rv1").await;
     // The first schema: a rule-level Prefix, no Filter, Priority or DeleteMarkerReplication.
-    let config = configuration(vec![ReplicationRule::builder()
-        .id("legacy")
-        .prefix("logs/")
-        .status(ReplicationRuleStatus::Enabled)
-        .destination(destination(&local_arn(&dst), None))]);
-    client
-        .put_bucket_replication()
-        .bucket(&src)
-        .replication_configuration(config.clone())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketReplication: {}", describe_error(&e)));
-    let got = client
-        .get_bucket_replication()
-        .bucket(&src)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetBucketReplication: {}", describe_error(&e)));
+    let legacy = || {
+        ReplicationRule::builder()
+            .id("legacy")
+            .prefix("logs/")
+            .status(ReplicationRuleStatus::Enabled)
+            .destination(destination(&local_arn(&dst), None))
+    };
+    let config = configuration(vec![legacy()]);
+    put_replication(&client, &src, config.clone()).await;
     assert_eq!(
-        got.replication_configuration(),
-        Some(&config),
+        get_replication(&client, &src).await,
+        config,
         "a legacy rule reads back as written"
     );
     assert_refused(
         &client,
         &src,
-        configuration(vec![ReplicationRule::builder()
-            .id("legacy")
-            .prefix("logs/")
-            .priority(1)
-            .status(ReplicationRuleStatus::Enabled)
-            .destination(destination(&local_arn(&dst), None))]),
+        configuration(vec![legacy().priority(1)]),
         400,
         "InvalidRequest",
         "Priority cannot be used for this version of Cross Region Replication configuration schema.",
@@ -2427,46 +2350,31 @@ async fn replication_legacy_rule_with_a_prefix_replicates_delete_markers() {
     wait_for_status(&client, &src, "logs/a", &version, "COMPLETED").await;
     // The legacy schema always replicates delete markers.
     let marker = delete_marker(&client, &src, "logs/a").await;
-    eventually("the marker reaches the destination", async || {
-        let versions = versions_of(&client, &dst, "logs/a").await;
-        match versions == [(marker.clone(), true), (version.clone(), false)] {
-            true => Ok(()),
-            false => Err(format!("{versions:?}")),
-        }
-    })
+    let what = "the marker reaches the destination";
+    wait_for_versions(
+        &client,
+        &dst,
+        "logs/a",
+        &marker_over(&marker, &version),
+        what,
+    )
     .await;
 }
 
 #[tokio::test]
 async fn replication_queue_outlives_deleted_versions_and_configurations() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rdrop-src").await;
-    let dst = versioned_bucket(&client, "rdrop-dst").await;
-    set_replication(&client, &src, vec![rule("r", 1, &local_arn(&dst))]).await;
+    let LocalPair(server, client, src, dst) =
+        LocalPair::replicating("rdrop", |dst| vec![rule("r", 1, dst)]).await;
     // The destination refuses replicas for now: the entries stay queued.
     set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
     let gone = put_version(&client, &src, "gone", b"gone").await;
     let kept = put_version(&client, &src, "kept", b"kept").await;
-    let report = status_report(&server, Some(&src)).await;
-    assert_eq!(report["queue_length"], 2, "{report}");
+    report_with_queue(&server, Some(&src), 2, "both versions are queued").await;
 
     // A version deleted before it was carried is dropped from the queue; a configuration deleted
     // while entries are queued leaves them to be carried.
-    client
-        .delete_object()
-        .bucket(&src)
-        .key("gone")
-        .version_id(&gone)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DELETE gone?versionId: {}", describe_error(&e)));
-    client
-        .delete_bucket_replication()
-        .bucket(&src)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeleteBucketReplication: {}", describe_error(&e)));
+    delete_version(&client, &src, "gone", &gone).await;
+    delete_replication(&client, &src).await;
     set_versioning(&client, &dst, BucketVersioningStatus::Enabled).await;
 
     let report = wait_for_empty_queue(&server, &src).await;
@@ -2475,19 +2383,19 @@ async fn replication_queue_outlives_deleted_versions_and_configurations() {
         status_of(&client, &src, "kept", &kept).await.as_deref(),
         Some("COMPLETED")
     );
-    assert_eq!(version_bytes(&client, &dst, "kept", &kept).await, b"kept");
+    assert_eq!(
+        get_version_bytes(&client, &dst, "kept", &kept).await,
+        b"kept"
+    );
     assert!(versions_of(&client, &dst, "gone").await.is_empty());
 }
 
 #[tokio::test]
 async fn replication_status_is_pending_until_every_destination_has_the_version() {
     let b = replication_server();
-    let b_client = b.client();
-    let remote_dst = versioned_bucket(&b_client, "rgate-dst").await;
     let gate = Gate::new(b.port()).await;
-    let a = server_with_remotes(&[("gated", &gate.endpoint())], None);
-    let a_client = a.client();
-    let src = versioned_bucket(&a_client, "rgate-src").await;
+    let RemotePair(a, a_client, src, _b, b_client, remote_dst) =
+        RemotePair::new("rgate", "gated", b, Some(&gate)).await;
     let local_dst = versioned_bucket(&a_client, "rgate-loc").await;
     set_replication(
         &a_client,
@@ -2534,19 +2442,14 @@ async fn replication_status_is_pending_until_every_destination_has_the_version()
 #[tokio::test]
 async fn replication_a_destination_that_does_not_answer_does_not_hold_up_the_others() {
     let b = replication_server();
-    let remote_dst = versioned_bucket(&b.client(), "rhung-dst").await;
     let gate = Gate::new(b.port()).await;
-    let a = server_with_remotes(&[("gated", &gate.endpoint())], None);
-    let a_client = a.client();
-    let to_remote = versioned_bucket(&a_client, "rhung-s1").await;
+    let RemotePair(_a, a_client, to_remote, _b, ..) =
+        RemotePair::replicating("rhung", "gated", b, Some(&gate), |arn| {
+            vec![rule("remote", 1, arn)]
+        })
+        .await;
     let to_local = versioned_bucket(&a_client, "rhung-s2").await;
     let local_dst = versioned_bucket(&a_client, "rhung-loc").await;
-    set_replication(
-        &a_client,
-        &to_remote,
-        vec![rule("remote", 1, &remote_arn("gated", &remote_dst))],
-    )
-    .await;
     set_replication(
         &a_client,
         &to_local,
@@ -2567,22 +2470,17 @@ async fn replication_a_destination_that_does_not_answer_does_not_hold_up_the_oth
 #[tokio::test]
 async fn replication_delivered_again_after_a_crash_adds_no_version() {
     let b = replication_server();
-    let b_client = b.client();
-    let dst = versioned_bucket(&b_client, "ragain-dst").await;
     let gate = Gate::new(b.port()).await;
-    let mut a = server_with_remotes(&[("gated", &gate.endpoint())], None);
-    let src = versioned_bucket(&a.client(), "ragain-src").await;
-    set_replication(
-        &a.client(),
-        &src,
-        vec![rule("r", 1, &remote_arn("gated", &dst))],
-    )
-    .await;
+    let RemotePair(mut a, a_client, src, _b, b_client, dst) =
+        RemotePair::replicating("ragain", "gated", b, Some(&gate), |arn| {
+            vec![rule("r", 1, arn)]
+        })
+        .await;
 
     // A sends the version; B gets it only after A was killed, so A never hears B's answer and
     // still has the entry when it starts again.
     let body = b"delivered twice, stored once".to_vec();
-    let version = put_version(&a.client(), &src, "k", &body).await;
+    let version = put_version(&a_client, &src, "k", &body).await;
     gate.wait_for_bytes(&body).await;
     a.stop();
     gate.open();
@@ -2595,45 +2493,30 @@ async fn replication_delivered_again_after_a_crash_adds_no_version() {
     assert_eq!(rule_counts(&report, &src, "r"), (0, 1, 0), "{report}");
     assert_eq!(
         versions_of(&b_client, &dst, "k").await,
-        vec![(version.clone(), false)],
+        lone_version(&version),
         "the second delivery of a version id the destination has adds nothing"
     );
-    let source = head_version(&a_client, &src, "k", &version).await.unwrap();
-    let replica = head_version(&b_client, &dst, "k", &version).await.unwrap();
-    assert_same_version(&source, &replica, None, "replica delivered twice");
+    let (_, replica) = Route(&a_client, &src, &b_client, &dst)
+        .assert_replicated("k", &version, None, Some(&body), "replica delivered twice")
+        .await;
     assert_eq!(replica.last_modified(), first.last_modified());
-    assert_eq!(version_bytes(&b_client, &dst, "k", &version).await, body);
 }
 
 #[tokio::test]
 async fn replication_to_a_destination_that_is_down_fails_then_completes() {
-    let b_port = free_port();
-    let mut b = Server::start_with(ServerOptions {
-        extra_args: fast_retries(),
-        port: Some(b_port),
-        ..ServerOptions::default()
-    });
-    let dst = versioned_bucket(&b.client(), "rdown-dst").await;
-    let a = server_with_remotes(&[("b", &b.endpoint())], None);
-    let a_client = a.client();
-    let src = versioned_bucket(&a_client, "rdown-src").await;
+    let RemotePair(a, a_client, src, mut b, _, dst) =
+        RemotePair::replicating("rdown", "b", restartable_server(), None, |arn| {
+            vec![rule("to-b", 1, arn).delete_marker_replication(delete_markers(true))]
+        })
+        .await;
     let arn = remote_arn("b", &dst);
-    set_replication(
-        &a_client,
-        &src,
-        vec![rule("to-b", 1, &arn).delete_marker_replication(delete_markers(true))],
-    )
-    .await;
 
     b.stop();
     let body = random_bytes(200_000, 50);
     let version = put_version(&a_client, &src, "k", &body).await;
     wait_for_status(&a_client, &src, "k", &version, "FAILED").await;
 
-    let (ok, stdout, stderr) = replication_cli(&a, &["--bucket", &src, "--json"], SECRET_KEY).await;
-    assert!(ok, "strata replication status --json failed: {stderr}");
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("status --json prints JSON ({e}): {stdout}"));
+    let report = replication_cli_json(&a, &src).await;
     assert!(report["queue_length"].as_u64() >= Some(1), "{report}");
     assert!(
         report["oldest_pending_age_seconds"].is_number(),
@@ -2672,18 +2555,16 @@ async fn replication_to_a_destination_that_is_down_fails_then_completes() {
 
     // B comes back on the same address: the entries are retried until B takes them.
     b.start_again();
-    wait_for_status(&a_client, &src, "k", &version, "COMPLETED").await;
     let b_client = b.client();
-    let source = head_version(&a_client, &src, "k", &version).await.unwrap();
-    let replica = head_version(&b_client, &dst, "k", &version).await.unwrap();
-    assert_same_version(&source, &replica, None, "replica after the outage");
-    assert_eq!(version_bytes(&b_client, &dst, "k", &version).await, body);
+    Route(&a_client, &src, &b_client, &dst)
+        .assert_replicated("k", &version, None, Some(&body), "replica after the outage")
+        .await;
     let report = wait_for_empty_queue(&a, &src).await;
     let (pending, completed, _) = rule_counts(&report, &src, "to-b");
     assert_eq!((pending, completed), (0, 2), "{report}");
     assert_eq!(
         versions_of(&b_client, &dst, "k").await,
-        vec![(marker, true), (version.clone(), false)],
+        marker_over(&marker, &version),
         "the version, then its delete marker, in the source's order"
     );
     assert!(!is_current(&b_client, &dst, "k").await);
@@ -2694,79 +2575,44 @@ async fn replication_to_a_destination_that_is_down_fails_then_completes() {
 
 #[tokio::test]
 async fn replication_queue_to_a_remote_survives_kill9() {
-    let b_port = free_port();
-    let mut b = Server::start_with(ServerOptions {
-        extra_args: fast_retries(),
-        port: Some(b_port),
-        ..ServerOptions::default()
-    });
-    let dst = versioned_bucket(&b.client(), "rk9r-dst").await;
-    let mut a = server_with_remotes(&[("b", &b.endpoint())], None);
-    let src = versioned_bucket(&a.client(), "rk9r-src").await;
-    set_replication(
-        &a.client(),
-        &src,
-        vec![rule("to-b", 1, &remote_arn("b", &dst))],
-    )
-    .await;
+    let RemotePair(mut a, a_client, src, mut b, _, dst) =
+        RemotePair::replicating("rk9r", "b", restartable_server(), None, |arn| {
+            vec![rule("to-b", 1, arn)]
+        })
+        .await;
 
     b.stop();
-    let mut written = Vec::new();
-    for i in 0..5 {
-        let key = format!("k{i}");
-        let body = random_bytes(1000 + i * 70_000, 60 + i as u64);
-        let version = put_version(&a.client(), &src, &key, &body).await;
-        written.push((key, version, body));
-    }
-    let report = status_report(&a, Some(&src)).await;
-    assert_eq!(report["queue_length"], 5, "every PUT is queued: {report}");
+    let bodies = (0..5)
+        .map(|i| random_bytes(1000 + i * 70_000, 60 + i as u64))
+        .collect();
+    let written = put_numbered(&a_client, &src, bodies).await;
+    report_with_queue(&a, Some(&src), 5, "every PUT is queued").await;
 
     a.kill9_and_restart();
     let a_client = a.client();
-    let report = status_report(&a, Some(&src)).await;
-    assert_eq!(
-        report["queue_length"], 5,
-        "the queue survives kill -9: {report}"
-    );
+    report_with_queue(&a, Some(&src), 5, "the queue survives kill -9").await;
 
     b.start_again();
     let b_client = b.client();
     wait_for_empty_queue(&a, &src).await;
-    for (key, version, body) in &written {
-        assert_eq!(
-            status_of(&a_client, &src, key, version).await.as_deref(),
-            Some("COMPLETED"),
-            "{key}"
-        );
-        assert_eq!(&version_bytes(&b_client, &dst, key, version).await, body);
-        assert_eq!(
-            versions_of(&b_client, &dst, key).await,
-            vec![(version.clone(), false)],
-            "{key} is replicated once"
-        );
-    }
+    Route(&a_client, &src, &b_client, &dst)
+        .assert_each_replicated_once(&written, "")
+        .await;
 }
 
 #[tokio::test]
 async fn replication_queue_to_a_local_bucket_survives_kill9() {
-    let mut server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rk9l-src").await;
-    let dst = versioned_bucket(&client, "rk9l-dst").await;
-    set_replication(&client, &src, vec![rule("local", 1, &local_arn(&dst))]).await;
+    let LocalPair(mut server, client, src, dst) =
+        LocalPair::replicating("rk9l", |dst| vec![rule("local", 1, dst)]).await;
     // A destination whose versioning is suspended refuses replicas: entries stay queued.
     set_versioning(&client, &dst, BucketVersioningStatus::Suspended).await;
 
-    let mut written = Vec::new();
-    for i in 0..5 {
-        let key = format!("k{i}");
-        let body = random_bytes(500 + i * 60_000, 70 + i as u64);
-        let version = put_version(&client, &src, &key, &body).await;
-        written.push((key, version, body));
-    }
+    let bodies = (0..5)
+        .map(|i| random_bytes(500 + i * 60_000, 70 + i as u64))
+        .collect();
+    let written = put_numbered(&client, &src, bodies).await;
     wait_for_status(&client, &src, "k0", &written[0].1, "FAILED").await;
-    let report = status_report(&server, Some(&src)).await;
-    assert_eq!(report["queue_length"], 5, "{report}");
+    let report = report_with_queue(&server, Some(&src), 5, "every PUT is queued").await;
     assert!(
         report["errors"].as_array().is_some_and(|e| e
             .iter()
@@ -2776,27 +2622,14 @@ async fn replication_queue_to_a_local_bucket_survives_kill9() {
 
     server.kill9_and_restart();
     let client = server.client();
-    let report = status_report(&server, Some(&src)).await;
-    assert_eq!(
-        report["queue_length"], 5,
-        "the queue survives kill -9: {report}"
-    );
+    report_with_queue(&server, Some(&src), 5, "the queue survives kill -9").await;
 
     set_versioning(&client, &dst, BucketVersioningStatus::Enabled).await;
     wait_for_empty_queue(&server, &src).await;
-    for (key, version, body) in &written {
-        assert_eq!(
-            status_of(&client, &src, key, version).await.as_deref(),
-            Some("COMPLETED"),
-            "{key}: FAILED turns COMPLETED once the destination accepts it"
-        );
-        assert_eq!(&version_bytes(&client, &dst, key, version).await, body);
-        assert_eq!(
-            versions_of(&client, &dst, key).await,
-            vec![(version.clone(), false)],
-            "{key} is replicated once"
-        );
-    }
+    let note = ": FAILED turns COMPLETED once the destination accepts it";
+    Route(&client, &src, &client, &dst)
+        .assert_each_replicated_once(&written, note)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2804,12 +2637,9 @@ async fn replication_queue_to_a_local_bucket_survives_kill9() {
 
 #[tokio::test]
 async fn replication_metrics_and_status_cli() {
-    let server = replication_server();
-    let client = server.client();
-    let src = versioned_bucket(&client, "rmet-src").await;
-    let dst = versioned_bucket(&client, "rmet-dst").await;
+    let LocalPair(server, client, src, dst) =
+        LocalPair::replicating("rmet", |dst| vec![rule("metered", 1, dst)]).await;
     let arn = local_arn(&dst);
-    set_replication(&client, &src, vec![rule("metered", 1, &arn)]).await;
     for key in ["a", "b"] {
         let version = put_version(&client, &src, key, key.as_bytes()).await;
         wait_for_status(&client, &src, key, &version, "COMPLETED").await;
@@ -2837,11 +2667,7 @@ async fn replication_metrics_and_status_cli() {
     );
 
     let endpoint = status_report(&server, Some(&src)).await;
-    let (ok, stdout, stderr) =
-        replication_cli(&server, &["--bucket", &src, "--json"], SECRET_KEY).await;
-    assert!(ok, "strata replication status --json failed: {stderr}");
-    let cli: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("status --json prints JSON ({e}): {stdout}"));
+    let cli = replication_cli_json(&server, &src).await;
     assert_eq!(cli, endpoint, "--json prints the endpoint's document");
     assert_eq!(cli["queue_length"], 0, "{cli}");
     assert!(cli["oldest_pending_age_seconds"].is_null(), "{cli}");
@@ -2864,31 +2690,15 @@ async fn replication_metrics_and_status_cli() {
     // The admin endpoint is authenticated, and knows which buckets exist.
     let (ok, stdout, _) = replication_cli(&server, &["--json"], "not-the-secret").await;
     assert!(!ok, "a wrong secret must fail, printed:\n{stdout}");
-    let answer = Answer::read(
-        crate::common::send_with_headers(
-            &server,
-            "GET",
-            "/_strata/replication/status",
-            &[],
-            Vec::new(),
-        )
-        .await,
-    )
-    .await;
+    let answer = send_unsigned(&server, "GET", "/_strata/replication/status", &[]).await;
     assert_eq!(
         answer.status,
         403,
         "unsigned status request: {}",
         answer.text()
     );
-    let answer = Answer::read(
-        RawRequest::new(
-            "GET",
-            "/_strata/replication/status?bucket=no-such-bucket-repl",
-        )
-        .send(&server)
-        .await,
-    )
-    .await;
-    answer.assert_error(404, "NoSuchBucket");
+    let status_of_missing = "/_strata/replication/status?bucket=no-such-bucket-repl";
+    answer_to(&server, RawRequest::new("GET", status_of_missing))
+        .await
+        .assert_error(404, "NoSuchBucket");
 }
