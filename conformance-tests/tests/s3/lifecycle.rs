@@ -29,16 +29,16 @@ use aws_sdk_s3::types::{
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator,
     LifecycleRuleFilter, NoncurrentVersionExpiration, NoncurrentVersionTransition,
     ObjectStorageClass, StorageClass, Tag, Transition, TransitionStorageClass,
-    VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_types::DateTime;
 use serde_json::Value;
 
 use crate::common::{
-    assert_sdk_error, completed_parts, create_bucket, create_upload, error_status, get_bytes,
-    md5_base64, put, random_bytes, strata_bin, upload_part, uri_encode, Answer, RawRequest, Server,
-    ServerOptions, ACCESS_KEY, MIB, SECRET_KEY,
+    assert_sdk_error, completed_parts, create_bucket, create_upload, dir_usage, error_status,
+    get_bytes, get_version_bytes, md5_base64, put, random_bytes, set_versioning, strata_bin,
+    upload_part, uri_encode, Answer, RawRequest, Server, ServerOptions, ACCESS_KEY, MIB,
+    SECRET_KEY,
 };
 
 const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -314,16 +314,6 @@ async fn list_versions(client: &Client, bucket: &str) -> Vec<Listed> {
     all
 }
 
-async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
-    client
-        .put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {e:?}"));
-}
-
 /// PutObject; returns the version id S3 answers (`None` in an unversioned bucket).
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> Option<String> {
     client
@@ -349,24 +339,6 @@ async fn put_class(client: &Client, bucket: &str, key: &str, body: &[u8], class:
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"));
-}
-
-/// GetObject of one version.
-async fn get_version_bytes(client: &Client, bucket: &str, key: &str, version_id: &str) -> Vec<u8> {
-    client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version_id)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}?versionId={version_id}: {e:?}"))
-        .body
-        .collect()
-        .await
-        .expect("read body")
-        .into_bytes()
-        .to_vec()
 }
 
 /// The storage class HEAD reports (`STANDARD` when the header is absent).
@@ -429,31 +401,11 @@ async fn restore_header(client: &Client, bucket: &str, key: &str) -> Option<Stri
         .map(str::to_string)
 }
 
-/// Bytes in files under `dir`, recursively (0 when it does not exist).
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut bytes = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                bytes += meta.len();
-            }
-        }
-    }
-    bytes
-}
-
-/// Polls `dir_bytes(dir)` for up to 3 s until `done` holds; returns the last reading.
+/// Polls the bytes under `dir` for up to 3 s until `done` holds; returns the last reading.
 async fn wait_for_bytes(dir: &Path, done: impl Fn(u64) -> bool) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let bytes = dir_bytes(dir);
+        let bytes = dir_usage(dir).1;
         if done(bytes) || Instant::now() >= deadline {
             return bytes;
         }
@@ -1550,7 +1502,7 @@ async fn noncurrent_transition_archives_old_versions_only() {
     assert_eq!(get_bytes(&client, &bucket, "nt/a").await, new_body);
     let cold = server.data_dir().join("chunks").join("cold");
     assert!(
-        dir_bytes(&cold) >= TRANSITION_SIZE as u64,
+        dir_usage(&cold).1 >= TRANSITION_SIZE as u64,
         "the archived version's bytes are in the cold tier ({})",
         cold.display()
     );
@@ -1687,7 +1639,7 @@ async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
     let end = now_ms();
     let hot = server.data_dir().join("chunks").join("hot");
     let cold = server.data_dir().join("chunks").join("cold");
-    let hot_before = dir_bytes(&hot);
+    let hot_before = dir_usage(&hot).1;
     assert!(hot_before >= TRANSITION_SIZE as u64, "{}", hot.display());
 
     sleep_until(end + 2000 + 100).await;
@@ -1696,7 +1648,7 @@ async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
     assert_eq!(head_class(&client, &bucket, "arc/a", None).await, "GLACIER");
     assert_archived(&client, &bucket, "arc/a", None).await;
     assert!(
-        dir_bytes(&cold) >= TRANSITION_SIZE as u64,
+        dir_usage(&cold).1 >= TRANSITION_SIZE as u64,
         "the bytes are in the cold tier"
     );
     let hot_after = wait_for_bytes(&hot, |b| b + (TRANSITION_SIZE as u64) <= hot_before).await;
@@ -1832,7 +1784,7 @@ async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expir
         assert_eq!(restore_header(&client, &bucket, key).await, None, "{key}");
     }
     assert!(
-        dir_bytes(&server.data_dir().join("chunks").join("cold")) >= body.len() as u64,
+        dir_usage(&server.data_dir().join("chunks").join("cold")).1 >= body.len() as u64,
         "writes into GLACIER land in the cold tier"
     );
 
@@ -2112,7 +2064,7 @@ async fn abort_incomplete_multipart_upload_removes_the_upload_and_its_parts() {
     put(&client, &bucket, "tmp/done", b"a finished object").await;
     let end = now_ms();
     let hot = server.data_dir().join("chunks").join("hot");
-    let hot_before = dir_bytes(&hot);
+    let hot_before = dir_usage(&hot).1;
     assert!(
         hot_before >= 2 * MIB as u64,
         "parts are stored under {}",

@@ -20,30 +20,13 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 
 use crate::common::{
-    assert_sdk_error, completed_parts, create_bucket, create_upload, describe_error, get_bytes,
-    md5_hex, put, random_bytes, upload_part, uri_encode, xml_value, Answer, RawRequest, Server,
-    MIB,
+    assert_sdk_error, completed_parts, create_bucket, create_upload, describe_error, dir_usage,
+    get_bytes, md5_hex, put, random_bytes, set_versioning, upload_part, uri_encode,
+    versioned_bucket, xml_value, Answer, RawRequest, Server, MIB,
 };
 
 /// A version id of the form S3 rejects as malformed (it decodes to no version id at all).
 const MALFORMED_VERSION_ID: &str = "not-a-version-id";
-
-async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
-    client
-        .put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {e:?}"));
-}
-
-/// Creates a bucket and enables versioning on it.
-async fn versioned_bucket(client: &Client, tag: &str) -> String {
-    let bucket = create_bucket(client, tag).await;
-    set_versioning(client, &bucket, BucketVersioningStatus::Enabled).await;
-    bucket
-}
 
 /// PutObject in a versioning-enabled bucket; returns the new version id.
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
@@ -2274,28 +2257,6 @@ fn server_data_dir(server: &Server) -> PathBuf {
         return PathBuf::from(&args[at + 1]);
     }
     panic!("no child process holds {socket}");
-}
-
-/// Files and bytes under `dir` (recursively); zero when it does not exist.
-fn dir_usage(dir: &Path) -> (u64, u64) {
-    let mut files = 0;
-    let mut bytes = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                files += 1;
-                bytes += meta.len();
-            }
-        }
-    }
-    (files, bytes)
 }
 
 /// Polls `dir_usage(dir)` for up to ~2 s until `done` holds; returns the last reading.
