@@ -527,6 +527,43 @@ mod replication {
     }
 
     #[test]
+    fn a_given_up_entry_keeps_its_version_failed() {
+        let (_dir, store) = setup();
+        store.create_bucket("dst2", "us-east-1").unwrap();
+        store.set_versioning("dst2", Versioning::Enabled).unwrap();
+        let mut second = rule("second", "dst2");
+        second.priority = Some(2);
+        let cfg = ReplicationConfiguration {
+            role: String::new(),
+            rules: vec![rule("r", "dst"), second],
+        };
+        store_config(&store, "src", Some(&cfg)).unwrap();
+        let v = put(&store, "src", "k", b"x");
+        let entries = due(&store);
+        assert_eq!(entries.len(), 2);
+        let (to_dst, to_dst2): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .partition(|e| e.destination == "arn:aws:s3:::dst");
+        store
+            .replication_abandon(&to_dst[0], strata_storage::ARCHIVED_REASON)
+            .unwrap();
+        assert_eq!(status(&store, "src", "k", &v).as_deref(), Some("FAILED"));
+        // The other destination's success does not turn it back into COMPLETED.
+        store.replicate_local(&to_dst2[0], "dst2").unwrap();
+        assert_eq!(status(&store, "src", "k", &v).as_deref(), Some("FAILED"));
+        let report = store.replication_report(None).unwrap();
+        assert_eq!(report.queue_length, 0);
+        assert_eq!(
+            report
+                .rules
+                .iter()
+                .map(|r| (r.rule_id.as_str(), r.completed, r.failed))
+                .collect::<Vec<_>>(),
+            [("r", 0, 1), ("second", 1, 0)]
+        );
+    }
+
+    #[test]
     fn existing_versions_are_queued_when_a_rule_asks() {
         let (_dir, store) = open();
         store.set_replication_policy(strata_lifecycle::replication::policy());

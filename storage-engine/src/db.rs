@@ -135,6 +135,9 @@ CREATE TABLE IF NOT EXISTS replication_stats (
     failed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, rule_id, destination)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replication_abandoned (
+    version_row INTEGER PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS replication_errors (
     destination TEXT PRIMARY KEY,
     error TEXT NOT NULL,

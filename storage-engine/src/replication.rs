@@ -7,8 +7,8 @@
 //!   nothing queued). Which rules select it is decided by the policy the lifecycle crate registers
 //!   (`Store::set_replication_policy`), over the configuration stored in the same transaction.
 //! - A source version's `replication_status` is derived from its queue entries: PENDING while any
-//!   is queued, FAILED while any has failed past the retry threshold, COMPLETED when none is left.
-//!   A replica carries REPLICA and is never queued again, so a two-way pair does not loop.
+//!   is queued, FAILED while any has failed past the retry threshold or for good once an entry
+//!   was given up (`replication_abandoned`), COMPLETED when none is left. A replica carries REPLICA and is never queued again, so a two-way pair does not loop.
 //! - Entries for one (bucket, key, destination) are handed out strictly in commit order: a
 //!   version never overtakes an older one on its way to a destination.
 //! - A local replica is written in the same transaction that removes its queue entry, so it is
@@ -246,7 +246,12 @@ fn refresh_status(conn: &Connection, version_row: i64) -> Result<()> {
             "SELECT count(*), coalesce(sum(failed), 0) FROM replication_queue WHERE version_row = ?1",
         )?
         .query_row([version_row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // An entry given up for good keeps its version FAILED whatever its siblings do.
+    let abandoned = conn
+        .prepare_cached("SELECT 1 FROM replication_abandoned WHERE version_row = ?1")?
+        .exists([version_row])?;
     let status = match (queued, failed) {
+        _ if abandoned => "FAILED",
         (0, _) => "COMPLETED",
         (_, f) if f > 0 => "FAILED",
         _ => "PENDING",
@@ -309,11 +314,9 @@ fn abandon(conn: &Connection, e: &QueueEntry, reason: &str) -> Result<()> {
     if counted == 0 {
         bump_stats(conn, e, 0, 1)?;
     }
-    conn.prepare_cached(
-        "UPDATE versions SET replication_status = 'FAILED' WHERE id = ?1 AND \
-         (replication_status IS NULL OR replication_status != 'REPLICA')",
-    )?
-    .execute([e.version_row])?;
+    conn.prepare_cached("INSERT OR IGNORE INTO replication_abandoned(version_row) VALUES (?1)")?
+        .execute([e.version_row])?;
+    refresh_status(conn, e.version_row)?;
     record_error(conn, &e.destination, reason)
 }
 

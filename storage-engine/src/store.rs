@@ -523,6 +523,10 @@ pub(crate) fn adjust_stats(
 pub(crate) fn remove_version_row(conn: &Connection, v: &ObjectVersion) -> Result<Vec<ChunkHash>> {
     conn.prepare_cached("DELETE FROM versions WHERE id = ?1")?
         .execute([v.id])?;
+    if v.replication_status.as_deref() == Some("FAILED") {
+        conn.prepare_cached("DELETE FROM replication_abandoned WHERE version_row = ?1")?
+            .execute([v.id])?;
+    }
     if v.is_latest && !v.is_delete_marker {
         adjust_stats(conn, &v.bucket, -1, -(v.size as i64))?;
     }
