@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, Region};
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use aws_sdk_s3::types::{BucketVersioningStatus, Tag, Tagging, VersioningConfiguration};
 use aws_sdk_s3::Client;
 use aws_sigv4::http_request::{
     sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
@@ -441,6 +441,38 @@ pub async fn set_versioning(client: &Client, bucket: &str, status: BucketVersion
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {}", describe_error(&e)));
+}
+
+/// A tag set for PutObjectTagging / PutBucketTagging.
+pub fn tagging(tags: &[(&str, &str)]) -> Tagging {
+    Tagging::builder()
+        .set_tag_set(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build().expect("Tag"))
+                .collect(),
+        ))
+        .build()
+        .expect("Tagging")
+}
+
+/// Tags as sorted (key, value) pairs, to compare with [`sorted_pairs`].
+pub fn sorted_tags(tags: &[Tag]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = tags
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Expected tags as sorted owned pairs.
+pub fn sorted_pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = list
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    out.sort();
+    out
 }
 
 /// Creates a bucket with versioning enabled and returns its name.

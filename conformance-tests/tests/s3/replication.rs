@@ -37,7 +37,7 @@ use aws_sdk_s3::types::{
     ExistingObjectReplicationStatus, ExpirationStatus, LifecycleExpiration, LifecycleRule,
     LifecycleRuleFilter, ObjectIdentifier, ReplicationConfiguration, ReplicationRule,
     ReplicationRuleAndOperator, ReplicationRuleFilter, ReplicationRuleStatus, StorageClass, Tag,
-    Tagging, Transition, TransitionStorageClass, VersioningConfiguration,
+    Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use serde_json::Value;
@@ -566,16 +566,12 @@ async fn put_tags(
     version_id: Option<&str>,
     tags: &[(&str, &str)],
 ) {
-    let tagging = Tagging::builder()
-        .set_tag_set(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
-        .build()
-        .expect("Tagging");
     client
         .put_object_tagging()
         .bucket(bucket)
         .key(key)
         .set_version_id(version_id.map(str::to_string))
-        .tagging(tagging)
+        .tagging(crate::common::tagging(tags))
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutObjectTagging {bucket}/{key}: {}", describe_error(&e)));

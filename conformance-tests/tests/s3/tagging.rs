@@ -1,42 +1,12 @@
 //! Object tagging (Put/Get/DeleteObjectTagging, `x-amz-tagging` on PutObject and
 //! CreateMultipartUpload, `x-amz-tagging-count`), S3's tag limits, and bucket tagging.
 
-use aws_sdk_s3::types::{Tag, Tagging};
 use aws_sdk_s3::Client;
 
 use crate::common::{
-    assert_sdk_error, completed_parts, create_bucket, md5_base64, put, upload_part, Answer,
-    RawRequest, Server,
+    assert_sdk_error, completed_parts, create_bucket, md5_base64, put, sorted_pairs, sorted_tags,
+    tagging, upload_part, Answer, RawRequest, Server,
 };
-
-fn tagging(tags: &[(&str, &str)]) -> Tagging {
-    Tagging::builder()
-        .set_tag_set(Some(
-            tags.iter()
-                .map(|(k, v)| Tag::builder().key(*k).value(*v).build().expect("Tag"))
-                .collect(),
-        ))
-        .build()
-        .expect("Tagging")
-}
-
-fn sorted(tags: &[Tag]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = tags
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect();
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    out.sort();
-    out
-}
 
 async fn object_tags(client: &Client, bucket: &str, key: &str) -> Vec<(String, String)> {
     let out = client
@@ -46,7 +16,7 @@ async fn object_tags(client: &Client, bucket: &str, key: &str) -> Vec<(String, S
         .send()
         .await
         .unwrap_or_else(|e| panic!("GetObjectTagging {bucket}/{key}: {e:?}"));
-    sorted(out.tag_set())
+    sorted_tags(out.tag_set())
 }
 
 async fn tag_count(client: &Client, bucket: &str, key: &str) -> Option<i32> {
@@ -83,7 +53,10 @@ async fn put_get_delete_object_tagging() {
         .send()
         .await
         .expect("PutObjectTagging");
-    assert_eq!(object_tags(&client, &bucket, "k").await, pairs(&want));
+    assert_eq!(
+        object_tags(&client, &bucket, "k").await,
+        sorted_pairs(&want)
+    );
     assert_eq!(tag_count(&client, &bucket, "k").await, Some(3));
     let raw = Answer::read(
         RawRequest::new("GET", &format!("/{bucket}/k"))
@@ -104,7 +77,7 @@ async fn put_get_delete_object_tagging() {
         .expect("PutObjectTagging again");
     assert_eq!(
         object_tags(&client, &bucket, "k").await,
-        pairs(&[("only", "one")])
+        sorted_pairs(&[("only", "one")])
     );
 
     // Tags survive neither an overwrite of the object...
@@ -191,7 +164,7 @@ async fn tagging_header_on_put_and_multipart() {
         .expect("PutObject with x-amz-tagging");
     assert_eq!(
         object_tags(&client, &bucket, "put").await,
-        pairs(&[("k1", "v1"), ("k2", "two words"), ("k3", "a+b=c")])
+        sorted_pairs(&[("k1", "v1"), ("k2", "two words"), ("k3", "a+b=c")])
     );
     assert_eq!(tag_count(&client, &bucket, "put").await, Some(3));
 
@@ -218,7 +191,7 @@ async fn tagging_header_on_put_and_multipart() {
         .expect("CompleteMultipartUpload");
     assert_eq!(
         object_tags(&client, &bucket, "mpu").await,
-        pairs(&[("from", "multipart"), ("n", "2")])
+        sorted_pairs(&[("from", "multipart"), ("n", "2")])
     );
     assert_eq!(tag_count(&client, &bucket, "mpu").await, Some(2));
 }
@@ -348,7 +321,7 @@ async fn bucket_tagging() {
         .send()
         .await
         .expect("GetBucketTagging");
-    assert_eq!(sorted(got.tag_set()), pairs(&want));
+    assert_eq!(sorted_tags(got.tag_set()), sorted_pairs(&want));
 
     // PutBucketTagging replaces the set and answers 204 No Content.
     let body = "<Tagging><TagSet><Tag><Key>only</Key><Value>one</Value></Tag></TagSet></Tagging>";
@@ -367,7 +340,7 @@ async fn bucket_tagging() {
         .send()
         .await
         .expect("GetBucketTagging");
-    assert_eq!(sorted(got.tag_set()), pairs(&[("only", "one")]));
+    assert_eq!(sorted_tags(got.tag_set()), sorted_pairs(&[("only", "one")]));
 
     for (name, tags) in [
         ("duplicate keys", vec![("dup", "1"), ("dup", "2")]),

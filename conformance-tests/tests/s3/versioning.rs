@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, Delete, ObjectIdentifier, Tag, Tagging, VersioningConfiguration,
+    BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 
 use crate::common::{
     assert_sdk_error, completed_parts, create_bucket, create_upload, describe_error, dir_usage,
-    get_bytes, md5_hex, put, random_bytes, set_versioning, upload_part, uri_encode,
-    versioned_bucket, xml_value, Answer, RawRequest, Server, MIB,
+    get_bytes, md5_hex, put, random_bytes, set_versioning, sorted_pairs, sorted_tags, tagging,
+    upload_part, uri_encode, versioned_bucket, xml_value, Answer, RawRequest, Server, MIB,
 };
 
 /// A version id of the form S3 rejects as malformed (it decodes to no version id at all).
@@ -112,35 +112,6 @@ async fn null_version_body(client: &Client, bucket: &str, key: &str) -> Vec<u8> 
 /// A raw signed request, read whole.
 async fn raw(server: &Server, method: &str, path_and_query: &str) -> Answer {
     Answer::read(RawRequest::new(method, path_and_query).send(server).await).await
-}
-
-fn tagging(tags: &[(&str, &str)]) -> Tagging {
-    Tagging::builder()
-        .set_tag_set(Some(
-            tags.iter()
-                .map(|(k, v)| Tag::builder().key(*k).value(*v).build().expect("Tag"))
-                .collect(),
-        ))
-        .build()
-        .expect("Tagging")
-}
-
-fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = tags
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect();
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    out.sort();
-    out
 }
 
 /// One `<Version>` or `<DeleteMarker>` of a ListVersionsResult, in document order.
@@ -2026,7 +1997,7 @@ async fn tagging_per_version() {
             let out = request.send().await.expect("GetObjectTagging");
             (
                 out.version_id().map(str::to_string),
-                tag_pairs(out.tag_set()),
+                sorted_tags(out.tag_set()),
             )
         }
     };
@@ -2035,7 +2006,7 @@ async fn tagging_per_version() {
     assert_eq!(tags_of(None).await, (Some(v2.clone()), vec![]));
     assert_eq!(
         tags_of(Some(v1.clone())).await,
-        (Some(v1.clone()), pairs(&[("gen", "1")]))
+        (Some(v1.clone()), sorted_pairs(&[("gen", "1")]))
     );
 
     // PutObjectTagging on one version leaves the other alone.
@@ -2061,11 +2032,14 @@ async fn tagging_per_version() {
     assert_eq!(out.version_id(), Some(v1.as_str()));
     assert_eq!(
         tags_of(Some(v1.clone())).await,
-        (Some(v1.clone()), pairs(&[("color", "blue")]))
+        (Some(v1.clone()), sorted_pairs(&[("color", "blue")]))
     );
     assert_eq!(
         tags_of(None).await,
-        (Some(v2.clone()), pairs(&[("gen", "2"), ("extra", "x")]))
+        (
+            Some(v2.clone()),
+            sorted_pairs(&[("gen", "2"), ("extra", "x")])
+        )
     );
 
     // x-amz-tagging-count follows the version read.
@@ -2092,7 +2066,10 @@ async fn tagging_per_version() {
     assert_eq!(tags_of(Some(v1.clone())).await, (Some(v1.clone()), vec![]));
     assert_eq!(
         tags_of(None).await,
-        (Some(v2.clone()), pairs(&[("gen", "2"), ("extra", "x")]))
+        (
+            Some(v2.clone()),
+            sorted_pairs(&[("gen", "2"), ("extra", "x")])
+        )
     );
 
     // Tags of a version stay with it when a newer version is added and removed.
@@ -2108,7 +2085,7 @@ async fn tagging_per_version() {
         .expect("DELETE v3");
     assert_eq!(
         tags_of(None).await,
-        (Some(v2), pairs(&[("gen", "2"), ("extra", "x")]))
+        (Some(v2), sorted_pairs(&[("gen", "2"), ("extra", "x")]))
     );
 }
 
