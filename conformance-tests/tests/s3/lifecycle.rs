@@ -2148,6 +2148,47 @@ fn ceil_midnight_ms(ms: i64) -> i64 {
     ((ms as u64).div_ceil(DAY) * DAY) as i64
 }
 
+/// PUTs a one-byte object, then HEADs and GETs it: its Last-Modified (ms) and the
+/// `x-amz-expiration` each of the three answers carried.
+async fn expiration_headers(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> (i64, [(&'static str, Option<String>); 3]) {
+    let put_out = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .expect("PutObject");
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("HeadObject");
+    let get = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("GetObject");
+    let created_ms = head.last_modified().expect("Last-Modified").secs() * 1000;
+    let owned = |h: Option<&str>| h.map(str::to_string);
+    (
+        created_ms,
+        [
+            ("PUT", owned(put_out.expiration())),
+            ("HEAD", owned(head.expiration())),
+            ("GET", owned(get.expiration())),
+        ],
+    )
+}
+
 #[tokio::test]
 async fn x_amz_expiration_on_put_get_and_head_follows_s3_rounding() {
     // The real clock: S3 adds the days to the creation time and rounds up to midnight UTC.
@@ -2192,38 +2233,13 @@ async fn x_amz_expiration_on_put_get_and_head_follows_s3_rounding() {
     ];
     let mut wrong = Vec::new();
     for (key, rule_id, when) in cases {
-        let put_out = client
-            .put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .expect("PutObject");
-        let head = client
-            .head_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("HeadObject");
-        let get = client
-            .get_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("GetObject");
-        let created_ms = head.last_modified().expect("Last-Modified").secs() * 1000;
+        let (created_ms, headers) = expiration_headers(&client, &bucket, key).await;
         let want_ms = match when {
             Ok(days) => ceil_midnight_ms(created_ms + days as i64 * 86_400_000),
             Err(date) => http_date_ms(date),
         };
-        for (op, header) in [
-            ("PUT", put_out.expiration()),
-            ("HEAD", head.expiration()),
-            ("GET", get.expiration()),
-        ] {
+        for (op, header) in &headers {
+            let header = header.as_deref();
             let Some(header) = header else {
                 wrong.push(format!("{op} {key}: no x-amz-expiration"));
                 continue;
@@ -2239,33 +2255,9 @@ async fn x_amz_expiration_on_put_get_and_head_follows_s3_rounding() {
         }
     }
     for key in ["off/a", "other/a", "cold/a"] {
-        let put_out = client
-            .put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .expect("PutObject");
-        let head = client
-            .head_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("HeadObject");
-        let get = client
-            .get_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("GetObject");
-        for (op, header) in [
-            ("PUT", put_out.expiration()),
-            ("HEAD", head.expiration()),
-            ("GET", get.expiration()),
-        ] {
+        let (_, headers) = expiration_headers(&client, &bucket, key).await;
+        for (op, header) in &headers {
+            let header = header.as_deref();
             if let Some(header) = header {
                 wrong.push(format!(
                     "{op} {key}: no enabled expiration rule applies, got x-amz-expiration {header:?}"
