@@ -7,6 +7,7 @@ mod common;
 
 mod s3 {
     mod admin;
+    mod admission;
     mod auth;
     mod buckets;
     mod conditional;

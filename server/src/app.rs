@@ -47,6 +47,8 @@ pub struct AppState {
     pub remotes: Arc<crate::replication_remote::Remotes>,
     /// The replication worker.
     pub replication: strata_lifecycle::replication::ReplicationWorker,
+    /// Idle timeout and admission of request bodies.
+    pub body_limits: crate::body::BodyLimits,
 }
 
 /// A parsed, authenticated S3 request.

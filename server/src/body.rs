@@ -2,8 +2,9 @@
 //!
 //! Invariant: a body is handed on as accepted only after every integrity check the request asked
 //! for has passed (declared length, payload SHA-256 or chunk signatures, Content-MD5, the
-//! `x-amz-checksum-*` value from a header or a trailer). The async side only forwards network
-//! buffers into a bounded channel; decoding, hashing and writing run on a blocking thread.
+//! `x-amz-checksum-*` value from a header or a trailer). The async side reads network buffers
+//! (each wait bounded by the idle timeout); decoding, hashing and writing run as short blocking
+//! tasks, one batch at a time, so a silent client holds no thread.
 
 use actix_web::http::header::HeaderMap;
 use actix_web::web;
@@ -193,52 +194,149 @@ pub fn requested_checksum(
 /// Bodies up to this size are gathered in memory before they are processed.
 const SMALL_BODY: u64 = 256 * 1024;
 
-/// Pieces the async side forwards; `None` marks a broken connection.
-type Piece = Option<Bytes>;
+/// A streaming body is processed in batches of about this many bytes.
+const BATCH: usize = 1 << 20;
 
-/// Streams the request body through decoding and verification into `sink` on a blocking thread.
-pub async fn ingest<S, B, E>(mut payload: B, sink: S, spec: BodySpec) -> S3Result<(S, BodyDigests)>
+/// Bodies up to this size are decoded and hashed on the async worker itself; the sink must then
+/// not block (a `BodyWriter` only buffers this much).
+const INLINE_PROCESS: u64 = 64 * 1024;
+
+/// Limits on reading request bodies, shared by every request of a server.
+///
+/// Invariant: no request body holds a blocking thread while it waits for the network, and no
+/// body waits longer than `idle_timeout` for its next byte; streaming uploads beyond the cap are
+/// refused before their body is read, so stalled or slow uploads cannot starve other requests.
+pub struct BodyLimits {
+    /// How long a body may go without a byte before the request fails with `RequestTimeout`.
+    pub idle_timeout: std::time::Duration,
+    uploads: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl BodyLimits {
+    /// Limits with an idle timeout and a cap on streaming uploads read at once.
+    pub fn new(idle_timeout: std::time::Duration, max_streaming_uploads: usize) -> Self {
+        Self {
+            idle_timeout,
+            uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(max_streaming_uploads)),
+        }
+    }
+
+    /// Waits for the body's next network buffer, at most `idle_timeout`. `Ok(None)`: the body
+    /// ended.
+    async fn next<B, E>(&self, payload: &mut B) -> S3Result<Option<Bytes>>
+    where
+        B: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        match self.within(payload.next()).await? {
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(_)) => Err(incomplete()),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for one read from the client, at most `idle_timeout`.
+    pub async fn within<T>(&self, read: impl std::future::Future<Output = T>) -> S3Result<T> {
+        // S3 answers an upload that sends nothing for about 20 s with this error.
+        tokio::time::timeout(self.idle_timeout, read)
+            .await
+            .map_err(|_| {
+                s3_error!(
+                    RequestTimeout,
+                    "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+                )
+            })
+    }
+
+    /// Reads up to about `limit` bytes; the flag says whether the body ended.
+    async fn batch<B, E>(&self, payload: &mut B, limit: usize) -> S3Result<(Vec<Bytes>, bool)>
+    where
+        B: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let mut pieces = Vec::new();
+        let mut received = 0usize;
+        while received < limit {
+            match self.next(payload).await? {
+                Some(bytes) => {
+                    received += bytes.len();
+                    pieces.push(bytes);
+                }
+                None => return Ok((pieces, true)),
+            }
+        }
+        Ok((pieces, false))
+    }
+}
+
+/// Streams the request body through decoding and verification into `sink`.
+///
+/// A small body is gathered, then processed in one step. A larger one is read in batches: while
+/// one batch is decoded and written (one blocking task) and hashed (another, since MD5 alone runs
+/// at about 0.5 GB/s and would cap a PUT in line), the next is read from the network, and no
+/// thread is held while the client is silent.
+pub async fn ingest<S, B, E>(
+    mut payload: B,
+    sink: S,
+    spec: BodySpec,
+    limits: &BodyLimits,
+) -> S3Result<(S, BodyDigests)>
 where
     S: BodySink,
     B: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    if spec.declared_len.is_some_and(|l| l <= SMALL_BODY) {
-        // A small body is gathered first, so that decoding and hashing take one short blocking
-        // task instead of a blocking thread waiting on the network.
-        let mut pieces = Vec::new();
-        let mut received = 0usize;
-        while let Some(item) = payload.next().await {
-            let piece = item.ok();
-            let broken = piece.is_none();
-            received += piece.as_ref().map_or(0, Bytes::len);
-            pieces.push(piece);
-            // An aws-chunked body is a little larger than its declared length; anything far
-            // beyond it is refused by `process` without reading further.
-            if broken || received as u64 > 2 * SMALL_BODY + 64 * 1024 {
-                break;
-            }
-        }
-        let mut pieces = pieces.into_iter();
+    let (mut front, mut hashers) = Processor::new(sink, spec);
+    if front.declared_len.is_some_and(|l| l <= SMALL_BODY) {
+        // An aws-chunked body is a little larger than its declared length; anything far beyond
+        // it is refused by the length check without reading further.
+        let (pieces, _) = limits
+            .batch(&mut payload, (2 * SMALL_BODY + 64 * 1024) as usize)
+            .await?;
+        let received: usize = pieces.iter().map(Bytes::len).sum();
+        let work = move || {
+            let data = front.decode(pieces)?;
+            hashers.update(&data);
+            front.write(&data)?;
+            front.finish(hashers)
+        };
         if received as u64 <= INLINE_PROCESS {
             // Hashing a few KiB costs less than the two thread switches of a blocking task.
-            return process(move || pieces.next(), sink, spec);
+            return work();
         }
-        return tokio::task::spawn_blocking(move || process(move || pieces.next(), sink, spec))
+        return tokio::task::spawn_blocking(work)
             .await
             .map_err(S3Error::internal)?;
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(16);
-    let worker =
-        tokio::task::spawn_blocking(move || process(move || rx.blocking_recv(), sink, spec));
-    while let Some(item) = payload.next().await {
-        let piece = item.ok();
-        let broken = piece.is_none();
-        if tx.send(piece).await.is_err() || broken {
-            break;
-        }
+    let _permit = limits
+        .uploads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| s3_error!(SlowDown, "Please reduce your request rate."))?;
+    let (mut raw, mut ended) = limits.batch(&mut payload, BATCH).await?;
+    let mut decoded: Vec<Bytes> = Vec::new();
+    while !(raw.is_empty() && decoded.is_empty()) {
+        let to_hash = decoded.clone();
+        let hashing = tokio::task::spawn_blocking(move || {
+            hashers.update(&to_hash);
+            hashers
+        });
+        let writing = tokio::task::spawn_blocking(move || {
+            let result = front.write(&decoded).and_then(|()| front.decode(raw));
+            (front, result)
+        });
+        // The next batch arrives from the network while this one is worked on.
+        let next = if ended {
+            Ok((Vec::new(), true))
+        } else {
+            limits.batch(&mut payload, BATCH).await
+        };
+        let (f, result) = writing.await.map_err(S3Error::internal)?;
+        hashers = hashing.await.map_err(S3Error::internal)?;
+        front = f;
+        decoded = result?;
+        (raw, ended) = next?;
     }
-    drop(tx);
-    worker.await.map_err(S3Error::internal)?
+    tokio::task::spawn_blocking(move || front.finish(hashers))
+        .await
+        .map_err(S3Error::internal)?
 }
 
 /// The digests computed over a body's decoded bytes.
@@ -249,164 +347,149 @@ struct Hashers {
 }
 
 impl Hashers {
-    fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
-        if let Some(s) = self.sha.as_mut() {
-            s.update(data);
-        }
-        if let Some(c) = self.checksum.as_mut() {
-            c.update(data);
+    fn update(&mut self, data: &[Bytes]) {
+        for piece in data {
+            self.md5.update(piece);
+            if let Some(s) = self.sha.as_mut() {
+                s.update(piece);
+            }
+            if let Some(c) = self.checksum.as_mut() {
+                c.update(piece);
+            }
         }
     }
 }
 
-/// Bodies at least this large hash on a thread of their own, beside chunking and writing: MD5
-/// (the ETag) alone runs at about 0.5 GB/s, so doing it in line would cap a PUT's throughput.
-const PIPELINE_THRESHOLD: u64 = 1 << 20;
+/// Decoding, length checks and the sink of one body; the digests are checked at `finish`.
+struct Processor<S> {
+    sink: S,
+    decoder: Option<ChunkedDecoder>,
+    sha_expected: Option<[u8; 32]>,
+    len: u64,
+    max_len: u64,
+    declared_len: Option<u64>,
+    content_md5: Option<[u8; 16]>,
+    checksum: Option<(ChecksumAlgorithm, Option<String>)>,
+}
 
-/// Bodies up to this size are decoded and hashed on the async worker itself; the sink must then
-/// not block (a `BodyWriter` only buffers this much).
-const INLINE_PROCESS: u64 = 64 * 1024;
+impl<S: BodySink> Processor<S> {
+    fn new(sink: S, spec: BodySpec) -> (Self, Hashers) {
+        let (sha_expected, decoder) = match spec.payload {
+            PayloadCheck::Sha256(expected) => (Some(expected), None),
+            PayloadCheck::Chunked(mode) => (None, Some(ChunkedDecoder::new(mode))),
+            PayloadCheck::Unverified => (None, None),
+        };
+        let hashers = Hashers {
+            md5: Md5::new(),
+            sha: sha_expected.map(|_| Sha256::new()),
+            checksum: spec.checksum.as_ref().map(|(alg, _)| alg.hasher()),
+        };
+        let processor = Self {
+            sink,
+            decoder,
+            sha_expected,
+            len: 0,
+            max_len: spec.max_len,
+            declared_len: spec.declared_len,
+            content_md5: spec.content_md5,
+            checksum: spec.checksum,
+        };
+        (processor, hashers)
+    }
 
-/// Decodes, checks and hashes the pieces `next` yields (None: the body ended), feeding `sink`.
-fn process<S: BodySink>(
-    mut next: impl FnMut() -> Option<Piece>,
-    mut sink: S,
-    spec: BodySpec,
-) -> S3Result<(S, BodyDigests)> {
-    let (sha_expected, mut decoder) = match spec.payload {
-        PayloadCheck::Sha256(expected) => (Some(expected), None),
-        PayloadCheck::Chunked(mode) => (None, Some(ChunkedDecoder::new(mode))),
-        PayloadCheck::Unverified => (None, None),
-    };
-    let hashers = Hashers {
-        md5: Md5::new(),
-        sha: sha_expected.map(|_| Sha256::new()),
-        checksum: spec.checksum.as_ref().map(|(alg, _)| alg.hasher()),
-    };
-    let pipelined = spec.declared_len.is_some_and(|l| l >= PIPELINE_THRESHOLD);
-    let mut len = 0u64;
-    let (max_len, declared_len) = (spec.max_len, spec.declared_len);
-    let check_len = |n: usize, len: &mut u64| -> S3Result<()> {
-        *len += n as u64;
-        if *len > max_len {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed size"
-            ));
-        }
-        if declared_len.is_some_and(|d| *len > d) {
-            return Err(s3_error!(
-                IncompleteBody,
-                "The request body is longer than the declared length."
-            ));
-        }
-        Ok(())
-    };
-    // Decoded pieces flow to `consume`, which hashes them (in line or on the hashing thread) and
-    // hands them to the sink.
-    let mut run = |consume: &mut dyn FnMut(Bytes) -> S3Result<()>| -> S3Result<()> {
-        while let Some(piece) = next() {
-            let Some(bytes) = piece else {
-                return Err(incomplete());
-            };
-            let data = match decoder.as_mut() {
+    /// Decodes network buffers into body bytes, checking the length so far.
+    fn decode(&mut self, raw: Vec<Bytes>) -> S3Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(raw.len());
+        for bytes in raw {
+            let data = match self.decoder.as_mut() {
                 Some(dec) => {
-                    let mut out = Vec::with_capacity(bytes.len());
-                    dec.feed(&bytes, &mut out)?;
-                    Bytes::from(out)
+                    let mut buf = Vec::with_capacity(bytes.len());
+                    dec.feed(&bytes, &mut buf)?;
+                    Bytes::from(buf)
                 }
                 None => bytes,
             };
-            check_len(data.len(), &mut len)?;
-            consume(data)?;
-        }
-        Ok(())
-    };
-    let hashers = if pipelined {
-        std::thread::scope(|scope| -> S3Result<Hashers> {
-            let (tx, hash_rx) = std::sync::mpsc::sync_channel::<Bytes>(8);
-            let worker = scope.spawn(move || {
-                let mut h = hashers;
-                while let Ok(data) = hash_rx.recv() {
-                    h.update(&data);
-                }
-                h
-            });
-            let result = run(&mut |data: Bytes| {
-                sink.write(&data)?;
-                tx.send(data)
-                    .map_err(|_| S3Error::internal("hashing thread stopped"))
-            });
-            drop(tx);
-            let h = worker
-                .join()
-                .map_err(|_| S3Error::internal("hashing thread panicked"))?;
-            result.map(|()| h)
-        })?
-    } else {
-        let mut h = hashers;
-        run(&mut |data: Bytes| {
-            h.update(&data);
-            sink.write(&data)
-        })?;
-        h
-    };
-    let Hashers { md5, sha, checksum } = hashers;
-    let trailers = match decoder {
-        Some(dec) => dec.finish()?,
-        None => Vec::new(),
-    };
-    if let Some(d) = spec.declared_len {
-        if len != d {
-            return Err(incomplete());
-        }
-    }
-    if let (Some(expected), Some(s)) = (sha_expected, sha) {
-        let got: [u8; 32] = s.finalize().into();
-        if got != expected {
-            return Err(s3_error!(
-                XAmzContentSHA256Mismatch,
-                "The provided 'x-amz-content-sha256' header does not match what was computed."
-            )
-            .with_extra("ClientComputedContentSHA256", hex::encode(expected))
-            .with_extra("S3ComputedContentSHA256", hex::encode(got)));
-        }
-    }
-    let md5: [u8; 16] = md5.finalize().into();
-    if let Some(expected) = spec.content_md5 {
-        if md5 != expected {
-            return Err(s3_error!(
-                BadDigest,
-                "The Content-MD5 you specified did not match what we received."
-            ));
-        }
-    }
-    let checksum = match (spec.checksum, checksum) {
-        (Some((alg, claimed)), Some(hasher)) => {
-            let computed = hasher.finish_base64();
-            let claimed = match claimed {
-                Some(v) => Some(v),
-                None => trailers
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(alg.header()))
-                    .map(|(_, v)| v.clone()),
-            };
-            if let Some(claimed) = claimed {
-                checksum::validate_value(alg, &claimed)?;
-                if claimed.trim() != computed {
-                    return Err(s3_error!(
-                        BadDigest,
-                        "The {} you specified did not match the calculated checksum.",
-                        alg.name()
-                    ));
-                }
+            self.len += data.len() as u64;
+            if self.len > self.max_len {
+                return Err(s3_error!(
+                    EntityTooLarge,
+                    "Your proposed upload exceeds the maximum allowed size"
+                ));
             }
-            Some((alg, computed))
+            if self.declared_len.is_some_and(|d| self.len > d) {
+                return Err(s3_error!(
+                    IncompleteBody,
+                    "The request body is longer than the declared length."
+                ));
+            }
+            out.push(data);
         }
-        _ => None,
-    };
-    Ok((sink, BodyDigests { md5, checksum, len }))
+        Ok(out)
+    }
+
+    fn write(&mut self, data: &[Bytes]) -> S3Result<()> {
+        data.iter().try_for_each(|piece| self.sink.write(piece))
+    }
+
+    /// Checks the length, the trailers and every digest the request asked for.
+    fn finish(self, hashers: Hashers) -> S3Result<(S, BodyDigests)> {
+        let Hashers { md5, sha, checksum } = hashers;
+        let trailers = match self.decoder {
+            Some(dec) => dec.finish()?,
+            None => Vec::new(),
+        };
+        let len = self.len;
+        if let Some(d) = self.declared_len {
+            if len != d {
+                return Err(incomplete());
+            }
+        }
+        if let (Some(expected), Some(s)) = (self.sha_expected, sha) {
+            let got: [u8; 32] = s.finalize().into();
+            if got != expected {
+                return Err(s3_error!(
+                    XAmzContentSHA256Mismatch,
+                    "The provided 'x-amz-content-sha256' header does not match what was computed."
+                )
+                .with_extra("ClientComputedContentSHA256", hex::encode(expected))
+                .with_extra("S3ComputedContentSHA256", hex::encode(got)));
+            }
+        }
+        let md5: [u8; 16] = md5.finalize().into();
+        if let Some(expected) = self.content_md5 {
+            if md5 != expected {
+                return Err(s3_error!(
+                    BadDigest,
+                    "The Content-MD5 you specified did not match what we received."
+                ));
+            }
+        }
+        let checksum = match (self.checksum, checksum) {
+            (Some((alg, claimed)), Some(hasher)) => {
+                let computed = hasher.finish_base64();
+                let claimed = match claimed {
+                    Some(v) => Some(v),
+                    None => trailers
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(alg.header()))
+                        .map(|(_, v)| v.clone()),
+                };
+                if let Some(claimed) = claimed {
+                    checksum::validate_value(alg, &claimed)?;
+                    if claimed.trim() != computed {
+                        return Err(s3_error!(
+                            BadDigest,
+                            "The {} you specified did not match the calculated checksum.",
+                            alg.name()
+                        ));
+                    }
+                }
+                Some((alg, computed))
+            }
+            _ => None,
+        };
+        Ok((self.sink, BodyDigests { md5, checksum, len }))
+    }
 }
 
 fn incomplete() -> S3Error {
@@ -422,7 +505,8 @@ pub async fn read_small(
     headers: &HeaderMap,
     check: PayloadCheck,
     max_len: u64,
+    limits: &BodyLimits,
 ) -> S3Result<(Vec<u8>, BodyDigests)> {
     let spec = BodySpec::from_headers(headers, check, max_len)?;
-    ingest(payload, Vec::new(), spec).await
+    ingest(payload, Vec::new(), spec, limits).await
 }

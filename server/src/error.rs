@@ -52,9 +52,11 @@ pub enum S3ErrorCode {
     NotModified,
     PreconditionFailed,
     ReplicationConfigurationNotFoundError,
+    RequestTimeout,
     RequestTimeTooSkewed,
     RestoreAlreadyInProgress,
     SignatureDoesNotMatch,
+    SlowDown,
     XAmzContentSHA256Mismatch,
 }
 
@@ -107,9 +109,11 @@ impl S3ErrorCode {
             Self::NotModified => "NotModified",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
+            Self::RequestTimeout => "RequestTimeout",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::RestoreAlreadyInProgress => "RestoreAlreadyInProgress",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::SlowDown => "SlowDown",
             Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
@@ -140,6 +144,7 @@ impl S3ErrorCode {
             | Self::MaxPostPreDataLengthExceededError
             | Self::MalformedPOSTRequest
             | Self::MetadataTooLarge
+            | Self::RequestTimeout
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::AccessDenied
             | Self::AccessForbidden
@@ -165,6 +170,7 @@ impl S3ErrorCode {
             Self::InvalidRange | Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::SlowDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

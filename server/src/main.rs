@@ -101,6 +101,17 @@ struct ServeArgs {
     /// STRATA_REMOTE_<NAME>_ACCESS_KEY and STRATA_REMOTE_<NAME>_SECRET_KEY.
     #[arg(long = "replication-remote", value_name = "NAME=URL")]
     replication_remotes: Vec<String>,
+    /// Seconds a request body may go without a byte before the request fails with
+    /// `400 RequestTimeout` (S3 waits about 20 s).
+    #[arg(long, default_value_t = 20, env = "STRATA_BODY_IDLE_TIMEOUT")]
+    body_idle_timeout: u64,
+    /// Uploads over 256 KiB whose bodies may be read at once; more are refused with
+    /// `503 SlowDown` before their body is read.
+    #[arg(long, default_value_t = 256, env = "STRATA_MAX_STREAMING_UPLOADS")]
+    max_streaming_uploads: usize,
+    /// Open client connections at most; beyond it new connections wait to be accepted.
+    #[arg(long, default_value_t = 4096, env = "STRATA_MAX_CONNECTIONS")]
+    max_connections: usize,
 }
 
 fn main() -> ExitCode {
@@ -215,6 +226,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         lifecycle_configs: Default::default(),
         remotes,
         replication,
+        body_limits: body::BodyLimits::new(
+            std::time::Duration::from_secs(args.body_idle_timeout.max(1)),
+            args.max_streaming_uploads.max(1),
+        ),
     });
     if defaults {
         eprintln!(
@@ -235,6 +250,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 .default_service(web::to(app::handle))
         })
         .workers(workers)
+        // actix counts connections per worker.
+        .max_connections(args.max_connections.div_ceil(workers).max(1))
         .on_connect(|conn, _| {
             // Small responses must not wait for Nagle's algorithm.
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {

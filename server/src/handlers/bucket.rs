@@ -76,7 +76,14 @@ pub async fn create_bucket(req: &mut S3Request, payload: web::Payload) -> S3Resu
     let bucket = req.bucket()?.to_owned();
     validate_bucket_name(&bucket)?;
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        64 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let mut region = req.state.region.clone();
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: xml::CreateBucketConfiguration = xml::parse(&body)?;

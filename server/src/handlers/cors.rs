@@ -290,7 +290,14 @@ pub async fn preflight(
 /// PutBucketCors.
 pub async fn put_bucket_cors(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 256 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        256 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let rules = parse_config(&body)?;
     store_setting(req, CORS_SETTING, Some(render(&rules))).await?;
     Ok(HttpResponse::Ok().finish())

@@ -363,7 +363,14 @@ pub fn render_configuration(cfg: &LifecycleConfiguration) -> String {
 /// PutBucketLifecycleConfiguration.
 pub async fn put_lifecycle(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 1024 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        1024 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let cfg = parse_configuration(&body)?;
     let b = req.bucket()?.to_owned();
     let store = req.store().clone();

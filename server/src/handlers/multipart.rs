@@ -147,7 +147,7 @@ pub async fn upload_part(req: &mut S3Request, payload: web::Payload) -> S3Result
         _ => {}
     }
     let writer = req.store().body_writer().always_chunked();
-    let (writer, digests) = body::ingest(payload, writer, spec).await?;
+    let (writer, digests) = body::ingest(payload, writer, spec, &req.state.body_limits).await?;
     let etag = hex::encode(digests.md5);
     let part_checksum = digests.checksum.as_ref().map(|(_, v)| v.clone());
     let store = req.store().clone();
@@ -199,7 +199,7 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     let claimed_object_checksum = body::requested_checksum(req.http.headers())?;
     let mut spec = BodySpec::from_headers(req.http.headers(), check, 4 * 1024 * 1024)?;
     spec.checksum = None;
-    let (body, _) = body::ingest(payload, Vec::new(), spec).await?;
+    let (body, _) = body::ingest(payload, Vec::new(), spec, &req.state.body_limits).await?;
     let doc: xml::CompleteMultipartUpload = xml::parse(&body)?;
     if doc.parts.is_empty() {
         return Err(s3_error!(

@@ -244,7 +244,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     }
 
     let writer = req.store().body_writer();
-    let (writer, digests) = body::ingest(payload, writer, spec).await?;
+    let (writer, digests) = body::ingest(payload, writer, spec, &req.state.body_limits).await?;
     let etag = hex::encode(digests.md5);
     meta.checksum = digests
         .checksum
@@ -638,7 +638,14 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
     let bucket = req.bucket()?.to_owned();
     crate::handlers::require_integrity_header(req)?;
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 2 * 1024 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        2 * 1024 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let request: xml::DeleteRequest = xml::parse(&body)?;
     if request.objects.is_empty() || request.objects.len() > 1000 {
         return Err(s3_error!(

@@ -50,9 +50,10 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut fields_bytes = 0usize;
     let mut file = None;
-    while let Some(mut part) = form
-        .try_next()
-        .await
+    let limits = &req.state.body_limits;
+    while let Some(mut part) = limits
+        .within(form.try_next())
+        .await?
         .map_err(|e| malformed(&e.to_string()))?
     {
         let name = part.name().unwrap_or("").to_owned();
@@ -67,7 +68,7 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
             break;
         }
         let mut value = Vec::new();
-        while let Some(chunk) = part.next().await {
+        while let Some(chunk) = limits.within(part.next()).await? {
             let chunk = chunk.map_err(|e| malformed(&e.to_string()))?;
             fields_bytes += chunk.len();
             if fields_bytes > MAX_FIELDS_BYTES {
@@ -173,7 +174,7 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
         payload: PayloadCheck::Unverified,
     };
     let writer = req.store().body_writer();
-    let (writer, digests) = body::ingest(file_part, writer, spec).await?;
+    let (writer, digests) = body::ingest(file_part, writer, spec, &req.state.body_limits).await?;
     policy.check_length(digests.len)?;
     let etag = hex::encode(digests.md5);
     let store = req.store().clone();

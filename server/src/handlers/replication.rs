@@ -238,7 +238,14 @@ pub fn render_configuration(cfg: &ReplicationConfiguration) -> String {
 pub async fn put_replication(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     crate::handlers::require_integrity_header(req)?;
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 1024 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        1024 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let bucket = req.bucket()?.to_owned();
     let (store, b) = (req.store().clone(), bucket.clone());
     blocking(move || store.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;

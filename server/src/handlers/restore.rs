@@ -89,7 +89,14 @@ pub async fn restore_object(req: &mut S3Request, payload: web::Payload) -> S3Res
     let key = req.key()?.to_owned();
     let version_id = version_param(req)?;
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        64 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let doc: xml::RestoreRequest = if body.iter().all(u8::is_ascii_whitespace) {
         xml::RestoreRequest::default()
     } else {

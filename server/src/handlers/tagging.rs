@@ -101,7 +101,14 @@ pub async fn put_object_tagging(
     payload: web::Payload,
 ) -> S3Result<HttpResponse> {
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        64 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let tags = parse_tagging_body(&body, MAX_OBJECT_TAGS)?;
     set_tags(req, tags, HttpResponse::Ok()).await
 }
@@ -152,7 +159,14 @@ pub async fn put_bucket_tagging(
     payload: web::Payload,
 ) -> S3Result<HttpResponse> {
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        64 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let tags = parse_tagging_body(&body, MAX_BUCKET_TAGS)?;
     store_setting(req, BUCKET_TAGS_SETTING, Some(render_tagging(&tags))).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -18,7 +18,14 @@ pub async fn put_bucket_versioning(
     payload: web::Payload,
 ) -> S3Result<HttpResponse> {
     let check = req.take_payload_check();
-    let (body, _) = body::read_small(payload, req.http.headers(), check, 64 * 1024).await?;
+    let (body, _) = body::read_small(
+        payload,
+        req.http.headers(),
+        check,
+        64 * 1024,
+        &req.state.body_limits,
+    )
+    .await?;
     let cfg: xml::VersioningConfiguration = xml::parse(&body)?;
     let state = match cfg.status.as_deref() {
         Some("Enabled") => Versioning::Enabled,
