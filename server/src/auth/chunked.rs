@@ -14,11 +14,11 @@
 //! before their chunk's signature is checked (a chunk can be gigabytes): the caller must discard
 //! everything it received if `feed` or `finish` ever fails.
 
-use super::{hmac_sha256, sha256, EMPTY_SHA256_HEX};
+use super::key_error;
 use crate::error::{S3Error, S3Result};
 use crate::s3_error;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use strata_signing::chunk;
 
 /// Longest chunk header line (`<hex>;chunk-signature=<64 hex>` is 87 bytes).
 const MAX_CHUNK_HEADER: usize = 4 * 1024;
@@ -343,16 +343,15 @@ impl ChunkedDecoder {
             return Ok(());
         };
         let data_hash = std::mem::replace(&mut self.chunk_hash, Sha256::new()).finalize();
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256_HEX}\n{}",
-            signing.amz_date,
-            signing.scope,
-            self.previous_signature,
-            hex::encode(data_hash)
+        let string_to_sign = chunk::chunk_string_to_sign(
+            &signing.amz_date,
+            &signing.scope,
+            &self.previous_signature,
+            &data_hash,
         );
-        let expected = hmac_sha256(&signing.signing_key, string_to_sign.as_bytes())?;
+        let expected = chunk::sign(&signing.signing_key, &string_to_sign).map_err(key_error)?;
         let provided = self.chunk_signature.take().unwrap_or_default();
-        if !bool::from(expected.ct_eq(&provided)) {
+        if !strata_signing::constant_time_eq(&expected, &provided) {
             return Err(s3_error!(
                 SignatureDoesNotMatch,
                 "The chunk signature we calculated does not match the signature you provided"
@@ -416,27 +415,18 @@ impl ChunkedDecoder {
                 "The trailer section of a signed aws-chunked body has no x-amz-trailer-signature"
             ));
         };
-        let mut sorted: Vec<&(String, String)> = self.trailers.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut canonical = String::new();
-        for (name, value) in sorted {
-            canonical.push_str(name);
-            canonical.push(':');
-            canonical.push_str(value);
-            canonical.push('\n');
-        }
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
-            signing.amz_date,
-            signing.scope,
-            self.previous_signature,
-            hex::encode(sha256(canonical.as_bytes()))
+        let canonical = chunk::canonical_trailers(&self.trailers);
+        let string_to_sign = chunk::trailer_string_to_sign(
+            &signing.amz_date,
+            &signing.scope,
+            &self.previous_signature,
+            &canonical,
         );
-        let expected = hmac_sha256(&signing.signing_key, string_to_sign.as_bytes())?;
+        let expected = chunk::sign(&signing.signing_key, &string_to_sign).map_err(key_error)?;
         let mut provided = [0u8; 32];
         let well_formed =
             provided_hex.len() == 64 && hex::decode_to_slice(provided_hex, &mut provided).is_ok();
-        if !well_formed || !bool::from(expected.ct_eq(&provided)) {
+        if !well_formed || !strata_signing::constant_time_eq(&expected, &provided) {
             return Err(s3_error!(
                 SignatureDoesNotMatch,
                 "The trailer signature we calculated does not match the signature you provided"

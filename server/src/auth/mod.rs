@@ -17,8 +17,14 @@ pub use chunked::{ChunkSigning, ChunkedDecoder, ChunkedMode};
 use crate::error::S3Result;
 use crate::s3_error;
 use actix_web::http::header::HeaderMap;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use strata_signing::{
+    format_amz_date, format_iso8601, parse_amz_date, parse_http_date, percent_decode, RawQuery,
+};
+#[cfg(test)]
+use {
+    hmac::{Hmac, KeyInit, Mac},
+    strata_signing::{sha256, uri_encode_into},
+};
 use time::OffsetDateTime;
 
 /// Server credentials and policy.
@@ -144,9 +150,6 @@ fn strip_scheme<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
 /// Maximum clock difference S3 tolerates between a request's time and the server's.
 const MAX_SKEW: time::Duration = time::Duration::minutes(15);
 
-/// Hex SHA-256 of the empty string.
-const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
 /// x-amz-content-sha256 values that are not a hash.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
@@ -236,173 +239,14 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> S3Result<Option<&'h str
     }
 }
 
-/// The query string split into pairs, kept raw (still percent-encoded) and in wire order.
-#[derive(Debug)]
-struct RawQuery<'q> {
-    pairs: Vec<RawPair<'q>>,
-}
-
-/// One `key[=value]` item of a query string.
-#[derive(Debug, Clone, Copy)]
-struct RawPair<'q> {
-    key: &'q str,
-    value: &'q str,
-    has_equals: bool,
-}
-
-impl<'q> RawQuery<'q> {
-    /// Splits on `&`; empty items (`a=1&&b=2`) are dropped, as every SDK's parser does.
-    fn parse(raw: &'q str) -> Self {
-        let pairs = raw
-            .split('&')
-            .filter(|item| !item.is_empty())
-            .map(|item| match item.split_once('=') {
-                Some((key, value)) => RawPair {
-                    key,
-                    value,
-                    has_equals: true,
-                },
-                None => RawPair {
-                    key: item,
-                    value: "",
-                    has_equals: false,
-                },
-            })
-            .collect();
-        Self { pairs }
-    }
-
-    /// Whether a parameter with this (decoded) name is present.
-    fn contains(&self, name: &str) -> bool {
-        self.pairs
-            .iter()
-            .any(|pair| percent_decode(pair.key, false) == name.as_bytes())
-    }
-
-    /// The decoded values of every parameter with this (decoded) name.
-    fn values(&self, name: &str, plus_as_space: bool) -> Vec<Vec<u8>> {
-        self.pairs
-            .iter()
-            .filter(|pair| percent_decode(pair.key, false) == name.as_bytes())
-            .map(|pair| percent_decode(pair.value, plus_as_space))
-            .collect()
-    }
-}
-
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits is kept literally.
-/// With `plus_as_space`, `+` decodes to a space (form encoding, as the AWS SDKs parse queries).
-fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_value);
-            let lo = bytes.get(i + 2).copied().and_then(hex_value);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi << 4) | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if plus_as_space && b == b'+' { b' ' } else { b });
-        i += 1;
-    }
-    out
-}
-
-/// The value of one hex digit.
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Appends `bytes` percent-encoded with the RFC 3986 unreserved set (plus `/` when `keep_slash`),
-/// upper-case hex, as SigV4's `UriEncode` does.
-fn uri_encode_into(out: &mut String, bytes: &[u8], keep_slash: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-}
-
 /// HMAC-SHA256 of `data` under `key`.
 fn hmac_sha256(key: &[u8], data: &[u8]) -> S3Result<[u8; 32]> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .map_err(|e| crate::error::S3Error::internal(format!("HMAC key: {e}")))?;
-    mac.update(data);
-    Ok(mac.finalize().into_bytes().into())
+    strata_signing::hmac_sha256(key, data).map_err(key_error)
 }
 
-/// SHA-256 of `data`.
-fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
-
-/// Parses an ISO 8601 basic timestamp (`20130524T000000Z`), SigV4's `x-amz-date` format.
-fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    if value.len() != 16 {
-        return None;
-    }
-    time::PrimitiveDateTime::parse(value, format)
-        .ok()
-        .map(|t| t.assume_utc())
-}
-
-/// Formats a time as an ISO 8601 basic timestamp (`20130524T000000Z`).
-fn format_amz_date(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// Formats a time the way S3 shows it in error documents (`2013-05-24T00:00:00Z`).
-fn format_iso8601(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// Parses an HTTP `Date` value: RFC 1123 with `GMT` or a numeric zone (`+0000`, as in AWS's
-/// SigV2 examples), RFC 850, asctime, or an ISO 8601 basic timestamp.
-fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
-    let value = value.trim();
-    if let Ok(t) = httpdate::parse_http_date(value) {
-        return Some(OffsetDateTime::from(t));
-    }
-    if let Ok(t) = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822) {
-        return Some(t);
-    }
-    parse_amz_date(value)
+/// The internal error for an HMAC key that was refused.
+fn key_error(e: strata_signing::KeyError) -> crate::error::S3Error {
+    crate::error::S3Error::internal(format!("HMAC key: {e}"))
 }
 
 /// The `RequestTimeTooSkewed` error S3 returns.

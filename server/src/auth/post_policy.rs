@@ -6,7 +6,6 @@
 //! signature, the policy, the file and `x-ignore-*`) is named by some condition.
 
 use base64::Engine as _;
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{hmac_sha256, parse_amz_date, sigv2, sigv4, AuthConfig};
@@ -101,10 +100,9 @@ pub fn verify_post(
         }
         let key = sigv4::signing_key(&cfg.secret_key, parts[1], parts[2])?;
         let expected = hex::encode(hmac_sha256(&key, policy_b64.as_bytes())?);
-        if !bool::from(
-            expected
-                .as_bytes()
-                .ct_eq(sig.trim().to_ascii_lowercase().as_bytes()),
+        if !strata_signing::constant_time_eq(
+            expected.as_bytes(),
+            sig.trim().to_ascii_lowercase().as_bytes(),
         ) {
             return Err(s3_error!(SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method."));
         }
@@ -118,7 +116,7 @@ pub fn verify_post(
         }
         let mac = sigv2::hmac_sha1(cfg.secret_key.as_bytes(), policy_b64.as_bytes())?;
         let expected = base64::engine::general_purpose::STANDARD.encode(mac);
-        if !bool::from(expected.as_bytes().ct_eq(sig.trim().as_bytes())) {
+        if !strata_signing::constant_time_eq(expected.as_bytes(), sig.trim().as_bytes()) {
             return Err(s3_error!(SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method."));
         }
     } else {

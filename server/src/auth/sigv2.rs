@@ -9,58 +9,15 @@
 //! body: the payload check only enforces what the client itself declares.
 
 use super::{
-    format_iso8601, missing_date, parse_http_date, percent_decode, time_too_skewed,
+    format_iso8601, key_error, missing_date, parse_http_date, percent_decode, time_too_skewed,
     unknown_access_key, unsigned_payload_check, AuthConfig, Authenticated, RawQuery, RequestParts,
     MAX_SKEW,
 };
-use crate::error::{S3Error, S3Result};
+use crate::error::S3Result;
 use crate::s3_error;
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
-use sha1::Sha1;
-use subtle::ConstantTimeEq;
+use strata_signing::sigv2::{self, unfold};
 use time::OffsetDateTime;
-
-/// Query parameters that are part of the CanonicalizedResource: the sub-resources AWS documents
-/// plus the ones botocore's `HmacV1Auth` signs (botocore is the SigV2 client still in use, so its
-/// list is the one signatures must agree with).
-const SUB_RESOURCES: &[&str] = &[
-    "accelerate",
-    "acl",
-    "analytics",
-    "cors",
-    "defaultObjectAcl",
-    "delete",
-    "inventory",
-    "lifecycle",
-    "location",
-    "logging",
-    "metrics",
-    "notification",
-    "object-lock",
-    "partNumber",
-    "policy",
-    "replication",
-    "requestPayment",
-    "response-cache-control",
-    "response-content-disposition",
-    "response-content-encoding",
-    "response-content-language",
-    "response-content-type",
-    "response-expires",
-    "restore",
-    "select",
-    "select-type",
-    "storageClass",
-    "tagging",
-    "torrent",
-    "uploadId",
-    "uploads",
-    "versionId",
-    "versioning",
-    "versions",
-    "website",
-];
 
 /// Verifies `Authorization: AWS <rest>` where rest is `AKID:signature`.
 pub(super) fn verify_header(
@@ -196,7 +153,7 @@ fn verify_signature(
     for date_line in date_lines {
         let string_to_sign = string_to_sign(parts, query, date_line, presigned);
         let expected = hmac_sha1(cfg.secret_key.as_bytes(), string_to_sign.as_bytes())?;
-        if bool::from(expected.as_slice().ct_eq(&provided_bytes)) {
+        if strata_signing::constant_time_eq(&expected, &provided_bytes) {
             return Ok(());
         }
         first.get_or_insert(string_to_sign);
@@ -287,69 +244,12 @@ fn amz_headers(
         .collect()
 }
 
-/// Trims a header value and replaces folding whitespace (line breaks with their indentation) by one space.
-fn unfold(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut in_fold = false;
-    for c in value.trim().chars() {
-        if c == '\r' || c == '\n' {
-            in_fold = true;
-            continue;
-        }
-        if in_fold && (c == ' ' || c == '\t') {
-            continue;
-        }
-        if in_fold {
-            out.push(' ');
-            in_fold = false;
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The CanonicalizedResource: `/bucket` for virtual-hosted requests, the path as sent, then the
-/// sub-resources, sorted by name, with values decoded (`?acl`, `?partNumber=1&uploadId=...`).
+/// The CanonicalizedResource of the request (see [`sigv2::push_canonical_resource`]).
 fn push_canonical_resource(out: &mut String, parts: &RequestParts<'_>, query: &RawQuery<'_>) {
-    if let Some(bucket) = parts.virtual_host_bucket {
-        out.push('/');
-        out.push_str(bucket);
-    }
-    if parts.raw_path.is_empty() {
-        out.push('/');
-    } else {
-        out.push_str(parts.raw_path);
-    }
-    let mut subs: Vec<(String, Option<String>)> = query
-        .pairs
-        .iter()
-        .filter_map(|pair| {
-            let key = String::from_utf8_lossy(&percent_decode(pair.key, false)).into_owned();
-            if !SUB_RESOURCES.contains(&key.as_str()) {
-                return None;
-            }
-            let value = pair
-                .has_equals
-                .then(|| String::from_utf8_lossy(&percent_decode(pair.value, false)).into_owned());
-            Some((key, value))
-        })
-        .collect();
-    // Sort by name only, keeping the wire order of repeats (botocore sorts the same way).
-    subs.sort_by(|a, b| a.0.cmp(&b.0));
-    for (i, (key, value)) in subs.iter().enumerate() {
-        out.push(if i == 0 { '?' } else { '&' });
-        out.push_str(key);
-        if let Some(value) = value {
-            out.push('=');
-            out.push_str(value);
-        }
-    }
+    sigv2::push_canonical_resource(out, parts.virtual_host_bucket, parts.raw_path, query);
 }
 
 /// HMAC-SHA1 of `data` under `key`.
 pub(super) fn hmac_sha1(key: &[u8], data: &[u8]) -> S3Result<[u8; 20]> {
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key)
-        .map_err(|e| S3Error::internal(format!("HMAC key: {e}")))?;
-    mac.update(data);
-    Ok(mac.finalize().into_bytes().into())
+    sigv2::hmac_sha1(key, data).map_err(key_error)
 }

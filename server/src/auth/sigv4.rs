@@ -8,24 +8,18 @@
 //! in constant time. Scope, date, skew and expiry are checked before any signature is computed.
 
 use super::{
-    format_amz_date, format_iso8601, hmac_sha256, missing_date, parse_amz_date, parse_http_date,
-    percent_decode, sha256, time_too_skewed, unknown_access_key, uri_encode_into, AuthConfig,
-    Authenticated, ChunkSigning, ChunkedMode, DeclaredPayload, PayloadCheck, RawQuery,
-    RequestParts, MAX_SKEW, UNSIGNED_PAYLOAD,
+    format_amz_date, format_iso8601, hmac_sha256, key_error, missing_date, parse_amz_date,
+    parse_http_date, time_too_skewed, unknown_access_key, AuthConfig, Authenticated, ChunkSigning,
+    ChunkedMode, DeclaredPayload, PayloadCheck, RawQuery, RequestParts, MAX_SKEW, UNSIGNED_PAYLOAD,
 };
 use crate::error::{S3Error, S3Result};
 use crate::s3_error;
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-use subtle::ConstantTimeEq;
+pub(super) use strata_signing::sigv4::ALGORITHM;
+use strata_signing::sigv4::{
+    canonical_query, canonical_request as build_canonical_request, canonical_uri,
+    push_trimmed_collapsed, string_to_sign, SERVICE, TERMINATOR,
+};
 use time::OffsetDateTime;
-
-/// The only SigV4 algorithm S3 accepts with HMAC credentials.
-pub(super) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// The service name in the credential scope.
-const SERVICE: &str = "s3";
-/// The last element of the credential scope.
-const TERMINATOR: &str = "aws4_request";
 /// Longest validity of a presigned URL S3 accepts: seven days.
 const MAX_PRESIGN_EXPIRES: i64 = 604_800;
 
@@ -526,13 +520,9 @@ fn verify_signature(input: &SignatureInput<'_>) -> S3Result<VerifiedSignature> {
     let mut first_failure: Option<(Vec<u8>, String)> = None;
     for reading in readings {
         let creq = canonical_request(input, &headers_block, reading);
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{scope}\n{}",
-            input.amz_date,
-            hex::encode(sha256(&creq))
-        );
+        let string_to_sign = string_to_sign(input.amz_date, &scope, &creq);
         let expected = hex::encode(hmac_sha256(&signing_key, string_to_sign.as_bytes())?);
-        if bool::from(expected.as_bytes().ct_eq(input.provided.as_bytes())) {
+        if strata_signing::constant_time_eq(expected.as_bytes(), input.provided.as_bytes()) {
             return Ok(VerifiedSignature {
                 signing_key,
                 amz_date: input.amz_date.to_owned(),
@@ -567,67 +557,14 @@ fn canonical_request(
 ) -> Vec<u8> {
     let uri = canonical_uri(input.parts.raw_path, reading.reencode_path);
     let query = canonical_query(input.query, input.presigned, reading.plus_as_space);
-    let mut creq = Vec::with_capacity(256 + headers_block.len());
-    creq.extend_from_slice(input.parts.method.as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(uri.as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(query.as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(headers_block);
-    creq.push(b'\n');
-    creq.extend_from_slice(input.signed_headers.raw.as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(input.payload_line.as_bytes());
-    creq
-}
-
-/// The canonical URI: S3 encodes once and never normalises (`//`, `.` and `..` stay).
-/// `reencode` decodes each `%XX` and re-encodes every byte outside the unreserved set, keeping
-/// `/`; otherwise the wire path is used as sent.
-fn canonical_uri(raw_path: &str, reencode: bool) -> String {
-    if raw_path.is_empty() {
-        return "/".to_owned();
-    }
-    if !reencode {
-        return raw_path.to_owned();
-    }
-    let mut out = String::with_capacity(raw_path.len() + 16);
-    uri_encode_into(&mut out, &percent_decode(raw_path, false), true);
-    out
-}
-
-/// The canonical query: every parameter decoded and re-encoded with the unreserved set, sorted by
-/// encoded name then value, empty values kept as `name=`; a presigned request's `X-Amz-Signature`
-/// is left out.
-fn canonical_query(query: &RawQuery<'_>, presigned: bool, plus_as_space: bool) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .pairs
-        .iter()
-        .filter(|pair| !(presigned && percent_decode(pair.key, false) == b"X-Amz-Signature"))
-        .map(|pair| {
-            let mut key = String::new();
-            uri_encode_into(&mut key, &percent_decode(pair.key, plus_as_space), false);
-            let mut value = String::new();
-            uri_encode_into(
-                &mut value,
-                &percent_decode(pair.value, plus_as_space),
-                false,
-            );
-            (key, value)
-        })
-        .collect();
-    pairs.sort();
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(key);
-        out.push('=');
-        out.push_str(value);
-    }
-    out
+    build_canonical_request(
+        input.parts.method,
+        &uri,
+        &query,
+        headers_block,
+        input.signed_headers.raw,
+        input.payload_line,
+    )
 }
 
 /// `name:value\n` for each signed header, in the signed order; repeated headers are joined with
@@ -648,55 +585,7 @@ fn canonical_headers(parts: &RequestParts<'_>, signed: &SignedHeaders<'_>) -> Ve
     out
 }
 
-/// Appends `value` without leading/trailing spaces and with runs of spaces collapsed (SigV4's
-/// `Trimall`; only the space character, as S3 and the AWS SDKs do).
-fn push_trimmed_collapsed(out: &mut Vec<u8>, value: &[u8]) {
-    let mut previous_space = false;
-    let start = out.len();
-    for &b in value {
-        if b == b' ' {
-            previous_space = true;
-            continue;
-        }
-        if previous_space && out.len() > start {
-            out.push(b' ');
-        }
-        previous_space = false;
-        out.push(b);
-    }
-}
-
-/// Derived signing keys by (secret digest, date, region): deriving costs four HMACs per request.
-type SigningKeyCache = HashMap<([u8; 32], String, String), [u8; 32]>;
-
-/// The process-wide signing key cache; a handful of entries live at once (one per day and region).
-static SIGNING_KEYS: LazyLock<Mutex<SigningKeyCache>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Bound on cached keys; the cache is simply emptied when it fills.
-const MAX_CACHED_KEYS: usize = 64;
-
-/// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request")`, cached.
+/// The SigV4 signing key of a credential scope (derived once per day and region, then cached).
 pub(super) fn signing_key(secret: &str, date: &str, region: &str) -> S3Result<[u8; 32]> {
-    let id = (
-        sha256(secret.as_bytes()),
-        date.to_owned(),
-        region.to_owned(),
-    );
-    {
-        let cache = SIGNING_KEYS.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = cache.get(&id) {
-            return Ok(*key);
-        }
-    }
-    let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes())?;
-    let k_region = hmac_sha256(&k_date, region.as_bytes())?;
-    let k_service = hmac_sha256(&k_region, SERVICE.as_bytes())?;
-    let key = hmac_sha256(&k_service, TERMINATOR.as_bytes())?;
-    let mut cache = SIGNING_KEYS.lock().unwrap_or_else(|p| p.into_inner());
-    if cache.len() >= MAX_CACHED_KEYS {
-        cache.clear();
-    }
-    cache.insert(id, key);
-    Ok(key)
+    strata_signing::signing_key(secret, date, region).map_err(key_error)
 }
