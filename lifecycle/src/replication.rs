@@ -1,5 +1,5 @@
 //! Bucket replication: the configuration as types with S3's validation, the policy that decides
-//! which destinations a new version goes to (registered with the storage engine, which queues in
+//! which destinations a new version goes to (given to `Store::open`, which queues in
 //! the committing transaction), and the worker that drains the queue.
 //!
 //! Invariants:
@@ -337,19 +337,92 @@ pub fn policy() -> ReplicationPolicy {
     )
 }
 
+/// What went wrong when carrying an entry to a remote endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteErrorKind {
+    /// No usable answer: the connection failed, was reset or timed out.
+    Transport,
+    /// The remote answered an HTTP error status, with the S3 error code of its error document
+    /// when it sent one.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The S3 error code (`NoSuchBucket`, ...), if the body carried one.
+        code: Option<String>,
+    },
+    /// The remote answered, but not as S3 does (a missing UploadId or ETag, an error document
+    /// inside a success).
+    Protocol,
+    /// The remote cannot be addressed from here (an unknown name, unusable credentials).
+    Config,
+}
+
+/// A failure of a remote destination: what kind it is, and a short description for the status report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    /// What kind of failure it is; the worker's retry behaviour follows from it.
+    pub kind: RemoteErrorKind,
+    /// What happened, in words (the transport error, the operation that was refused).
+    pub detail: String,
+}
+
+impl RemoteError {
+    /// A failure of the given kind.
+    pub fn new(kind: RemoteErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// An HTTP error status, with the S3 error code when the remote sent one.
+    pub fn status(status: u16, code: Option<String>) -> Self {
+        Self::new(RemoteErrorKind::Status { status, code }, String::new())
+    }
+
+    /// Whether the failure says the destination as a whole cannot take anything now (it is down,
+    /// gone, refuses the keys, or answers 5xx), rather than that this one entry was refused (any
+    /// other 4xx).
+    pub fn destination_wide(&self) -> bool {
+        match &self.kind {
+            RemoteErrorKind::Status { status, .. } => {
+                !(400..500).contains(status) || matches!(status, 401 | 403 | 404)
+            }
+            RemoteErrorKind::Transport | RemoteErrorKind::Protocol | RemoteErrorKind::Config => {
+                true
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            RemoteErrorKind::Transport => write!(f, "transport: {}", self.detail),
+            RemoteErrorKind::Status { status, code } => match code.as_deref() {
+                Some(code) if !code.is_empty() => write!(f, "HTTP {status} {code}"),
+                _ => write!(f, "HTTP {status}"),
+            },
+            RemoteErrorKind::Protocol | RemoteErrorKind::Config => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
 /// Carries versions to buckets of other endpoints (implemented by the server, which speaks HTTP).
 pub trait RemoteReplicator: Send + Sync {
     /// Whether a remote of this name was configured.
     fn knows(&self, name: &str) -> bool;
     /// Writes what `entry` carries (the version `source`, or its tags) to `bucket` on remote
-    /// `name`. The error is a short description for the status report.
+    /// `name`.
     fn replicate(
         &self,
         name: &str,
         bucket: &str,
         entry: &QueueEntry,
         source: &ObjectHandle,
-    ) -> Result<(), String>;
+    ) -> Result<(), RemoteError>;
 }
 
 /// The delay before retrying an entry that failed `attempts` times: one lifecycle minute,
@@ -529,12 +602,31 @@ impl Dispatcher {
     }
 }
 
+/// Why carrying an entry failed.
+#[derive(Debug)]
+enum CarryError {
+    /// This side: the store, the destination as configured, the local destination bucket.
+    Local(String),
+    /// The remote destination.
+    Remote(RemoteError),
+}
+
+impl std::fmt::Display for CarryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local(msg) => f.write_str(msg),
+            Self::Remote(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Whether a failure says the destination as a whole cannot take anything now (it is down, gone,
-/// refuses the keys, or answers 5xx), rather than that this one entry was refused.
-fn destination_wide(error: &str) -> bool {
-    match error.strip_prefix("HTTP 4") {
-        Some(rest) => rest.starts_with("01") || rest.starts_with("03") || rest.starts_with("04"),
-        None => true,
+/// refuses the keys, or answers 5xx), rather than that this one entry was refused. A local
+/// failure rests the destination: it is the destination bucket (or the store) that refuses.
+fn destination_wide(error: &CarryError) -> bool {
+    match error {
+        CarryError::Local(_) => true,
+        CarryError::Remote(e) => e.destination_wide(),
     }
 }
 
@@ -545,15 +637,20 @@ fn carry(ctx: &Ctx, e: &QueueEntry) {
         Some(Target::Local(bucket)) => ctx
             .store
             .replicate_local(e, &bucket)
-            .map_err(|err| err.to_string()),
+            .map_err(|err| CarryError::Local(err.to_string())),
         Some(Target::Remote { name, bucket }) => carry_remote(ctx, e, &name, &bucket),
-        None => Err(format!("invalid destination {:?}", e.destination)),
+        None => Err(CarryError::Local(format!(
+            "invalid destination {:?}",
+            e.destination
+        ))),
     };
     match result {
         Ok(()) => {
             ctx.stats.replicated.fetch_add(1, Ordering::Relaxed);
         }
-        Err(msg) => {
+        Err(failure) => {
+            let rest_destination = destination_wide(&failure);
+            let msg = failure.to_string();
             ctx.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
             let retry_at = ctx.clock.now_ms() + retry_delay_ms(&ctx.clock, e.attempts + 1);
             tracing::debug!(destination = %e.destination, key = %e.key, error = %msg, "replication attempt failed");
@@ -561,7 +658,7 @@ fn carry(ctx: &Ctx, e: &QueueEntry) {
                 error: &msg,
                 next_attempt_ms: retry_at,
                 fail_after: FAIL_AFTER,
-                rest_destination: destination_wide(&msg),
+                rest_destination,
             };
             if let Err(err) = ctx.store.replication_failed(e, failure) {
                 tracing::warn!(error = %err, "cannot record a replication failure");
@@ -570,29 +667,36 @@ fn carry(ctx: &Ctx, e: &QueueEntry) {
     }
 }
 
-fn carry_remote(ctx: &Ctx, e: &QueueEntry, name: &str, bucket: &str) -> Result<(), String> {
+fn carry_remote(ctx: &Ctx, e: &QueueEntry, name: &str, bucket: &str) -> Result<(), CarryError> {
     let remotes = ctx
         .remotes
         .as_ref()
         .filter(|r| r.knows(name))
-        .ok_or_else(|| format!("unknown replication remote {name:?}"))?;
+        .ok_or_else(|| CarryError::Local(format!("unknown replication remote {name:?}")))?;
     let Some(source) = ctx
         .store
         .replication_source(e)
-        .map_err(|err| err.to_string())?
+        .map_err(|err| CarryError::Local(err.to_string()))?
     else {
         // The source version was deleted before it could be carried.
-        return ctx.store.replication_drop(e).map_err(|err| err.to_string());
+        return ctx
+            .store
+            .replication_drop(e)
+            .map_err(|err| CarryError::Local(err.to_string()));
     };
     // Tags need no bytes; a version moved to the archive tier before its bytes went is given up.
     if source.version.archived && e.kind == strata_storage::ReplicationKind::Version {
         return ctx
             .store
             .replication_abandon(e, strata_storage::ARCHIVED_REASON)
-            .map_err(|err| err.to_string());
+            .map_err(|err| CarryError::Local(err.to_string()));
     }
-    remotes.replicate(name, bucket, e, &source)?;
-    ctx.store.replication_done(e).map_err(|err| err.to_string())
+    remotes
+        .replicate(name, bucket, e, &source)
+        .map_err(CarryError::Remote)?;
+    ctx.store
+        .replication_done(e)
+        .map_err(|err| CarryError::Local(err.to_string()))
 }
 
 #[cfg(test)]
@@ -812,15 +916,34 @@ mod tests {
 
     #[test]
     fn failures_that_rest_the_whole_destination() {
-        assert!(destination_wide("transport: connection refused"));
-        assert!(destination_wide("HTTP 503 SlowDown"));
-        assert!(destination_wide("HTTP 403 AccessDenied"));
-        assert!(destination_wide("HTTP 404 NoSuchBucket"));
-        assert!(destination_wide(
-            "invalid input: Destination bucket must have versioning enabled."
-        ));
-        assert!(!destination_wide("HTTP 400 InvalidArgument"));
-        assert!(!destination_wide("HTTP 412 PreconditionFailed"));
+        let status = |status: u16, code: &str| {
+            CarryError::Remote(RemoteError::status(status, Some(code.to_owned())))
+        };
+        assert!(destination_wide(&CarryError::Remote(RemoteError::new(
+            RemoteErrorKind::Transport,
+            "connection refused"
+        ))));
+        assert!(destination_wide(&status(503, "SlowDown")));
+        assert!(destination_wide(&status(403, "AccessDenied")));
+        assert!(destination_wide(&status(404, "NoSuchBucket")));
+        assert!(destination_wide(&CarryError::Local(
+            "invalid input: Destination bucket must have versioning enabled.".into()
+        )));
+        assert!(!destination_wide(&status(400, "InvalidArgument")));
+        assert!(!destination_wide(&status(412, "PreconditionFailed")));
+    }
+
+    #[test]
+    fn remote_errors_read_as_before_in_the_status_report() {
+        assert_eq!(
+            RemoteError::new(RemoteErrorKind::Transport, "connection refused").to_string(),
+            "transport: connection refused"
+        );
+        assert_eq!(
+            RemoteError::status(404, Some("NoSuchBucket".into())).to_string(),
+            "HTTP 404 NoSuchBucket"
+        );
+        assert_eq!(RemoteError::status(502, None).to_string(), "HTTP 502");
     }
 
     #[test]

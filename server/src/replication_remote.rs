@@ -15,12 +15,14 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
 use reqwest::{Body, Method, StatusCode};
-use strata_lifecycle::replication::RemoteReplicator;
+use strata_lifecycle::replication::{RemoteError, RemoteErrorKind, RemoteReplicator};
 use strata_storage::{ObjectHandle, ObjectVersion, QueueEntry, ReplicationKind};
 use time::OffsetDateTime;
 
 use crate::bench::client::{parse_endpoint, Endpoint};
-use crate::bench::sign::{canonical_query, encode_path, Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD};
+use strata_signing::{
+    encode_path, encode_query as canonical_query, Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD,
+};
 
 /// Header that makes a write a replica of this version id (Strata destinations).
 pub const REPLICA_VERSION_HEADER: &str = "x-strata-replica-version-id";
@@ -146,7 +148,7 @@ impl Remote {
         &self,
         http: &reqwest::Client,
         call: Call<'_>,
-    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), String> {
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), RemoteError> {
         let path = format!("/{}/{}", call.bucket, encode_path(call.key));
         let pairs: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let query = canonical_query(&pairs);
@@ -159,15 +161,18 @@ impl Remote {
         for (n, _) in headers.iter_mut() {
             n.make_ascii_lowercase();
         }
-        let sig = self.signer.sign_with_headers(
-            call.method.as_str(),
-            &path,
-            &query,
-            &self.endpoint.host,
-            &payload_hash,
-            OffsetDateTime::now_utc(),
-            &headers,
-        )?;
+        let sig = self
+            .signer
+            .sign_with_headers(
+                call.method.as_str(),
+                &path,
+                &query,
+                &self.endpoint.host,
+                &payload_hash,
+                OffsetDateTime::now_utc(),
+                &headers,
+            )
+            .map_err(|e| RemoteError::new(RemoteErrorKind::Config, format!("HMAC key: {e}")))?;
         let url = if query.is_empty() {
             format!("{}{path}", self.endpoint.base)
         } else {
@@ -189,19 +194,18 @@ impl Remote {
             Some((body, len, _)) => req.header(CONTENT_LENGTH, len).body(body),
             None => req.header(CONTENT_LENGTH, 0),
         };
-        let resp = req.send().await.map_err(|e| format!("transport: {e}"))?;
+        let transport =
+            |e: reqwest::Error| RemoteError::new(RemoteErrorKind::Transport, e.to_string());
+        let resp = req.send().await.map_err(transport)?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(|e| format!("transport: {e}"))?;
+        let text = resp.text().await.map_err(transport)?;
         if !status.is_success() {
             let code = text
                 .split_once("<Code>")
                 .and_then(|(_, rest)| rest.split_once("</Code>"))
-                .map(|(c, _)| c.to_owned())
-                .unwrap_or_default();
-            return Err(format!("HTTP {} {code}", status.as_u16())
-                .trim_end()
-                .to_owned());
+                .map(|(c, _)| c.to_owned());
+            return Err(RemoteError::status(status.as_u16(), code));
         }
         Ok((status, headers, text))
     }
@@ -275,7 +279,7 @@ impl Remotes {
         start: u64,
         end: u64,
         mut call: Call<'_>,
-    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), String> {
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), RemoteError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         let body = Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
@@ -300,7 +304,7 @@ impl Remotes {
         bucket: &str,
         entry: &QueueEntry,
         source: &ObjectHandle,
-    ) -> Result<(), String> {
+    ) -> Result<(), RemoteError> {
         let v = &source.version;
         let class = entry.storage_class.as_deref().unwrap_or(&v.storage_class);
         if v.is_delete_marker {
@@ -360,7 +364,7 @@ impl Remotes {
         bucket: &str,
         source: &ObjectHandle,
         headers: Vec<(String, String)>,
-    ) -> Result<String, String> {
+    ) -> Result<String, RemoteError> {
         let v = &source.version;
         let (create_headers, complete_headers): (Vec<_>, Vec<_>) = headers
             .into_iter()
@@ -374,8 +378,12 @@ impl Remotes {
             body: None,
         };
         let (_, _, text) = self.runtime.block_on(remote.send(&self.http, call))?;
-        let upload_id =
-            xml_text(&text, "UploadId").ok_or("CreateMultipartUpload answered no UploadId")?;
+        let upload_id = xml_text(&text, "UploadId").ok_or_else(|| {
+            RemoteError::new(
+                RemoteErrorKind::Protocol,
+                "CreateMultipartUpload answered no UploadId",
+            )
+        })?;
         let sizes: Vec<u64> = if v.meta.part_sizes.is_empty() {
             vec![v.size]
         } else {
@@ -399,10 +407,9 @@ impl Remotes {
                 };
                 let (_, h, _) = self.send_range(remote, source, offset, offset + size, call)?;
                 offset += size;
-                let etag = h
-                    .get("etag")
-                    .and_then(|e| e.to_str().ok())
-                    .ok_or("UploadPart answered no ETag")?;
+                let etag = h.get("etag").and_then(|e| e.to_str().ok()).ok_or_else(|| {
+                    RemoteError::new(RemoteErrorKind::Protocol, "UploadPart answered no ETag")
+                })?;
                 parts.push_str(&format!(
                     "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
                     quick_xml::escape::escape(etag)
@@ -421,9 +428,12 @@ impl Remotes {
             };
             let (_, _, text) = self.runtime.block_on(remote.send(&self.http, call))?;
             if text.contains("<Error>") {
-                return Err(format!(
-                    "CompleteMultipartUpload failed: {}",
-                    xml_text(&text, "Code").unwrap_or_default()
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Protocol,
+                    format!(
+                        "CompleteMultipartUpload failed: {}",
+                        xml_text(&text, "Code").unwrap_or_default()
+                    ),
                 ));
             }
             Ok(xml_text(&text, "ETag")
@@ -444,7 +454,12 @@ impl Remotes {
         result
     }
 
-    fn put_tags(&self, remote: &Remote, bucket: &str, source: &ObjectHandle) -> Result<(), String> {
+    fn put_tags(
+        &self,
+        remote: &Remote,
+        bucket: &str,
+        source: &ObjectHandle,
+    ) -> Result<(), RemoteError> {
         let v = &source.version;
         let query = vec![
             ("tagging", String::new()),
@@ -485,7 +500,10 @@ impl Remotes {
             // The replica is gone at the destination (or was never kept under this version id,
             // as on an endpoint that is not Strata): there are no tags to update, as for a local
             // destination.
-            Err(e) if e.starts_with("HTTP 404") => Ok(()),
+            Err(RemoteError {
+                kind: RemoteErrorKind::Status { status: 404, .. },
+                ..
+            }) => Ok(()),
             other => other.map(|_| ()),
         }
     }
@@ -502,11 +520,13 @@ impl RemoteReplicator for Remotes {
         bucket: &str,
         entry: &QueueEntry,
         source: &ObjectHandle,
-    ) -> Result<(), String> {
-        let remote = self
-            .remotes
-            .get(name)
-            .ok_or_else(|| format!("unknown replication remote {name:?}"))?;
+    ) -> Result<(), RemoteError> {
+        let remote = self.remotes.get(name).ok_or_else(|| {
+            RemoteError::new(
+                RemoteErrorKind::Config,
+                format!("unknown replication remote {name:?}"),
+            )
+        })?;
         match entry.kind {
             ReplicationKind::Version => self.put_version(remote, bucket, entry, source),
             ReplicationKind::Tags => self.put_tags(remote, bucket, source),
