@@ -33,6 +33,16 @@ fn configure(store: &Store, bucket: &str, rules: Vec<Rule>) {
     strata_lifecycle::worker::store_config(store, bucket, Some(&cfg)).unwrap();
 }
 
+/// A store opened with the replication policy, as the server opens it.
+fn open_replicating() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = strata_storage::StoreConfig::new(dir.path());
+    cfg.durability = strata_storage::Durability::Process;
+    cfg.replication_policy = Some(strata_lifecycle::replication::policy());
+    let store = Store::open(cfg).unwrap().0;
+    (dir, store)
+}
+
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = strata_storage::open_for_tests(dir.path()).unwrap();
@@ -353,8 +363,7 @@ mod replication {
     /// A store with the replication policy, versioned buckets `src` and `dst`, and a rule
     /// src -> dst.
     fn setup() -> (tempfile::TempDir, Store) {
-        let (dir, store) = open();
-        store.set_replication_policy(strata_lifecycle::replication::policy());
+        let (dir, store) = open_replicating();
         for b in ["src", "dst"] {
             store.create_bucket(b, "us-east-1").unwrap();
             store.set_versioning(b, Versioning::Enabled).unwrap();
@@ -565,8 +574,7 @@ mod replication {
 
     #[test]
     fn existing_versions_are_queued_when_a_rule_asks() {
-        let (_dir, store) = open();
-        store.set_replication_policy(strata_lifecycle::replication::policy());
+        let (_dir, store) = open_replicating();
         for b in ["src", "dst"] {
             store.create_bucket(b, "us-east-1").unwrap();
             store.set_versioning(b, Versioning::Enabled).unwrap();

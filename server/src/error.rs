@@ -322,15 +322,19 @@ impl From<strata_storage::Error> for S3Error {
                 S3ErrorCode::PreconditionFailed,
                 "At least one of the pre-conditions you specified did not hold",
             ),
-            E::Conflict(m) => Self::new(S3ErrorCode::InternalError, m),
             E::ReplicationConfigured => Self::new(
                 S3ErrorCode::InvalidBucketState,
                 "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.",
             ),
             E::Invalid(m) => Self::new(S3ErrorCode::InvalidArgument, m),
-            other @ (E::CorruptChunk(_) | E::Io(_) | E::Db(_) | E::Unavailable) => {
-                Self::internal(other)
-            }
+            // Internal failures (corruption, I/O, a write that kept conflicting): logged, and
+            // the client sees only InternalError's generic message.
+            other @ (E::Conflict(_)
+            | E::Corrupt(_)
+            | E::CorruptChunk(_)
+            | E::Io(_)
+            | E::Db(_)
+            | E::Unavailable) => Self::internal(other),
         }
     }
 }

@@ -159,6 +159,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let mut cfg = strata_storage::StoreConfig::new(&args.data_dir);
     cfg.cold_dir = args.cold_dir.clone();
+    cfg.replication_policy = Some(strata_lifecycle::replication::policy());
     cfg.durability = match args.durability {
         DurabilityArg::Full => strata_storage::Durability::Full,
         DurabilityArg::Process => strata_storage::Durability::Process,
@@ -201,7 +202,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     for (name, url) in remotes.describe() {
         tracing::info!(%name, %url, "replication remote");
     }
-    store.set_replication_policy(strata_lifecycle::replication::policy());
     let replication = strata_lifecycle::replication::ReplicationWorker::start(
         store.clone(),
         clock,

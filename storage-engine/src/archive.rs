@@ -10,21 +10,18 @@
 use rusqlite::params;
 
 use crate::chunks::{ChunkHash, Tier};
+use crate::engine::{PinGuard, Store};
 use crate::error::{Error, Result};
-use crate::store::{version_from_row, Body, PinGuard, Store, VERSION_COLUMNS};
+use crate::meta::commit::{commit_key, Change};
+use crate::meta::feed::{ChangeKind, ChangeOrigin};
+use crate::meta::versions::load_row;
+use crate::model::Body;
 
 impl Store {
     /// Moves version row `id` to the archive tier. Idempotent: an archived or vanished version
     /// is left alone. Returns whether it moved.
     pub fn archive_version(&self, id: i64) -> Result<bool> {
-        let version = self.inner.readers.with(|conn| {
-            Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?1"
-                ))?
-                .query_row([id], version_from_row)
-                .ok())
-        })?;
+        let version = self.inner.readers.with(|conn| load_row(conn, id))?;
         let Some(v) = version else { return Ok(false) };
         if v.archived || v.is_delete_marker {
             return Ok(false);
@@ -47,21 +44,34 @@ impl Store {
             })?;
             self.inner.chunks.write(Tier::Cold, h, &data)?;
         }
+        let ctx = self.ctx();
         let moved = self.inner.writer.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE versions SET tier = 1 WHERE id = ?1 AND tier = 0 AND is_delete_marker = 0",
-                [id],
-            )?;
-            if n == 0 {
-                return Ok((false, Vec::new()));
-            }
-            let mut stmt =
-                conn.prepare_cached("UPDATE chunks SET cold_refs = cold_refs + 1 WHERE hash = ?1")?;
-            for h in &hashes {
-                stmt.execute([&h.0[..]])?;
-            }
+            let (bucket, key) = (v.bucket.clone(), v.key.clone());
+            let (moved, _) = commit_key(conn, &ctx, &bucket, &key, || {
+                let n = conn.execute(
+                    "UPDATE versions SET tier = 1 WHERE id = ?1 AND tier = 0 AND is_delete_marker = 0",
+                    [id],
+                )?;
+                if n == 0 {
+                    return Ok((false, None));
+                }
+                let mut stmt = conn
+                    .prepare_cached("UPDATE chunks SET cold_refs = cold_refs + 1 WHERE hash = ?1")?;
+                for h in &hashes {
+                    stmt.execute([&h.0[..]])?;
+                }
+                let mut version = v;
+                version.archived = true;
+                let change = Change {
+                    kind: ChangeKind::Archived,
+                    origin: ChangeOrigin::Lifecycle,
+                    version,
+                    removed: Vec::new(),
+                };
+                Ok((true, Some(change)))
+            })?;
             // The collector drops hot copies that no hot version uses any more.
-            Ok((true, hashes))
+            Ok((moved, if moved { hashes } else { Vec::new() }))
         })?;
         drop(pins);
         Ok(moved)
@@ -85,14 +95,26 @@ impl Store {
     /// Records a restore of archived version row `id`: readable from `ready_ms` until
     /// `expiry_ms`.
     pub fn set_restore(&self, id: i64, ready_ms: i64, expiry_ms: i64) -> Result<()> {
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE versions SET restore_ready_ms = ?2, restore_expiry_ms = ?3 WHERE id = ?1 AND tier = 1",
-                params![id, ready_ms, expiry_ms],
-            )?;
-            if n == 0 {
+            let Some(mut v) = load_row(conn, id)?.filter(|v| v.archived) else {
                 return Err(Error::Conflict("the version is not archived".into()));
-            }
+            };
+            let (bucket, key) = (v.bucket.clone(), v.key.clone());
+            commit_key(conn, &ctx, &bucket, &key, || {
+                conn.execute(
+                    "UPDATE versions SET restore_ready_ms = ?2, restore_expiry_ms = ?3 WHERE id = ?1",
+                    params![id, ready_ms, expiry_ms],
+                )?;
+                v.restore = Some((ready_ms, expiry_ms));
+                let change = Change {
+                    kind: ChangeKind::RestoreChanged,
+                    origin: ChangeOrigin::Client,
+                    version: v,
+                    removed: Vec::new(),
+                };
+                Ok(((), Some(change)))
+            })?;
             Ok(((), Vec::new()))
         })
     }

@@ -143,6 +143,19 @@ CREATE TABLE IF NOT EXISTS replication_errors (
     error TEXT NOT NULL,
     at_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS change_feed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_ms INTEGER NOT NULL,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version_id TEXT NOT NULL,
+    version_row INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    storage_class TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stats (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL,

@@ -30,6 +30,10 @@ pub enum Error {
     /// A chunk that a committed version references is missing or damaged on disk.
     #[error("corrupt chunk {0}")]
     CorruptChunk(String),
+    /// Metadata read back from the database cannot be decoded (a damaged or foreign database):
+    /// an internal failure, never the caller's fault.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
     /// File-system failure.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

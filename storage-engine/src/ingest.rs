@@ -7,8 +7,9 @@
 use fastcdc::v2020::FastCDC;
 
 use crate::chunks::{ChunkHash, ChunkRef};
+use crate::engine::{PinGuard, StagedBody, Store};
 use crate::error::Result;
-use crate::store::{Body, PinGuard, StagedBody, Store};
+use crate::model::Body;
 
 /// Accepts a body's bytes in any pieces and stages them in the chunk store.
 pub struct BodyWriter {

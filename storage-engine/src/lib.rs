@@ -8,9 +8,12 @@
 mod archive;
 mod chunks;
 mod db;
+mod engine;
 mod error;
 mod ingest;
 mod lifecycle_support;
+mod meta;
+mod model;
 mod multipart;
 mod replication;
 mod store;
@@ -18,19 +21,29 @@ mod versioning;
 
 pub use chunks::{ChunkHash, ChunkRef};
 pub use db::Durability;
+pub use engine::{ObjectHandle, StagedBody, Store};
 pub use error::{Error, Result};
 pub use ingest::BodyWriter;
 pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
+pub use meta::commit::CommitStep;
+pub use meta::feed::{ChangeEvent, ChangeKind, ChangeOrigin, FEED_RETAIN};
+pub use meta::queue::{
+    ReplicationEvent, ReplicationKind, ReplicationPolicy, ReplicationTarget, REPLICA,
+    REPLICATION_SETTING,
+};
+pub use model::{
+    Body, BucketInfo, ChunkingParams, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf,
+    StoredChecksum, Versioning, WriteCondition, NULL_VERSION,
+};
 pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
 pub use replication::{
-    DestinationError, QueueEntry, ReplicationEvent, ReplicationFailure, ReplicationKind,
-    ReplicationPolicy, ReplicationReport, ReplicationTarget, RuleReplicationStats, ARCHIVED_REASON,
-    REPLICA, REPLICATION_SETTING,
+    DestinationError, QueueEntry, ReplicationFailure, ReplicationReport, RuleReplicationStats,
+    ARCHIVED_REASON,
 };
+#[cfg(feature = "test-hooks")]
+pub use store::open_for_tests;
 pub use store::{
-    open_for_tests, Body, BucketInfo, ChunkingParams, ListPage, ListQuery, NewVersion,
-    ObjectHandle, ObjectMeta, ObjectSummary, ObjectVersion, RecoveryReport, ReplicaOf, StagedBody,
-    Store, StoreConfig, StoreStats, StoredChecksum, WriteCondition, DEFAULT_INLINE_THRESHOLD,
-    NULL_VERSION,
+    ListPage, ListQuery, ObjectSummary, RecoveryReport, StoreConfig, StoreStats,
+    DEFAULT_INLINE_THRESHOLD,
 };
-pub use versioning::{is_valid_version_id, DeleteOutcome, VersionEntry, VersionPage, Versioning};
+pub use versioning::{is_valid_version_id, DeleteOutcome, VersionEntry, VersionPage};

@@ -15,9 +15,14 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use crate::engine::Store;
 use crate::error::{Error, Result};
-use crate::store::{load_version, version_from_row, ObjectVersion, Store, VERSION_COLUMNS};
-use crate::versioning::{bucket_versioning, delete_in_tx, Versioning};
+use crate::meta::codec::{prefix_successor, version_from_row, VERSION_COLUMNS};
+use crate::meta::commit::{commit_key, Change};
+use crate::meta::feed::{ChangeKind, ChangeOrigin};
+use crate::meta::versions::{bucket_versioning, key_versions, load_row, load_version};
+use crate::model::{ObjectVersion, Versioning};
+use crate::versioning::delete_in_tx;
 
 /// One applied lifecycle action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,15 +39,6 @@ pub struct LifecycleLogEntry {
     pub action: String,
     /// Rule id.
     pub rule_id: String,
-}
-
-/// Marks every version of a key for re-evaluation.
-pub(crate) fn invalidate_key(conn: &rusqlite::Connection, bucket: &str, key: &str) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE versions SET lc_due_ms = 0, lc_epoch = lc_epoch + 1 WHERE bucket = ?1 AND key = ?2",
-    )?
-    .execute(params![bucket, key.as_bytes()])?;
-    Ok(())
 }
 
 impl Store {
@@ -81,15 +77,9 @@ impl Store {
 
     /// Every version of a key, newest first.
     pub fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
-        self.inner.readers.with(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 ORDER BY id DESC"
-            ))?;
-            let rows = stmt
-                .query_map(params![bucket, key.as_bytes()], version_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
+        self.inner
+            .readers
+            .with(|conn| key_versions(conn, bucket, key))
     }
 
     /// Stores evaluated due times: (row id, epoch it was computed from, due ms). A row whose
@@ -119,7 +109,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<ObjectVersion>> {
         self.inner.readers.with(|conn| {
-            let upper = crate::store::prefix_successor(prefix.as_bytes());
+            let upper = prefix_successor(prefix.as_bytes());
             let (ck, cid) = match after {
                 Some((k, id)) => (k.as_bytes().to_vec(), Some(id)),
                 None => (prefix.as_bytes().to_vec(), None),
@@ -130,11 +120,11 @@ impl Store {
                  AND (?4 IS NULL OR key < ?4) ORDER BY key, id DESC LIMIT ?5"
             ))?;
             let rows = stmt
-                .query_map(
+                .query_and_then(
                     params![bucket, ck, cid, upper.as_deref(), limit as i64],
                     version_from_row,
                 )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })
     }
@@ -168,11 +158,13 @@ impl Store {
         expected_id: i64,
     ) -> Result<bool> {
         let (b, k) = (bucket.to_owned(), key.to_owned());
+        let ctx = self.ctx();
         self.inner
             .writer
             .write(move |conn| match load_version(conn, &b, &k, None)? {
                 Some(v) if v.id == expected_id && !v.is_delete_marker => {
-                    let (_, freed) = delete_in_tx(conn, &b, &k, None)?;
+                    let (_, freed) =
+                        delete_in_tx(conn, &ctx, ChangeOrigin::Lifecycle, &b, &k, None)?;
                     Ok((true, freed))
                 }
                 _ => Ok((false, Vec::new())),
@@ -188,11 +180,13 @@ impl Store {
         expected_id: i64,
     ) -> Result<bool> {
         let (b, k, v) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        let ctx = self.ctx();
         self.inner
             .writer
             .write(move |conn| match load_version(conn, &b, &k, Some(&v))? {
                 Some(found) if found.id == expected_id => {
-                    let (_, freed) = delete_in_tx(conn, &b, &k, Some(&v))?;
+                    let (_, freed) =
+                        delete_in_tx(conn, &ctx, ChangeOrigin::Lifecycle, &b, &k, Some(&v))?;
                     Ok((true, freed))
                 }
                 _ => Ok((false, Vec::new())),
@@ -203,17 +197,28 @@ impl Store {
     /// the hot tier).
     pub fn lifecycle_set_class(&self, bucket: &str, expected_id: i64, class: &str) -> Result<bool> {
         let (b, c) = (bucket.to_owned(), class.to_owned());
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE versions SET storage_class = ?3 WHERE id = ?1 AND bucket = ?2 AND is_delete_marker = 0",
-                params![expected_id, b, c],
-            )?;
-            conn.execute(
-                "UPDATE versions SET lc_due_ms = 0, lc_epoch = lc_epoch + 1 \
-                 WHERE bucket = ?1 AND key = (SELECT key FROM versions WHERE id = ?2)",
-                params![b, expected_id],
-            )?;
-            Ok((n > 0, Vec::new()))
+            let Some(mut v) = load_row(conn, expected_id)?.filter(|v| v.bucket == b) else {
+                return Ok((false, Vec::new()));
+            };
+            let key = v.key.clone();
+            let (changed, _) = commit_key(conn, &ctx, &b, &key, || {
+                if v.is_delete_marker {
+                    return Ok((false, None));
+                }
+                conn.prepare_cached("UPDATE versions SET storage_class = ?2 WHERE id = ?1")?
+                    .execute(params![expected_id, c])?;
+                v.storage_class = c;
+                let change = Change {
+                    kind: ChangeKind::StorageClassChanged,
+                    origin: ChangeOrigin::Lifecycle,
+                    version: v,
+                    removed: Vec::new(),
+                };
+                Ok((true, Some(change)))
+            })?;
+            Ok((changed, Vec::new()))
         })
     }
 

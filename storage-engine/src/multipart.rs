@@ -7,12 +7,15 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::chunks::{decode_chunk_list, encode_chunk_list, ChunkHash, ChunkRef};
+use crate::chunks::{encode_chunk_list, ChunkHash, ChunkRef};
+use crate::engine::{StagedBody, Store};
 use crate::error::{Error, Result};
-use crate::store::{
-    add_chunk_refs, bucket_exists, drop_chunk_refs, insert_current_version, now_ms, Body,
-    NewVersion, ObjectMeta, ObjectVersion, StagedBody, Store,
-};
+use crate::meta::codec::{decode_chunks, decode_meta, encode_meta, now_ms};
+use crate::meta::feed::ChangeOrigin;
+use crate::meta::refs::{add_chunk_refs, drop_chunk_refs};
+use crate::meta::versions::{bucket_exists, load_version};
+use crate::model::{Body, NewVersion, ObjectMeta, ObjectVersion};
+use crate::versioning::write_version;
 
 /// An upload in progress.
 #[derive(Clone, Debug)]
@@ -80,7 +83,7 @@ pub enum CompleteProblem {
     InvalidPart(u32),
 }
 
-fn upload_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UploadInfo> {
+fn upload_from_row(row: &rusqlite::Row<'_>) -> Result<UploadInfo> {
     let key: Vec<u8> = row.get(2)?;
     let meta: String = row.get(5)?;
     Ok(UploadInfo {
@@ -89,7 +92,7 @@ fn upload_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UploadInfo> {
         key: String::from_utf8_lossy(&key).into_owned(),
         initiated_ms: row.get(3)?,
         storage_class: row.get(4)?,
-        meta: serde_json::from_str(&meta).unwrap_or_default(),
+        meta: decode_meta(&meta)?,
         checksum_algorithm: row.get(6)?,
         checksum_type: row.get(7)?,
     })
@@ -102,9 +105,9 @@ fn load_upload(conn: &Connection, bucket: &str, key: &str, upload_id: &str) -> R
     conn.prepare_cached(&format!(
         "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3"
     ))?
-    .query_row(params![upload_id, bucket, key.as_bytes()], upload_from_row)
-    .optional()?
-    .ok_or_else(|| Error::NoSuchUpload(upload_id.to_owned()))
+    .query_and_then(params![upload_id, bucket, key.as_bytes()], upload_from_row)?
+    .next()
+    .unwrap_or_else(|| Err(Error::NoSuchUpload(upload_id.to_owned())))
 }
 
 fn part_chunks(conn: &Connection, upload_id: &str) -> Result<Vec<(u32, Vec<ChunkRef>)>> {
@@ -116,8 +119,7 @@ fn part_chunks(conn: &Connection, upload_id: &str) -> Result<Vec<(u32, Vec<Chunk
     let mut out = Vec::new();
     for row in rows {
         let (n, blob) = row?;
-        let list = decode_chunk_list(&blob)
-            .ok_or_else(|| Error::Invalid(format!("malformed chunk list of part {n}")))?;
+        let list = decode_chunks(&blob)?;
         out.push((n, list));
     }
     Ok(out)
@@ -153,8 +155,7 @@ impl Store {
             if !bucket_exists(conn, &row.bucket)? {
                 return Err(Error::NoSuchBucket(row.bucket));
             }
-            let meta = serde_json::to_string(&row.meta)
-                .map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
+            let meta = encode_meta(&row.meta)?;
             conn.execute(
                 &format!(
                     "INSERT INTO uploads({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
@@ -226,8 +227,8 @@ impl Store {
                 .prepare_cached("SELECT chunks FROM parts WHERE upload_id = ?1 AND part_number = ?2")?
                 .query_row(params![u, row.part_number], |r| r.get(0))
                 .optional()?;
-            if let Some(old) = old.as_deref().and_then(decode_chunk_list) {
-                freed.extend(drop_chunk_refs(conn, &old)?);
+            if let Some(old) = old.as_deref() {
+                freed.extend(drop_chunk_refs(conn, &decode_chunks(old)?)?);
             }
             add_chunk_refs(conn, &list)?;
             conn.prepare_cached(
@@ -300,7 +301,7 @@ impl Store {
         new: NewVersion,
     ) -> Result<std::result::Result<ObjectVersion, CompleteProblem>> {
         let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        let policy = self.replication_policy();
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
             if !bucket_exists(conn, &b)? {
                 return Err(Error::NoSuchBucket(b));
@@ -320,9 +321,7 @@ impl Store {
                 let mut map = std::collections::HashMap::new();
                 for row in rows {
                     let (n, etag, blob) = row?;
-                    let list = decode_chunk_list(&blob).ok_or_else(|| {
-                        Error::Invalid(format!("malformed chunk list of part {n}"))
-                    })?;
+                    let list = decode_chunks(&blob)?;
                     map.insert(n, (etag, list));
                 }
                 map
@@ -343,9 +342,10 @@ impl Store {
             }
             let mut new = new;
             new.meta.part_sizes = part_sizes;
-            let (version, mut freed) = insert_current_version(
+            let (version, mut freed) = write_version(
                 conn,
-                policy.as_ref(),
+                &ctx,
+                ChangeOrigin::Client,
                 b,
                 k,
                 Body::Chunks(chunks),
@@ -388,8 +388,8 @@ impl Store {
                 "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms, upload_id"
             ))?;
             let all = stmt
-                .query_map([bucket], upload_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_and_then([bucket], upload_from_row)?
+                .collect::<Result<Vec<_>>>()?;
             let mut page = UploadPage::default();
             // Uploads are few; a marker that is an upload id resumes after that upload of the key.
             let mut past_marker = key_marker.is_none();
@@ -483,7 +483,7 @@ impl Store {
         make: impl FnOnce(&ObjectVersion) -> NewVersion + Send + 'static,
     ) -> Result<(ObjectVersion, ObjectVersion)> {
         let (b, k) = (dst_bucket.to_owned(), dst_key.to_owned());
-        let policy = self.replication_policy();
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
             if !bucket_exists(conn, &src.bucket)? {
                 return Err(Error::NoSuchBucket(src.bucket));
@@ -491,19 +491,19 @@ impl Store {
             if !bucket_exists(conn, &b)? {
                 return Err(Error::NoSuchBucket(b));
             }
-            let source =
-                crate::store::load_version(conn, &src.bucket, &src.key, src.version_id.as_deref())?
-                    .filter(|v| !v.is_delete_marker)
-                    .ok_or_else(|| Error::NoSuchKey(src.key.clone()))?;
+            let source = load_version(conn, &src.bucket, &src.key, src.version_id.as_deref())?
+                .filter(|v| !v.is_delete_marker)
+                .ok_or_else(|| Error::NoSuchKey(src.key.clone()))?;
             if let Some(expected) = &src.expected_etag {
                 if &source.etag != expected {
                     return Err(Error::PreconditionFailed);
                 }
             }
             let new = make(&source);
-            let (version, freed) = insert_current_version(
+            let (version, freed) = write_version(
                 conn,
-                policy.as_ref(),
+                &ctx,
+                ChangeOrigin::Client,
                 b,
                 k,
                 source.body.clone(),

@@ -1,90 +1,31 @@
-//! The replication queue: which committed versions still have to reach which destination, the
-//! source versions' replication status, and the local (same-store) replica writes.
+//! The replication worker's side of the queue: handing entries out in order, recording
+//! outcomes and counters, and the local (same-store) replica writes. Entries are queued by the
+//! commit entry point (`meta::queue`).
 //!
 //! Invariants:
 //! - A client write that a bucket's replication rules select is queued in the transaction that
-//!   commits it, so a committed version is never missing from the queue (and a crash loses
-//!   nothing queued). Which rules select it is decided by the policy the lifecycle crate registers
-//!   (`Store::set_replication_policy`), over the configuration stored in the same transaction.
-//! - A source version's `replication_status` is derived from its queue entries: PENDING while any
-//!   is queued, FAILED while any has failed past the retry threshold or for good once an entry
-//!   was given up (`replication_abandoned`), COMPLETED when none is left. A replica carries REPLICA and is never queued again, so a two-way pair does not loop.
+//!   commits it (see `meta::queue`); which rules select it is decided by the policy given to
+//!   `Store::open`, over the configuration stored in the same transaction.
 //! - Entries for one (bucket, key, destination) are handed out strictly in commit order: a
 //!   version never overtakes an older one on its way to a destination.
 //! - A local replica is written in the same transaction that removes its queue entry, so it is
 //!   applied exactly once.
 
-use std::sync::Arc;
-
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::chunks::ChunkHash;
+use crate::engine::{ObjectHandle, Store};
 use crate::error::{Error, Result};
-use crate::store::{
-    load_version, now_ms, version_from_row, Body, NewVersion, ObjectVersion, ReplicaOf, Store,
-    VERSION_COLUMNS,
+use crate::meta::codec::{now_ms, version_from_row, VERSION_COLUMNS};
+use crate::meta::commit::{commit_key, Change};
+use crate::meta::feed::{ChangeKind, ChangeOrigin};
+use crate::meta::queue::{
+    enqueue, refresh_status, ReplicationEvent, ReplicationKind, REPLICATION_SETTING,
 };
-use crate::versioning::{bucket_versioning, insert_version, Versioning};
-
-/// The bucket setting that holds a replication configuration (canonical JSON).
-pub const REPLICATION_SETTING: &str = "replication";
-
-/// The status a replica carries.
-pub const REPLICA: &str = "REPLICA";
-
-/// Why the policy is asked about a version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplicationEvent {
-    /// A client committed this version (an object or a delete marker).
-    NewVersion,
-    /// A client changed this version's tags.
-    Tags,
-    /// A configuration asking for existing objects was stored; this version was already there.
-    Existing,
-}
-
-/// One destination a version must reach, as the policy chose it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplicationTarget {
-    /// The rule that chose it.
-    pub rule_id: String,
-    /// The destination as configured (a bucket ARN).
-    pub destination: String,
-    /// The storage class the replica gets (None: the source's).
-    pub storage_class: Option<String>,
-}
-
-/// Decides, from a bucket's stored configuration, where a version goes.
-pub type ReplicationPolicy =
-    Arc<dyn Fn(&str, &ObjectVersion, ReplicationEvent) -> Vec<ReplicationTarget> + Send + Sync>;
-
-/// What a queue entry carries to its destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReplicationKind {
-    /// The version itself (an object or a delete marker).
-    Version,
-    /// The version's current tags.
-    Tags,
-}
-
-impl ReplicationKind {
-    fn to_db(self) -> &'static str {
-        match self {
-            Self::Version => "version",
-            Self::Tags => "tags",
-        }
-    }
-
-    fn from_db(s: &str) -> Self {
-        if s == "tags" {
-            Self::Tags
-        } else {
-            Self::Version
-        }
-    }
-}
+use crate::meta::versions::{bucket_exists, bucket_versioning, load_row, load_version, set_meta};
+use crate::model::{Body, NewVersion, ObjectVersion, ReplicaOf, Versioning};
+use crate::versioning::insert_version;
 
 /// A queued replication.
 #[derive(Clone, Debug, Serialize)]
@@ -171,7 +112,7 @@ const ENTRY_COLUMNS: &str =
     "id, bucket, key, version_id, version_row, kind, rule_id, destination, \
                              storage_class, enqueued_ms, attempts";
 
-fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueEntry> {
+fn entry_from_row(r: &rusqlite::Row<'_>) -> Result<QueueEntry> {
     let key: Vec<u8> = r.get(2)?;
     Ok(QueueEntry {
         id: r.get(0)?,
@@ -179,89 +120,13 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueEntry> {
         key: String::from_utf8_lossy(&key).into_owned(),
         version_id: r.get(3)?,
         version_row: r.get(4)?,
-        kind: ReplicationKind::from_db(&r.get::<_, String>(5)?),
+        kind: ReplicationKind::from_db(&r.get::<_, String>(5)?)?,
         rule_id: r.get(6)?,
         destination: r.get(7)?,
         storage_class: r.get(8)?,
         enqueued_ms: r.get(9)?,
         attempts: r.get::<_, i64>(10)? as u32,
     })
-}
-
-/// Queues `v` (just committed, or just re-tagged) for the destinations the bucket's rules choose,
-/// inside the caller's transaction. Returns how many entries were queued.
-pub(crate) fn enqueue(
-    conn: &Connection,
-    policy: Option<&ReplicationPolicy>,
-    v: &ObjectVersion,
-    event: ReplicationEvent,
-) -> Result<usize> {
-    let Some(policy) = policy else { return Ok(0) };
-    match (event, v.replication_status.as_deref()) {
-        (_, Some(REPLICA)) => return Ok(0),
-        // Tag changes follow a version that replication already carries.
-        (ReplicationEvent::Tags, None) => return Ok(0),
-        (ReplicationEvent::Existing, Some(_)) => return Ok(0),
-        _ => {}
-    }
-    let config: Option<String> = conn
-        .prepare_cached("SELECT value FROM bucket_settings WHERE bucket = ?1 AND name = ?2")?
-        .query_row(params![v.bucket, REPLICATION_SETTING], |r| r.get(0))
-        .optional()?;
-    let Some(config) = config else { return Ok(0) };
-    let targets = policy(&config, v, event);
-    if targets.is_empty() {
-        return Ok(0);
-    }
-    let kind = match event {
-        ReplicationEvent::Tags => ReplicationKind::Tags,
-        _ => ReplicationKind::Version,
-    };
-    let now = now_ms();
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO replication_queue(bucket, key, version_id, version_row, kind, rule_id, \
-         destination, storage_class, enqueued_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    for t in &targets {
-        stmt.execute(params![
-            v.bucket,
-            v.key.as_bytes(),
-            v.version_id,
-            v.id,
-            kind.to_db(),
-            t.rule_id,
-            t.destination,
-            t.storage_class,
-            now
-        ])?;
-    }
-    refresh_status(conn, v.id)?;
-    Ok(targets.len())
-}
-
-/// Re-derives a source version's status from its queue entries.
-fn refresh_status(conn: &Connection, version_row: i64) -> Result<()> {
-    let (queued, failed): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(failed), 0) FROM replication_queue WHERE version_row = ?1",
-        )?
-        .query_row([version_row], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    // An entry given up for good keeps its version FAILED whatever its siblings do.
-    let abandoned = conn
-        .prepare_cached("SELECT 1 FROM replication_abandoned WHERE version_row = ?1")?
-        .exists([version_row])?;
-    let status = match (queued, failed) {
-        _ if abandoned => "FAILED",
-        (0, _) => "COMPLETED",
-        (_, f) if f > 0 => "FAILED",
-        _ => "PENDING",
-    };
-    conn.prepare_cached(
-        "UPDATE versions SET replication_status = ?2 WHERE id = ?1 AND \
-         (replication_status IS NULL OR replication_status != 'REPLICA')",
-    )?
-    .execute(params![version_row, status])?;
-    Ok(())
 }
 
 fn bump_stats(conn: &Connection, e: &QueueEntry, completed: i64, failed: i64) -> Result<()> {
@@ -328,19 +193,11 @@ fn record_error(conn: &Connection, destination: &str, error: &str) -> Result<()>
     Ok(())
 }
 
-fn load_row(conn: &Connection, id: i64) -> Result<Option<ObjectVersion>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?1"
-        ))?
-        .query_row([id], version_from_row)
-        .optional()?)
-}
-
 /// Inserts a replica of `src` into `dest_bucket` (same key and version id), unless that version
 /// is there already. Returns chunks freed by a replaced `null` version.
 pub(crate) fn insert_replica(
     conn: &Connection,
+    ctx: &crate::meta::commit::CommitContext,
     src: &ObjectVersion,
     dest_bucket: &str,
     storage_class: Option<&str>,
@@ -362,6 +219,8 @@ pub(crate) fn insert_replica(
     };
     let (_, freed) = insert_version(
         conn,
+        ctx,
+        ChangeOrigin::Replication,
         dest_bucket.to_owned(),
         src.key.clone(),
         src.body.clone(),
@@ -373,15 +232,6 @@ pub(crate) fn insert_replica(
 }
 
 impl Store {
-    /// Registers the policy that decides which versions are queued (done once, at start-up).
-    pub fn set_replication_policy(&self, policy: ReplicationPolicy) {
-        let _ = self.inner.replication_policy.set(policy);
-    }
-
-    pub(crate) fn replication_policy(&self) -> Option<ReplicationPolicy> {
-        self.inner.replication_policy.get().cloned()
-    }
-
     /// Stores (Some) or removes (None) a bucket's replication configuration. With
     /// `queue_existing` (a rule asks for existing objects), the versions already in the bucket that
     /// no replication has touched are queued in the same transaction, as the policy decides for
@@ -393,7 +243,7 @@ impl Store {
         queue_existing: bool,
     ) -> Result<u64> {
         let b = bucket.to_owned();
-        let policy = self.replication_policy();
+        let policy = self.ctx().policy;
         self.inner.writer.write(move |conn| {
             let versioning = bucket_versioning(conn, &b)?;
             let Some(json) = config else {
@@ -407,6 +257,13 @@ impl Store {
                 return Err(Error::Invalid(
                     "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
                         .into(),
+                ));
+            }
+            if policy.is_none() {
+                // Without a policy nothing would ever be queued: refuse rather than accept a
+                // configuration that silently does nothing.
+                return Err(Error::Invalid(
+                    "this store was opened without a replication policy".into(),
                 ));
             }
             conn.execute(
@@ -426,8 +283,8 @@ impl Store {
                         "SELECT {columns} FROM versions WHERE id > ?2 AND bucket = ?1 \
                          AND replication_status IS NULL ORDER BY id LIMIT 1000"
                     ))?
-                    .query_map(params![b, after], version_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    .query_and_then(params![b, after], version_from_row)?
+                    .collect::<Result<Vec<_>>>()?;
                 let Some(last) = batch.last() else { break };
                 after = last.id;
                 for v in &batch {
@@ -460,15 +317,15 @@ impl Store {
             values.extend(resting.iter().map(|d| d.clone().into()));
             values.push((limit as i64).into());
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(values), entry_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_and_then(rusqlite::params_from_iter(values), entry_from_row)?
+                .collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })
     }
 
     /// The source version of an entry, with its chunks pinned for reading; None when it is gone
     /// (a version deleted before it was replicated).
-    pub fn replication_source(&self, entry: &QueueEntry) -> Result<Option<crate::ObjectHandle>> {
+    pub fn replication_source(&self, entry: &QueueEntry) -> Result<Option<ObjectHandle>> {
         match self.get_object(&entry.bucket, &entry.key, Some(&entry.version_id)) {
             Ok(h) if h.version.id == entry.version_row => Ok(Some(h)),
             Ok(_) | Err(Error::NoSuchKey(_)) | Err(Error::NoSuchBucket(_)) => Ok(None),
@@ -481,6 +338,7 @@ impl Store {
     /// versioned is an error (the entry stays queued).
     pub fn replicate_local(&self, entry: &QueueEntry, dest_bucket: &str) -> Result<()> {
         let (e, dest) = (entry.clone(), dest_bucket.to_owned());
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
             let still_queued = conn
                 .prepare_cached("SELECT 1 FROM replication_queue WHERE id = ?1")?
@@ -500,22 +358,27 @@ impl Store {
                     return Ok(((), Vec::new()));
                 }
                 ReplicationKind::Version => {
-                    freed = insert_replica(conn, &src, &dest, e.storage_class.as_deref())?;
+                    freed = insert_replica(conn, &ctx, &src, &dest, e.storage_class.as_deref())?;
                 }
                 ReplicationKind::Tags => {
-                    if !crate::store::bucket_exists(conn, &dest)? {
+                    if !bucket_exists(conn, &dest)? {
                         return Err(Error::NoSuchBucket(dest));
                     }
                     // A replica removed at the destination has no tags to update.
                     if let Some(mut replica) =
                         load_version(conn, &dest, &src.key, Some(&src.version_id))?
                     {
-                        replica.meta.tags = src.meta.tags.clone();
-                        crate::lifecycle_support::invalidate_key(conn, &dest, &src.key)?;
-                        let meta = serde_json::to_string(&replica.meta)
-                            .map_err(|err| Error::Invalid(format!("metadata: {err}")))?;
-                        conn.prepare_cached("UPDATE versions SET meta = ?1 WHERE id = ?2")?
-                            .execute(params![meta, replica.id])?;
+                        commit_key(conn, &ctx, &dest, &src.key, || {
+                            replica.meta.tags = src.meta.tags.clone();
+                            set_meta(conn, replica.id, &replica.meta)?;
+                            let change = Change {
+                                kind: ChangeKind::TagsChanged,
+                                origin: ChangeOrigin::Replication,
+                                version: replica,
+                                removed: Vec::new(),
+                            };
+                            Ok(((), Some(change)))
+                        })?;
                     }
                 }
             }
@@ -593,7 +456,7 @@ impl Store {
     pub fn replication_report(&self, bucket: Option<&str>) -> Result<ReplicationReport> {
         self.inner.readers.with(|conn| {
             if let Some(b) = bucket {
-                if !crate::store::bucket_exists(conn, b)? {
+                if !bucket_exists(conn, b)? {
                     return Err(Error::NoSuchBucket(b.to_owned()));
                 }
             }
@@ -698,8 +561,9 @@ impl Store {
             replication_status: None,
         };
         let b = bucket.to_owned();
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
-            let freed = insert_replica(conn, &marker, &b, None)?;
+            let freed = insert_replica(conn, &ctx, &marker, &b, None)?;
             Ok(((), freed))
         })
     }

@@ -8,42 +8,20 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::chunks::{encode_chunk_list, ChunkHash};
+use crate::chunks::ChunkHash;
+use crate::engine::Store;
 use crate::error::{Error, Result};
-use crate::store::{
-    add_chunk_refs, adjust_stats, load_version, now_ms, prefix_successor, remove_version_row,
-    version_from_row, Body, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf, Store,
-    WriteCondition, NULL_VERSION, VERSION_COLUMNS,
+use crate::meta::codec::{now_ms, prefix_successor};
+use crate::meta::commit::{commit_key, Change, CommitContext, RemovedRow};
+use crate::meta::feed::{ChangeKind, ChangeOrigin};
+use crate::meta::queue::{REPLICA, REPLICATION_SETTING};
+use crate::meta::versions::{
+    bucket_versioning, demote, insert_row, load_version, promote_newest, remove_version_row, NewRow,
 };
-
-/// A bucket's versioning state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Versioning {
-    /// Never enabled: every key has only the `null` version.
-    Unversioned,
-    /// Every write creates a new version.
-    Enabled,
-    /// Writes replace the `null` version; earlier versions stay.
-    Suspended,
-}
-
-impl Versioning {
-    pub(crate) fn from_db(s: &str) -> Self {
-        match s {
-            "Enabled" => Self::Enabled,
-            "Suspended" => Self::Suspended,
-            _ => Self::Unversioned,
-        }
-    }
-
-    fn to_db(self) -> &'static str {
-        match self {
-            Self::Unversioned => "",
-            Self::Enabled => "Enabled",
-            Self::Suspended => "Suspended",
-        }
-    }
-}
+use crate::model::{
+    Body, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf, Versioning, WriteCondition,
+    NULL_VERSION,
+};
 
 /// What a delete did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,51 +81,29 @@ fn new_version_id() -> String {
     )
 }
 
-/// The bucket's state; `NoSuchBucket` if it does not exist.
-pub(crate) fn bucket_versioning(conn: &Connection, bucket: &str) -> Result<Versioning> {
-    conn.prepare_cached("SELECT versioning FROM buckets WHERE name = ?1")?
-        .query_row([bucket], |r| r.get::<_, String>(0))
-        .optional()?
-        .map(|s| Versioning::from_db(&s))
-        .ok_or_else(|| Error::NoSuchBucket(bucket.to_owned()))
+/// Commits a version (an object or a delete marker) as the key's latest, following the bucket's
+/// versioning state, through the commit entry point. Returns the version (PENDING when it was
+/// queued for replication) and the chunks freed by a replaced `null` version.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_version(
+    conn: &Connection,
+    ctx: &CommitContext,
+    origin: ChangeOrigin,
+    bucket: String,
+    key: String,
+    body: Body,
+    size: u64,
+    new: NewVersion,
+) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
+    insert_version(conn, ctx, origin, bucket, key, body, size, new, false)
 }
 
-/// Makes `v` noncurrent (it stops being latest now).
-fn demote(conn: &Connection, v: &ObjectVersion, at_ms: i64) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE versions SET is_latest = 0, noncurrent_since_ms = ?2 WHERE id = ?1",
-    )?
-    .execute(params![v.id, at_ms])?;
-    if !v.is_delete_marker {
-        adjust_stats(conn, &v.bucket, -1, -(v.size as i64))?;
-    }
-    Ok(())
-}
-
-/// After the latest version of a key was removed, makes the newest remaining one latest.
-fn promote_newest(conn: &Connection, bucket: &str, key: &str) -> Result<()> {
-    let newest = conn
-        .prepare_cached(&format!(
-            "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 ORDER BY id DESC LIMIT 1"
-        ))?
-        .query_row(params![bucket, key.as_bytes()], version_from_row)
-        .optional()?;
-    if let Some(v) = newest {
-        conn.prepare_cached(
-            "UPDATE versions SET is_latest = 1, noncurrent_since_ms = NULL WHERE id = ?1",
-        )?
-        .execute([v.id])?;
-        if !v.is_delete_marker {
-            adjust_stats(conn, bucket, 1, v.size as i64)?;
-        }
-    }
-    Ok(())
-}
-
-/// Adds a version (an object or a delete marker) as the key's latest, following the bucket's
-/// versioning state. Returns the version and the chunks freed by a replaced `null` version.
+/// `write_version` for an object or a delete marker.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_version(
     conn: &Connection,
+    ctx: &CommitContext,
+    origin: ChangeOrigin,
     bucket: String,
     key: String,
     body: Body,
@@ -191,62 +147,44 @@ pub(crate) fn insert_version(
     }
     let now = now_ms();
     let last_modified = new.replica_of.as_ref().map_or(now, |r| r.last_modified_ms);
-    crate::lifecycle_support::invalidate_key(conn, &bucket, &key)?;
-    let mut freed = Vec::new();
     let version_id = match (&new.replica_of, versioning) {
         (Some(r), _) => r.version_id.clone(),
         (None, Versioning::Enabled) => new_version_id(),
         (None, Versioning::Unversioned | Versioning::Suspended) => NULL_VERSION.to_owned(),
     };
-    if versioning != Versioning::Enabled || version_id == NULL_VERSION {
-        if let Some(old) = load_version(conn, &bucket, &key, Some(NULL_VERSION))? {
-            freed.extend(remove_version_row(conn, &old)?);
+    let replication_status = new.replica_of.is_some().then(|| REPLICA.to_owned());
+    let (freed, committed) = commit_key(conn, ctx, &bucket, &key, || {
+        let mut freed = Vec::new();
+        let mut removed = Vec::new();
+        if versioning != Versioning::Enabled || version_id == NULL_VERSION {
+            if let Some(old) = load_version(conn, &bucket, &key, Some(NULL_VERSION))? {
+                freed.extend(remove_version_row(conn, &old)?);
+                removed.push(RemovedRow::of(&old));
+            }
         }
-    }
-    if let Some(cur) = load_version(conn, &bucket, &key, None)? {
-        demote(conn, &cur, now)?;
-    }
-    let (inline, chunk_blob) = match &body {
-        Body::Inline(data) => (Some(data.as_slice()), None),
-        Body::Chunks(list) => {
-            add_chunk_refs(conn, list)?;
-            (None, Some(encode_chunk_list(list)))
+        if let Some(cur) = load_version(conn, &bucket, &key, None)? {
+            demote(conn, cur.id, now)?;
         }
-    };
-    let replication_status = new
-        .replica_of
-        .is_some()
-        .then(|| crate::replication::REPLICA.to_owned());
-    let meta_json =
-        serde_json::to_string(&new.meta).map_err(|e| Error::Invalid(format!("metadata: {e}")))?;
-    conn.prepare_cached(
-        "INSERT INTO versions(bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-         last_modified_ms, storage_class, meta, inline_data, chunks, replication_status) \
-         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        bucket,
-        key.as_bytes(),
-        version_id,
-        delete_marker,
-        size as i64,
-        new.etag,
-        last_modified,
-        new.storage_class,
-        meta_json,
-        inline,
-        chunk_blob,
-        replication_status
-    ])?;
-    let id = conn.last_insert_rowid();
-    if !delete_marker {
-        adjust_stats(conn, &bucket, 1, size as i64)?;
-    }
-    Ok((
-        ObjectVersion {
+        let id = insert_row(
+            conn,
+            &NewRow {
+                bucket: &bucket,
+                key: &key,
+                version_id: &version_id,
+                delete_marker,
+                size,
+                etag: &new.etag,
+                last_modified_ms: last_modified,
+                storage_class: &new.storage_class,
+                meta: &new.meta,
+                body: &body,
+                replication_status: replication_status.as_deref(),
+            },
+        )?;
+        let version = ObjectVersion {
             id,
-            bucket,
-            key,
+            bucket: bucket.clone(),
+            key: key.clone(),
             version_id,
             is_latest: true,
             is_delete_marker: delete_marker,
@@ -261,33 +199,79 @@ pub(crate) fn insert_version(
             restore: None,
             lifecycle_epoch: 0,
             replication_status,
-        },
-        freed,
-    ))
+        };
+        let kind = if delete_marker {
+            ChangeKind::DeleteMarkerCreated
+        } else {
+            ChangeKind::ObjectCreated
+        };
+        Ok((
+            freed,
+            Some(Change {
+                kind,
+                origin,
+                version,
+                removed,
+            }),
+        ))
+    })?;
+    let Some(committed) = committed else {
+        return Err(Error::Corrupt("a new version committed no change".into()));
+    };
+    let mut version = committed.version;
+    if committed.queued > 0 {
+        version.replication_status = Some("PENDING".to_owned());
+    }
+    Ok((version, freed))
+}
+
+/// Removes version `v` of its key for good (the next newest becomes latest) through the commit
+/// entry point; returns the freed chunks.
+pub(crate) fn remove_version(
+    conn: &Connection,
+    ctx: &CommitContext,
+    origin: ChangeOrigin,
+    v: ObjectVersion,
+) -> Result<Vec<ChunkHash>> {
+    let (bucket, key) = (v.bucket.clone(), v.key.clone());
+    let (freed, _) = commit_key(conn, ctx, &bucket, &key, || {
+        let freed = remove_version_row(conn, &v)?;
+        if v.is_latest {
+            promote_newest(conn, &bucket, &key)?;
+        }
+        let removed = vec![RemovedRow::of(&v)];
+        let change = Change {
+            kind: ChangeKind::VersionRemoved,
+            origin,
+            version: v,
+            removed,
+        };
+        Ok((freed, Some(change)))
+    })?;
+    Ok(freed)
 }
 
 /// Deletes inside a transaction, as S3's DeleteObject does.
 pub(crate) fn delete_in_tx(
     conn: &Connection,
+    ctx: &CommitContext,
+    origin: ChangeOrigin,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
 ) -> Result<(DeleteOutcome, Vec<ChunkHash>)> {
     let versioning = bucket_versioning(conn, bucket)?;
-    crate::lifecycle_support::invalidate_key(conn, bucket, key)?;
     if let Some(vid) = version_id {
         // Deleting one version: permanent; a missing version is not an error, as in S3.
         return match load_version(conn, bucket, key, Some(vid))? {
             Some(v) => {
-                let freed = remove_version_row(conn, &v)?;
-                if v.is_latest {
-                    promote_newest(conn, bucket, key)?;
-                }
+                let delete_marker = v.is_delete_marker;
+                let freed = remove_version(conn, ctx, origin, v)?;
                 Ok((
                     DeleteOutcome {
                         version_id: (versioning != Versioning::Unversioned || vid != NULL_VERSION)
                             .then(|| vid.to_owned()),
-                        delete_marker: v.is_delete_marker,
+                        delete_marker,
                     },
                     freed,
                 ))
@@ -303,7 +287,10 @@ pub(crate) fn delete_in_tx(
     }
     match versioning {
         Versioning::Unversioned => match load_version(conn, bucket, key, Some(NULL_VERSION))? {
-            Some(v) => Ok((DeleteOutcome::default(), remove_version_row(conn, &v)?)),
+            Some(v) => Ok((
+                DeleteOutcome::default(),
+                remove_version(conn, ctx, origin, v)?,
+            )),
             None => Ok((DeleteOutcome::default(), Vec::new())),
         },
         Versioning::Enabled | Versioning::Suspended => {
@@ -316,6 +303,8 @@ pub(crate) fn delete_in_tx(
             };
             let (marker, freed) = insert_version(
                 conn,
+                ctx,
+                origin,
                 bucket.to_owned(),
                 key.to_owned(),
                 Body::Inline(Vec::new()),
@@ -347,7 +336,7 @@ impl Store {
             bucket_versioning(conn, &b)?;
             let replicated = conn
                 .prepare_cached("SELECT 1 FROM bucket_settings WHERE bucket = ?1 AND name = ?2")?
-                .exists(params![b, crate::replication::REPLICATION_SETTING])?;
+                .exists(params![b, REPLICATION_SETTING])?;
             if replicated && state != Versioning::Enabled {
                 return Err(Error::ReplicationConfigured);
             }
@@ -372,22 +361,11 @@ impl Store {
             key.to_owned(),
             version_id.map(str::to_owned),
         );
-        let policy = self.replication_policy();
+        let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
-            let (outcome, freed) = delete_in_tx(conn, &b, &k, v.as_deref())?;
-            // A new delete marker is a version a client wrote; removing a version by id is not
-            // replicated (as in S3).
-            if outcome.delete_marker && v.is_none() {
-                if let Some(marker) = load_version(conn, &b, &k, None)? {
-                    crate::replication::enqueue(
-                        conn,
-                        policy.as_ref(),
-                        &marker,
-                        crate::replication::ReplicationEvent::NewVersion,
-                    )?;
-                }
-            }
-            Ok((outcome, freed))
+            // A new delete marker is a version a client wrote and is replicated; removing a
+            // version by id is not (as in S3): the commit entry point queues accordingly.
+            delete_in_tx(conn, &ctx, ChangeOrigin::Client, &b, &k, v.as_deref())
         })
     }
 
