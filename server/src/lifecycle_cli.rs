@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::bench::sign::{canonical_query, Signer, EMPTY_SHA256};
+use strata_client::{Endpoint, Method, PoolOptions, Request, S3Client, SendError, Signer};
 
 /// Options shared by every `strata lifecycle` and `strata replication` command.
 #[derive(Args, Clone)]
@@ -61,7 +61,7 @@ pub enum LifecycleCommand {
 /// Sends one signed admin request and returns the parsed JSON.
 pub async fn admin(
     conn: &Connection,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     query: &[(&str, &str)],
 ) -> Result<Value, String> {
@@ -73,37 +73,32 @@ pub async fn admin(
         .next()
         .unwrap_or("")
         .to_owned();
-    let (access, secret, _) = crate::env_credentials()?;
-    let signer = Signer::new(&access, &secret, &conn.region);
-    let q = canonical_query(query);
-    let sig = signer.sign(
-        method.as_str(),
-        path,
-        &q,
-        &host,
-        EMPTY_SHA256,
-        time::OffsetDateTime::now_utc(),
-    )?;
-    let url = if q.is_empty() {
-        format!("{base}{path}")
-    } else {
-        format!("{base}{path}?{q}")
+    let (access, secret, _) = strata_client::env_credentials()?;
+    let endpoint = Endpoint {
+        base: base.to_owned(),
+        hostname: host.clone(),
+        host,
+        port: 0,
     };
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(300))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = client
-        .request(method, url)
-        .header("host", &host)
-        .header("x-amz-date", sig.amz_date)
-        .header("x-amz-content-sha256", EMPTY_SHA256)
-        .header("authorization", sig.authorization)
-        .header("content-length", "0")
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let pool = PoolOptions {
+        timeout: Some(Duration::from_secs(300)),
+        http1_nodelay: false,
+        ..PoolOptions::default()
+    };
+    let client = S3Client::new(
+        &endpoint,
+        Signer::new(&access, &secret, &conn.region),
+        &pool,
+    )?;
+    let request = Request {
+        query,
+        empty_length: true,
+        ..Request::new(method, path)
+    };
+    let resp = client.send(request).await.map_err(|e| match e {
+        SendError::Sign(e) => format!("HMAC key: {e}"),
+        SendError::Http(e) => format!("cannot reach {base}: {e}"),
+    })?;
     let status = resp.status();
     let text = resp.text().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
@@ -171,7 +166,7 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), String> {
         match cmd {
             LifecycleCommand::Run { bucket, conn } => {
                 let query: Vec<(&str, &str)> = bucket.as_deref().map(|b| vec![("bucket", b)]).unwrap_or_default();
-                let v = admin(&conn, reqwest::Method::POST, "/_strata/lifecycle/run", &query).await?;
+                let v = admin(&conn, Method::POST, "/_strata/lifecycle/run", &query).await?;
                 if conn.json {
                     println!("{v:#}");
                 } else {
@@ -187,7 +182,7 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), String> {
                 if let Some(at) = &at {
                     query.push(("at", at.as_str()));
                 }
-                let v = admin(&conn, reqwest::Method::GET, "/_strata/lifecycle/explain", &query).await?;
+                let v = admin(&conn, Method::GET, "/_strata/lifecycle/explain", &query).await?;
                 if conn.json {
                     println!("{v:#}");
                     return Ok(());
@@ -230,7 +225,7 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), String> {
                 if let Some(b) = &bucket {
                     query.push(("bucket", b.as_str()));
                 }
-                let v = admin(&conn, reqwest::Method::GET, "/_strata/lifecycle/log", &query).await?;
+                let v = admin(&conn, Method::GET, "/_strata/lifecycle/log", &query).await?;
                 if conn.json {
                     println!("{v:#}");
                     return Ok(());

@@ -3,7 +3,6 @@
 mod admin;
 mod app;
 mod auth;
-mod bench;
 mod body;
 mod checksum;
 mod error;
@@ -46,7 +45,7 @@ enum Command {
     #[command(subcommand)]
     Replication(replication_cli::ReplicationCommand),
     /// Measure an S3 endpoint's throughput and latency (any S3 endpoint, not only Strata).
-    Bench(bench::BenchArgs),
+    Bench(strata_bench::BenchArgs),
 }
 
 /// Commit durability (see docs/configuration.md).
@@ -125,7 +124,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => strata_bench::run(args),
         Command::Lifecycle(cmd) => lifecycle_cli::run(cmd),
         Command::Replication(cmd) => replication_cli::run(cmd),
     };

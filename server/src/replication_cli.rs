@@ -33,7 +33,7 @@ pub fn run(cmd: ReplicationCommand) -> Result<(), String> {
             .unwrap_or_default();
         let v = admin(
             &conn,
-            reqwest::Method::GET,
+            strata_client::Method::GET,
             "/_strata/replication/status",
             &query,
         )

@@ -13,16 +13,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
-use reqwest::{Body, Method, StatusCode};
+use strata_client::{
+    encode_path, parse_endpoint, BlockingRuntime, Body, Method, PoolOptions, Request, S3Client,
+    SendError, Signer, StatusCode, EMPTY_SHA256, UNSIGNED_PAYLOAD,
+};
 use strata_lifecycle::replication::{RemoteError, RemoteErrorKind, RemoteReplicator};
 use strata_storage::{ObjectHandle, ObjectVersion, QueueEntry, ReplicationKind};
-use time::OffsetDateTime;
-
-use crate::bench::client::{parse_endpoint, Endpoint};
-use strata_signing::{
-    encode_path, encode_query as canonical_query, Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD,
-};
 
 /// Header that makes a write a replica of this version id (Strata destinations).
 pub const REPLICA_VERSION_HEADER: &str = "x-strata-replica-version-id";
@@ -33,15 +29,14 @@ pub const REPLICA_MODIFIED_HEADER: &str = "x-strata-replica-last-modified";
 const PIECE: usize = 1 << 20;
 
 struct Remote {
-    endpoint: Endpoint,
-    signer: Signer,
+    client: S3Client,
 }
 
 /// The remotes named at start-up.
 pub struct Remotes {
     remotes: HashMap<String, Remote>,
-    http: reqwest::Client,
-    runtime: &'static tokio::runtime::Runtime,
+    /// The worker threads block on this runtime's futures; it goes with the last owner.
+    runtime: BlockingRuntime,
 }
 
 /// The environment variable prefix of a remote's keys.
@@ -90,35 +85,19 @@ impl Remotes {
                     .ok_or_else(|| format!("remote {name:?}: set {prefix}_{suffix}"))
             };
             let signer = Signer::new(&var("ACCESS_KEY")?, &var("SECRET_KEY")?, region);
-            if remotes
-                .insert(name.to_owned(), Remote { endpoint, signer })
-                .is_some()
-            {
+            let pool = PoolOptions {
+                connect_timeout: Some(Duration::from_secs(10)),
+                read_timeout: Some(Duration::from_secs(120)),
+                ..PoolOptions::default()
+            };
+            let client = S3Client::new(&endpoint, signer, &pool)?;
+            if remotes.insert(name.to_owned(), Remote { client }).is_some() {
                 return Err(format!("remote {name:?} is named twice"));
             }
         }
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .http1_only()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
-        // The worker threads block on this runtime's futures; it lives as long as the process.
-        let runtime = Box::leak(Box::new(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("strata-replication-io")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("replication runtime: {e}"))?,
-        ));
-        Ok(Self {
-            remotes,
-            http,
-            runtime,
-        })
+        let runtime = BlockingRuntime::new("strata-replication-io", 1)
+            .map_err(|e| format!("replication runtime: {e}"))?;
+        Ok(Self { remotes, runtime })
     }
 
     /// Names of the configured remotes with their endpoints (for the start-up log).
@@ -126,7 +105,7 @@ impl Remotes {
         let mut out: Vec<_> = self
             .remotes
             .iter()
-            .map(|(n, r)| (n.clone(), r.endpoint.base.clone()))
+            .map(|(n, r)| (n.clone(), r.client.base().to_owned()))
             .collect();
         out.sort();
         out
@@ -146,12 +125,10 @@ struct Call<'a> {
 impl Remote {
     async fn send(
         &self,
-        http: &reqwest::Client,
         call: Call<'_>,
-    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), RemoteError> {
+    ) -> Result<(StatusCode, strata_client::header::HeaderMap, String), RemoteError> {
         let path = format!("/{}/{}", call.bucket, encode_path(call.key));
         let pairs: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let query = canonical_query(&pairs);
         let payload_hash = match &call.body {
             None => EMPTY_SHA256.to_owned(),
             Some((_, _, Some(sha))) => sha.clone(),
@@ -161,50 +138,31 @@ impl Remote {
         for (n, _) in headers.iter_mut() {
             n.make_ascii_lowercase();
         }
-        let sig = self
-            .signer
-            .sign_with_headers(
-                call.method.as_str(),
-                &path,
-                &query,
-                &self.endpoint.host,
-                &payload_hash,
-                OffsetDateTime::now_utc(),
-                &headers,
-            )
-            .map_err(|e| RemoteError::new(RemoteErrorKind::Config, format!("HMAC key: {e}")))?;
-        let url = if query.is_empty() {
-            format!("{}{path}", self.endpoint.base)
-        } else {
-            format!("{}{path}?{query}", self.endpoint.base)
-        };
-        let mut req = http
-            .request(call.method, url)
-            .header(HOST, &self.endpoint.host)
-            .header("x-amz-date", sig.amz_date)
-            .header("x-amz-content-sha256", payload_hash)
-            .header(AUTHORIZATION, sig.authorization);
-        for (n, v) in &headers {
-            req = req.header(n.as_str(), v.as_str());
-        }
         // A deadline for the whole request: two minutes, plus a second per MiB of body.
         let body_len = call.body.as_ref().map_or(0, |(_, len, _)| *len);
-        req = req.timeout(Duration::from_secs(120 + body_len / (1 << 20)));
-        req = match call.body {
-            Some((body, len, _)) => req.header(CONTENT_LENGTH, len).body(body),
-            None => req.header(CONTENT_LENGTH, 0),
+        let request = Request {
+            query: &pairs,
+            headers: &headers,
+            body: call.body.map(|(body, len, _)| (body, len)),
+            payload_hash: &payload_hash,
+            empty_length: true,
+            timeout: Some(Duration::from_secs(120 + body_len / (1 << 20))),
+            ..Request::new(call.method, &path)
         };
-        let transport =
-            |e: reqwest::Error| RemoteError::new(RemoteErrorKind::Transport, e.to_string());
-        let resp = req.send().await.map_err(transport)?;
+        let transport = |e: strata_client::HttpError| {
+            RemoteError::new(RemoteErrorKind::Transport, e.to_string())
+        };
+        let resp = self.client.send(request).await.map_err(|e| match e {
+            SendError::Sign(e) => {
+                RemoteError::new(RemoteErrorKind::Config, format!("HMAC key: {e}"))
+            }
+            SendError::Http(e) => transport(e),
+        })?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.map_err(transport)?;
         if !status.is_success() {
-            let code = text
-                .split_once("<Code>")
-                .and_then(|(_, rest)| rest.split_once("</Code>"))
-                .map(|(c, _)| c.to_owned());
+            let code = strata_client::error_code(&text);
             return Err(RemoteError::status(status.as_u16(), code));
         }
         Ok((status, headers, text))
@@ -279,7 +237,7 @@ impl Remotes {
         start: u64,
         end: u64,
         mut call: Call<'_>,
-    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), RemoteError> {
+    ) -> Result<(StatusCode, strata_client::header::HeaderMap, String), RemoteError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         let body = Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
@@ -294,7 +252,7 @@ impl Remotes {
                     let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
                 }
             });
-            self.runtime.block_on(remote.send(&self.http, call))
+            self.runtime.block_on(remote.send(call))
         })
     }
 
@@ -316,7 +274,7 @@ impl Remotes {
                 headers: replica_headers(v),
                 body: None,
             };
-            self.runtime.block_on(remote.send(&self.http, call))?;
+            self.runtime.block_on(remote.send(call))?;
             return Ok(());
         }
         let mut headers = metadata_headers(v, class);
@@ -377,7 +335,7 @@ impl Remotes {
             headers: create_headers,
             body: None,
         };
-        let (_, _, text) = self.runtime.block_on(remote.send(&self.http, call))?;
+        let (_, _, text) = self.runtime.block_on(remote.send(call))?;
         let upload_id = xml_text(&text, "UploadId").ok_or_else(|| {
             RemoteError::new(
                 RemoteErrorKind::Protocol,
@@ -426,7 +384,7 @@ impl Remotes {
                 headers: complete_headers,
                 body: Some((Body::from(doc), len, Some(sha))),
             };
-            let (_, _, text) = self.runtime.block_on(remote.send(&self.http, call))?;
+            let (_, _, text) = self.runtime.block_on(remote.send(call))?;
             if text.contains("<Error>") {
                 return Err(RemoteError::new(
                     RemoteErrorKind::Protocol,
@@ -449,7 +407,7 @@ impl Remotes {
                 headers: Vec::new(),
                 body: None,
             };
-            let _ = self.runtime.block_on(remote.send(&self.http, call));
+            let _ = self.runtime.block_on(remote.send(call));
         }
         result
     }
@@ -496,7 +454,7 @@ impl Remotes {
                 body: Some((Body::from(doc), len, Some(sha))),
             }
         };
-        match self.runtime.block_on(remote.send(&self.http, call)) {
+        match self.runtime.block_on(remote.send(call)) {
             // The replica is gone at the destination (or was never kept under this version id,
             // as on an endpoint that is not Strata): there are no tags to update, as for a local
             // destination.

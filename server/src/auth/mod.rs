@@ -20,12 +20,12 @@ use actix_web::http::header::HeaderMap;
 use strata_signing::{
     format_amz_date, format_iso8601, parse_amz_date, parse_http_date, percent_decode, RawQuery,
 };
+use time::OffsetDateTime;
 #[cfg(test)]
 use {
     hmac::{Hmac, KeyInit, Mac},
     strata_signing::{sha256, uri_encode_into},
 };
-use time::OffsetDateTime;
 
 /// Server credentials and policy.
 #[derive(Debug, Clone)]

@@ -5,13 +5,12 @@
 //! is checked byte for byte, so a server that answers wrongly cannot look fast; every run stops by
 //! itself (duration or count); preparation and cleanup are never timed.
 
-pub mod client;
+mod client;
 mod content;
 mod histogram;
 mod mix;
 mod procstat;
 mod report;
-pub mod sign;
 mod units;
 mod workload;
 
@@ -151,7 +150,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 fn credentials() -> Result<(String, String), String> {
-    crate::env_credentials().map(|(a, s, _)| (a, s))
+    strata_client::env_credentials().map(|(a, s, _)| (a, s))
 }
 
 /// Objects to create before the timed phase.
@@ -220,7 +219,7 @@ async fn run_async(args: BenchArgs) -> Result<(), String> {
     let concurrency = args.concurrency as usize;
     let client = S3Client::new(
         &endpoint,
-        sign::Signer::new(&access_key, &secret_key, &args.region),
+        strata_client::Signer::new(&access_key, &secret_key, &args.region),
         concurrency.max(8),
         args.timeout,
     )?;

@@ -1,16 +1,19 @@
-//! The benchmark's S3 client: path-style, SigV4-signed requests over a keep-alive HTTP/1.1 pool.
+//! The benchmark's S3 operations over [`strata_client::S3Client`] (path-style, SigV4-signed
+//! requests over a keep-alive HTTP/1.1 pool).
 //!
 //! Invariant: an operation returns `Ok` only when the server answered with the status S3 specifies
 //! for success and, for reads, with exactly the bytes the object was written with; anything else is
 //! an `Err` carrying a short description (HTTP status, S3 error code, or what did not match).
 
 use super::content::{self, Verifier};
-use super::sign::{canonical_query, encode_path, Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD};
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
-use reqwest::{Body, Method, Response, StatusCode};
 use std::time::Duration;
-use time::OffsetDateTime;
+use strata_client::header::CONTENT_LENGTH;
+use strata_client::{
+    encode_path, Body, Endpoint, Method, PoolOptions, Request, Response, Signer, StatusCode,
+    EMPTY_SHA256, UNSIGNED_PAYLOAD,
+};
+pub use strata_client::{is_loopback, parse_endpoint};
 
 /// Bodies up to this size are generated in one piece; larger ones stream in pieces of this size.
 const BODY_PIECE: u64 = 1 << 20;
@@ -38,73 +41,14 @@ pub struct ListPage {
 
 /// A path-style S3 client for one endpoint.
 pub struct S3Client {
-    http: reqwest::Client,
-    /// `http://host[:port]`.
-    base: String,
-    /// The Host header (and the host that is signed).
-    host: String,
-    signer: Signer,
-}
-
-/// Whether `host` (from a URL) names this machine.
-pub fn is_loopback(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
-
-/// The parts of an endpoint URL the client needs: base URL, Host header, port.
-pub struct Endpoint {
-    /// `http://host[:port]`.
-    pub base: String,
-    /// Host header value.
-    pub host: String,
-    /// Host without port.
-    pub hostname: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-/// Parses `--endpoint`.
-pub fn parse_endpoint(endpoint: &str) -> Result<Endpoint, String> {
-    let url =
-        reqwest::Url::parse(endpoint).map_err(|e| format!("invalid endpoint {endpoint:?}: {e}"))?;
-    if url.scheme() != "http" {
-        return Err(format!(
-            "endpoint {endpoint:?}: only http:// endpoints are supported (the load generator has no TLS stack)"
-        ));
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() {
-        return Err(format!(
-            "endpoint {endpoint:?} must be a bare http://host:port (buckets are addressed path-style)"
-        ));
-    }
-    let hostname = url
-        .host_str()
-        .ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?
-        .to_owned();
-    let host = match url.port() {
-        Some(p) => format!("{hostname}:{p}"),
-        None => hostname.clone(),
-    };
-    Ok(Endpoint {
-        base: format!("http://{host}"),
-        port: url.port_or_known_default().unwrap_or(80),
-        host,
-        hostname,
-    })
+    client: strata_client::S3Client,
 }
 
 /// First part of an error response: the S3 error code when there is one.
 async fn status_error(resp: Response, what: &str) -> String {
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
-    let code = body
-        .split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| code.to_owned());
+    let code = strata_client::error_code(&body);
     match code {
         Some(code) => format!("{what}: HTTP {} {code}", status.as_u16()),
         None => format!("{what}: HTTP {}", status.as_u16()),
@@ -134,21 +78,16 @@ impl S3Client {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .http1_only()
-            .pool_max_idle_per_host(concurrency.max(1) * 2)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(timeout)
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let pool = PoolOptions {
+            max_idle_per_host: Some(concurrency.max(1) * 2),
+            idle_timeout: Some(Duration::from_secs(90)),
+            connect_timeout: Some(Duration::from_secs(10)),
+            timeout: Some(timeout),
+            read_timeout: None,
+            http1_nodelay: true,
+        };
         Ok(S3Client {
-            http,
-            base: endpoint.base.clone(),
-            host: endpoint.host.clone(),
-            signer,
+            client: strata_client::S3Client::new(endpoint, signer, &pool)?,
         })
     }
 
@@ -160,36 +99,18 @@ impl S3Client {
         query: &[(&str, &str)],
         body: Option<(Body, u64)>,
     ) -> Result<Response, String> {
-        let query = canonical_query(query);
         let payload_hash = if body.is_some() {
             UNSIGNED_PAYLOAD
         } else {
             EMPTY_SHA256
         };
-        let sig = self.signer.sign(
-            method.as_str(),
-            path,
-            &query,
-            &self.host,
+        let request = Request {
+            query,
+            body,
             payload_hash,
-            OffsetDateTime::now_utc(),
-        )?;
-        let url = if query.is_empty() {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}{path}?{query}", self.base)
+            ..Request::new(method, path)
         };
-        let mut req = self
-            .http
-            .request(method, url)
-            .header(HOST, &self.host)
-            .header("x-amz-date", sig.amz_date)
-            .header("x-amz-content-sha256", payload_hash)
-            .header(AUTHORIZATION, sig.authorization);
-        if let Some((body, len)) = body {
-            req = req.header(CONTENT_LENGTH, len).body(body);
-        }
-        req.send().await.map_err(|e| {
+        self.client.send(request).await.map_err(|e| {
             if e.is_timeout() {
                 "request timed out".to_owned()
             } else {
@@ -388,30 +309,6 @@ fn check_content_length(resp: &Response, expected: u64, what: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints() {
-        let e = parse_endpoint("http://127.0.0.1:9000").unwrap();
-        assert_eq!(e.base, "http://127.0.0.1:9000");
-        assert_eq!(e.host, "127.0.0.1:9000");
-        assert_eq!(e.port, 9000);
-        let e = parse_endpoint("http://localhost/").unwrap();
-        assert_eq!(e.host, "localhost");
-        assert_eq!(e.port, 80);
-        assert!(parse_endpoint("https://s3.example.com").is_err());
-        assert!(parse_endpoint("http://h:1/bucket").is_err());
-        assert!(parse_endpoint("127.0.0.1:9000").is_err());
-    }
-
-    #[test]
-    fn loopback() {
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("127.3.2.1"));
-        assert!(is_loopback("[::1]"));
-        assert!(is_loopback("LOCALHOST"));
-        assert!(!is_loopback("10.0.0.1"));
-        assert!(!is_loopback("example.com"));
-    }
 
     #[test]
     fn xml_fields() {
