@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     checksum_algorithm TEXT,
     checksum_type TEXT
 );
-CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, initiated_ms);
+CREATE INDEX IF NOT EXISTS uploads_page ON uploads(bucket, key, initiated_ms, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL,
     part_number INTEGER NOT NULL,
@@ -171,6 +171,8 @@ fn migrate(conn: &Connection) -> Result<()> {
     if !has_status {
         conn.execute_batch("ALTER TABLE versions ADD COLUMN replication_status TEXT")?;
     }
+    // Replaced by `uploads_page`, which also orders by upload id (ListMultipartUploads pages in SQL).
+    conn.execute_batch("DROP INDEX IF EXISTS uploads_by_key")?;
     Ok(())
 }
 

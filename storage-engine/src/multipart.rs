@@ -14,6 +14,7 @@ use crate::meta::codec::{decode_chunks, decode_meta, encode_meta, now_ms};
 use crate::meta::feed::ChangeOrigin;
 use crate::meta::refs::{add_chunk_refs, drop_chunk_refs};
 use crate::meta::versions::{bucket_exists, load_version};
+use crate::meta::walk::{walk, Entry, KeySource, Start};
 use crate::model::{Body, NewVersion, ObjectMeta, ObjectVersion};
 use crate::versioning::write_version;
 
@@ -384,55 +385,39 @@ impl Store {
             if !bucket_exists(conn, bucket)? {
                 return Err(Error::NoSuchBucket(bucket.to_owned()));
             }
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms, upload_id"
-            ))?;
-            let all = stmt
-                .query_and_then([bucket], upload_from_row)?
-                .collect::<Result<Vec<_>>>()?;
-            let mut page = UploadPage::default();
-            // Uploads are few; a marker that is an upload id resumes after that upload of the key.
-            let mut past_marker = key_marker.is_none();
-            let mut count = 0;
-            for up in all {
-                if !up.key.starts_with(prefix) {
-                    continue;
-                }
-                if !past_marker {
-                    let km = key_marker.unwrap_or("");
-                    match (up.key.as_str().cmp(km), upload_id_marker) {
-                        (std::cmp::Ordering::Less, _) => continue,
-                        (std::cmp::Ordering::Equal, None) => continue,
-                        (std::cmp::Ordering::Equal, Some(um)) => {
-                            if up.upload_id.as_str() == um {
-                                past_marker = true;
-                            }
-                            continue;
+            let start = match key_marker.filter(|k| !k.is_empty()) {
+                None => Start::From(prefix.as_bytes().to_vec()),
+                Some(km) => {
+                    // An upload id marker resumes after that upload of the key.
+                    let at: Option<i64> = match upload_id_marker {
+                        Some(um) => conn
+                            .prepare_cached(
+                                "SELECT initiated_ms FROM uploads \
+                                 WHERE bucket = ?1 AND key = ?2 AND upload_id = ?3",
+                            )?
+                            .query_row(params![bucket, km.as_bytes(), um], |r| r.get(0))
+                            .optional()?,
+                        None => None,
+                    };
+                    match (at, upload_id_marker) {
+                        (Some(ms), Some(um)) => {
+                            Start::Within(km.as_bytes().to_vec(), (ms, um.to_owned()))
                         }
-                        (std::cmp::Ordering::Greater, _) => past_marker = true,
+                        _ => Start::AfterKey(km.as_bytes().to_vec()),
                     }
                 }
-                if let Some(d) = delimiter.filter(|d| !d.is_empty()) {
-                    let rest = &up.key[prefix.len()..];
-                    if let Some(pos) = rest.find(d) {
-                        let cp = format!("{prefix}{}", &rest[..pos + d.len()]);
-                        if page.common_prefixes.last() != Some(&cp) {
-                            if count == max {
-                                page.is_truncated = true;
-                                break;
-                            }
-                            page.common_prefixes.push(cp);
-                            count += 1;
-                        }
-                        continue;
-                    }
+            };
+            let mut source = Uploads { conn, bucket };
+            let walked = walk(&mut source, prefix.as_bytes(), delimiter, start, max)?;
+            let mut page = UploadPage {
+                is_truncated: walked.truncated,
+                ..Default::default()
+            };
+            for entry in walked.entries {
+                match entry {
+                    Entry::Row(up) => page.uploads.push(up),
+                    Entry::Prefix(cp) => page.common_prefixes.push(cp),
                 }
-                if count == max {
-                    page.is_truncated = true;
-                    break;
-                }
-                page.uploads.push(up);
-                count += 1;
             }
             Ok(page)
         })
@@ -443,6 +428,56 @@ impl Store {
         Ok(conn
             .prepare_cached("SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1")?
             .exists([bucket])?)
+    }
+}
+
+/// A bucket's uploads in (key, initiation, id) order, for the key walker: paged in SQL.
+struct Uploads<'c> {
+    conn: &'c Connection,
+    bucket: &'c str,
+}
+
+impl KeySource for Uploads<'_> {
+    type Row = UploadInfo;
+    type Pos = (i64, String);
+
+    fn fetch(
+        &mut self,
+        start: &Start<(i64, String)>,
+        upper: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<UploadInfo>> {
+        // mode 0: from the key; 1: after the key; 2: after (initiated, upload id) within it.
+        let (key, mode, at, id) = match start {
+            Start::From(k) => (k, 0, 0, ""),
+            Start::AfterKey(k) => (k, 1, 0, ""),
+            Start::Within(k, (ms, id)) => (k, 2, *ms, id.as_str()),
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 \
+             AND (key > ?2 OR (key = ?2 AND (?3 = 0 OR (?3 = 2 AND \
+             (initiated_ms > ?4 OR (initiated_ms = ?4 AND upload_id > ?5)))))) \
+             AND (?6 IS NULL OR key < ?6) \
+             ORDER BY key, initiated_ms, upload_id LIMIT ?7"
+        ))?;
+        let rows = stmt
+            .query_and_then(
+                params![self.bucket, key, mode, at, id, upper, limit as i64],
+                upload_from_row,
+            )?
+            .collect::<Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn key<'r>(&self, row: &'r UploadInfo) -> &'r [u8] {
+        row.key.as_bytes()
+    }
+
+    fn resume_after(&self, row: &UploadInfo) -> Start<(i64, String)> {
+        Start::Within(
+            row.key.as_bytes().to_vec(),
+            (row.initiated_ms, row.upload_id.clone()),
+        )
     }
 }
 

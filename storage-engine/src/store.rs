@@ -15,11 +15,12 @@ use crate::db::{CollectFn, Durability, ReadPool, Writer};
 use crate::engine::{Inner, StagedBody, Store};
 use crate::error::{Error, Result};
 use crate::ingest::BodyWriter;
-use crate::meta::codec::{find, now_ms, prefix_successor};
+use crate::meta::codec::now_ms;
 use crate::meta::commit::{commit_key, Change, CommitContext};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::meta::queue::ReplicationPolicy;
 use crate::meta::versions::{bucket_exists, load_version, set_meta};
+use crate::meta::walk::{walk, Entry, KeySource, Start};
 use crate::model::{Body, BucketInfo, ChunkingParams, NewVersion, ObjectVersion, Versioning};
 use crate::versioning::write_version;
 
@@ -589,94 +590,84 @@ fn collect_chunks(inner: &Inner, conn: &Connection, hashes: &[ChunkHash]) {
     });
 }
 
-fn list_current(conn: &Connection, bucket: &str, q: &ListQuery) -> Result<ListPage> {
-    let prefix = q.prefix.as_bytes();
-    let upper = prefix_successor(prefix);
-    let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
-    let mut page = ListPage::default();
-    if q.max_keys == 0 {
-        return Ok(page);
-    }
-    // Cursor: keys strictly greater than `after` and not below the prefix.
-    let mut after: Vec<u8> = q.start_after.clone().unwrap_or_default().into_bytes();
-    let mut inclusive_prefix = after.as_slice() < prefix;
-    if inclusive_prefix {
-        after = prefix.to_vec();
-    }
-    // A marker inside a common prefix (as a page that ended on that prefix hands out) resumes
-    // after everything the prefix rolled up, so the prefix is not reported twice.
-    if let (Some(d), false) = (delimiter, inclusive_prefix) {
-        if after.starts_with(prefix) {
-            if let Some(pos) = find(&after[prefix.len()..], d.as_bytes()) {
-                let cp = after[..prefix.len() + pos + d.len()].to_vec();
-                match prefix_successor(&cp) {
-                    Some(next) => {
-                        after = next;
-                        inclusive_prefix = true;
-                    }
-                    None => return Ok(page),
-                }
-            }
-        }
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, size, etag, last_modified_ms, storage_class FROM versions \
-         WHERE bucket = ?1 AND is_latest = 1 AND is_delete_marker = 0 \
-         AND (key > ?2 OR (?3 AND key = ?2)) AND (?4 IS NULL OR key < ?4) \
-         ORDER BY key LIMIT ?5",
-    )?;
-    let batch = (q.max_keys + 1).min(1001) as i64;
-    let mut count = 0usize;
-    'outer: loop {
-        let rows: Vec<(Vec<u8>, i64, String, i64, String)> = stmt
+/// Current objects of a bucket, for the key walker.
+struct CurrentObjects<'c> {
+    conn: &'c Connection,
+    bucket: &'c str,
+}
+
+impl KeySource for CurrentObjects<'_> {
+    type Row = (Vec<u8>, ObjectSummary);
+    type Pos = ();
+
+    fn fetch(
+        &mut self,
+        start: &Start<()>,
+        upper: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Self::Row>> {
+        let (after, inclusive) = match start {
+            Start::From(k) => (k, true),
+            Start::AfterKey(k) | Start::Within(k, ()) => (k, false),
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, size, etag, last_modified_ms, storage_class FROM versions \
+             WHERE bucket = ?1 AND is_latest = 1 AND is_delete_marker = 0 \
+             AND (key > ?2 OR (?3 AND key = ?2)) AND (?4 IS NULL OR key < ?4) \
+             ORDER BY key LIMIT ?5",
+        )?;
+        let rows = stmt
             .query_map(
-                params![bucket, &after, inclusive_prefix, upper.as_deref(), batch],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                params![self.bucket, after, inclusive, upper, limit as i64],
+                |r| {
+                    let key: Vec<u8> = r.get(0)?;
+                    let summary = ObjectSummary {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        size: r.get::<_, i64>(1)?.max(0) as u64,
+                        etag: r.get(2)?,
+                        last_modified_ms: r.get(3)?,
+                        storage_class: r.get(4)?,
+                    };
+                    Ok((key, summary))
+                },
             )?
             .collect::<rusqlite::Result<_>>()?;
-        inclusive_prefix = false;
-        if rows.is_empty() {
-            break;
-        }
-        for (key, size, etag, modified, class) in rows {
-            if let Some(d) = delimiter {
-                let rest = &key[prefix.len()..];
-                if let Some(pos) = find(rest, d.as_bytes()) {
-                    let cp = key[..prefix.len() + pos + d.len()].to_vec();
-                    if count == q.max_keys {
-                        page.is_truncated = true;
-                        break 'outer;
-                    }
-                    let cp_s = String::from_utf8_lossy(&cp).into_owned();
-                    page.last = Some(cp_s.clone());
-                    page.common_prefixes.push(cp_s);
-                    count += 1;
-                    // Skip every other key under this common prefix.
-                    match prefix_successor(&cp) {
-                        Some(next) => {
-                            after = next;
-                            inclusive_prefix = true;
-                            continue 'outer;
-                        }
-                        None => break 'outer,
-                    }
-                }
+        Ok(rows)
+    }
+
+    fn key<'r>(&self, row: &'r Self::Row) -> &'r [u8] {
+        &row.0
+    }
+
+    fn resume_after(&self, row: &Self::Row) -> Start<()> {
+        Start::AfterKey(row.0.clone())
+    }
+}
+
+fn list_current(conn: &Connection, bucket: &str, q: &ListQuery) -> Result<ListPage> {
+    let start = Start::AfterKey(q.start_after.clone().unwrap_or_default().into_bytes());
+    let mut source = CurrentObjects { conn, bucket };
+    let walked = walk(
+        &mut source,
+        q.prefix.as_bytes(),
+        q.delimiter.as_deref(),
+        start,
+        q.max_keys,
+    )?;
+    let mut page = ListPage {
+        is_truncated: walked.truncated,
+        ..Default::default()
+    };
+    for entry in walked.entries {
+        match entry {
+            Entry::Row((_, summary)) => {
+                page.last = Some(summary.key.clone());
+                page.objects.push(summary);
             }
-            if count == q.max_keys {
-                page.is_truncated = true;
-                break 'outer;
+            Entry::Prefix(cp) => {
+                page.last = Some(cp.clone());
+                page.common_prefixes.push(cp);
             }
-            let key_s = String::from_utf8_lossy(&key).into_owned();
-            page.last = Some(key_s.clone());
-            page.objects.push(ObjectSummary {
-                key: key_s,
-                size: size.max(0) as u64,
-                etag,
-                last_modified_ms: modified,
-                storage_class: class,
-            });
-            count += 1;
-            after = key;
         }
     }
     Ok(page)

@@ -11,13 +11,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::chunks::ChunkHash;
 use crate::engine::Store;
 use crate::error::{Error, Result};
-use crate::meta::codec::{now_ms, prefix_successor};
+use crate::meta::codec::now_ms;
 use crate::meta::commit::{commit_key, Change, CommitContext, RemovedRow};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::meta::queue::{REPLICA, REPLICATION_SETTING};
 use crate::meta::versions::{
     bucket_versioning, demote, insert_row, load_version, promote_newest, remove_version_row, NewRow,
 };
+use crate::meta::walk::{walk, Entry, KeySource, Start};
 use crate::model::{
     Body, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf, Versioning, WriteCondition,
     NULL_VERSION,
@@ -395,6 +396,66 @@ impl Store {
     }
 }
 
+/// Versions of a bucket in (key, newest first) order, for the key walker.
+struct AllVersions<'c> {
+    conn: &'c Connection,
+    bucket: &'c str,
+}
+
+impl KeySource for AllVersions<'_> {
+    type Row = (Vec<u8>, i64, VersionEntry);
+    type Pos = i64;
+
+    fn fetch(
+        &mut self,
+        start: &Start<i64>,
+        upper: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Self::Row>> {
+        // (key, skip every version of it, resume below this row id)
+        let (key, skip_key, below) = match start {
+            Start::From(k) => (k, false, None),
+            Start::AfterKey(k) => (k, true, None),
+            Start::Within(k, id) => (k, false, Some(*id)),
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, version_id, is_latest, is_delete_marker, size, etag, last_modified_ms, storage_class, id \
+             FROM versions WHERE bucket = ?1 \
+             AND ((key = ?2 AND ?3 = 0 AND (?4 IS NULL OR id < ?4)) OR key > ?2) \
+             AND (?5 IS NULL OR key < ?5) \
+             ORDER BY key, id DESC LIMIT ?6",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![self.bucket, key, skip_key, below, upper, limit as i64],
+                |r| {
+                    let key: Vec<u8> = r.get(0)?;
+                    let entry = VersionEntry {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        version_id: r.get(1)?,
+                        is_latest: r.get(2)?,
+                        is_delete_marker: r.get(3)?,
+                        size: r.get::<_, i64>(4)?.max(0) as u64,
+                        etag: r.get(5)?,
+                        last_modified_ms: r.get(6)?,
+                        storage_class: r.get(7)?,
+                    };
+                    Ok((key, r.get(8)?, entry))
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn key<'r>(&self, row: &'r Self::Row) -> &'r [u8] {
+        &row.0
+    }
+
+    fn resume_after(&self, row: &Self::Row) -> Start<i64> {
+        Start::Within(row.0.clone(), row.1)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn list_versions_in(
     conn: &Connection,
@@ -405,137 +466,40 @@ fn list_versions_in(
     version_id_marker: Option<&str>,
     max: usize,
 ) -> Result<VersionPage> {
-    let mut page = VersionPage::default();
-    if max == 0 {
-        return Ok(page);
-    }
-    let delimiter = delimiter.filter(|d| !d.is_empty());
-    let upper = prefix_successor(prefix.as_bytes());
-    // Position: (key, id) pairs strictly after the cursor in (key ASC, id DESC) order.
-    let mut cursor_key: Vec<u8> = prefix.as_bytes().to_vec();
-    let mut cursor_id: Option<i64> = None; // None: start of cursor_key (inclusive)
-    let mut skip_key = false; // true: skip every version of cursor_key
-    if let Some(km) = key_marker.filter(|k| !k.is_empty()) {
-        if km.as_bytes() >= prefix.as_bytes() {
-            cursor_key = km.as_bytes().to_vec();
-            match version_id_marker.filter(|v| !v.is_empty()) {
-                Some(vm) => {
-                    let id: Option<i64> = conn
-                        .prepare_cached("SELECT id FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3")?
-                        .query_row(params![bucket, km.as_bytes(), vm], |r| r.get(0))
-                        .optional()?;
-                    match id {
-                        Some(id) => cursor_id = Some(id),
-                        None => skip_key = true,
-                    }
-                }
-                None => skip_key = true,
-            }
-        }
-    }
-    // A marker inside a common prefix resumes after the whole prefix.
-    if let Some(d) = delimiter {
-        if (skip_key || cursor_id.is_some()) && cursor_key.starts_with(prefix.as_bytes()) {
-            let rest = &cursor_key[prefix.len()..];
-            if let Some(pos) = rest.windows(d.len()).position(|w| w == d.as_bytes()) {
-                let cp = cursor_key[..prefix.len() + pos + d.len()].to_vec();
-                match prefix_successor(&cp) {
-                    Some(next) => {
-                        cursor_key = next;
-                        cursor_id = None;
-                        skip_key = false;
-                    }
-                    None => return Ok(page),
+    let start = match key_marker.filter(|k| !k.is_empty()) {
+        None => Start::From(prefix.as_bytes().to_vec()),
+        Some(km) => match version_id_marker.filter(|v| !v.is_empty()) {
+            Some(vm) => {
+                let id: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT id FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                    )?
+                    .query_row(params![bucket, km.as_bytes(), vm], |r| r.get(0))
+                    .optional()?;
+                match id {
+                    Some(id) => Start::Within(km.as_bytes().to_vec(), id),
+                    None => Start::AfterKey(km.as_bytes().to_vec()),
                 }
             }
-        }
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, version_id, is_latest, is_delete_marker, size, etag, last_modified_ms, storage_class, id \
-         FROM versions WHERE bucket = ?1 \
-         AND ((key = ?2 AND ?3 = 0 AND (?4 IS NULL OR id < ?4)) OR key > ?2) \
-         AND (?5 IS NULL OR key < ?5) \
-         ORDER BY key, id DESC LIMIT ?6",
-    )?;
-    let batch = (max + 1).min(1001) as i64;
-    let mut count = 0usize;
-    'outer: loop {
-        type Row = (Vec<u8>, String, bool, bool, i64, String, i64, String, i64);
-        let rows: Vec<Row> = stmt
-            .query_map(
-                params![
-                    bucket,
-                    &cursor_key,
-                    skip_key,
-                    cursor_id,
-                    upper.as_deref(),
-                    batch
-                ],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                },
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        if rows.is_empty() {
-            break;
-        }
-        for (key, version_id, is_latest, is_marker, size, etag, modified, class, id) in rows {
-            if !key.starts_with(prefix.as_bytes()) {
-                break 'outer;
+            None => Start::AfterKey(km.as_bytes().to_vec()),
+        },
+    };
+    let mut source = AllVersions { conn, bucket };
+    let walked = walk(&mut source, prefix.as_bytes(), delimiter, start, max)?;
+    let mut page = VersionPage {
+        is_truncated: walked.truncated,
+        ..Default::default()
+    };
+    for entry in walked.entries {
+        match entry {
+            Entry::Row((_, _, e)) => {
+                page.next = Some((e.key.clone(), Some(e.version_id.clone())));
+                page.entries.push(e);
             }
-            if let Some(d) = delimiter {
-                let rest = &key[prefix.len()..];
-                if let Some(pos) = rest.windows(d.len()).position(|w| w == d.as_bytes()) {
-                    let cp = key[..prefix.len() + pos + d.len()].to_vec();
-                    if count == max {
-                        page.is_truncated = true;
-                        break 'outer;
-                    }
-                    let cp_s = String::from_utf8_lossy(&cp).into_owned();
-                    page.next = Some((cp_s.clone(), None));
-                    page.common_prefixes.push(cp_s);
-                    count += 1;
-                    match prefix_successor(&cp) {
-                        Some(next) => {
-                            cursor_key = next;
-                            cursor_id = None;
-                            skip_key = false;
-                            continue 'outer;
-                        }
-                        None => break 'outer,
-                    }
-                }
+            Entry::Prefix(cp) => {
+                page.next = Some((cp.clone(), None));
+                page.common_prefixes.push(cp);
             }
-            if count == max {
-                page.is_truncated = true;
-                break 'outer;
-            }
-            let key_s = String::from_utf8_lossy(&key).into_owned();
-            page.next = Some((key_s.clone(), Some(version_id.clone())));
-            page.entries.push(VersionEntry {
-                key: key_s,
-                version_id,
-                is_latest,
-                is_delete_marker: is_marker,
-                size: size.max(0) as u64,
-                etag,
-                last_modified_ms: modified,
-                storage_class: class,
-            });
-            count += 1;
-            cursor_key = key;
-            cursor_id = Some(id);
-            skip_key = false;
         }
     }
     if !page.is_truncated {

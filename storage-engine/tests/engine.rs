@@ -775,3 +775,53 @@ fn version_listing_paginates_across_one_key_with_many_versions() {
     assert_eq!(page.common_prefixes, vec!["b/"]);
     assert_eq!(page.entries.len(), 253);
 }
+
+#[test]
+fn upload_listing_pages_by_key_and_upload_id_with_common_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("b", "us-east-1").unwrap();
+    let mut want = Vec::new();
+    for key in ["a", "a", "a", "d/1", "d/2", "e", "f/x"] {
+        let up = store
+            .create_upload("b", key, "STANDARD", ObjectMeta::default(), None)
+            .unwrap();
+        want.push((up.key, up.initiated_ms, up.upload_id));
+    }
+    want.sort();
+    // Pages of two, resuming after the last upload (or common prefix) of each page.
+    let mut got = Vec::new();
+    let mut prefixes = Vec::new();
+    let (mut km, mut um): (Option<String>, Option<String>) = (None, None);
+    for _ in 0..20 {
+        let page = store
+            .list_uploads("b", "", Some("/"), km.as_deref(), um.as_deref(), 2)
+            .unwrap();
+        assert!(page.uploads.len() + page.common_prefixes.len() <= 2);
+        got.extend(page.uploads.iter().map(|u| u.upload_id.clone()));
+        prefixes.extend(page.common_prefixes.iter().cloned());
+        if !page.is_truncated {
+            break;
+        }
+        // The next marker is the last entry in order: a prefix sorts after the uploads of keys
+        // below it.
+        let last_up = page
+            .uploads
+            .last()
+            .map(|u| (u.key.clone(), u.upload_id.clone()));
+        let last_cp = page.common_prefixes.last().cloned();
+        match (last_up, last_cp) {
+            (Some((k, _)), Some(cp)) if cp > k => (km, um) = (Some(cp), None),
+            (Some((k, u)), _) => (km, um) = (Some(k), Some(u)),
+            (None, Some(cp)) => (km, um) = (Some(cp), None),
+            (None, None) => unreachable!(),
+        }
+    }
+    let want_ids: Vec<String> = want
+        .iter()
+        .filter(|(k, _, _)| !k.contains('/'))
+        .map(|(_, _, u)| u.clone())
+        .collect();
+    assert_eq!(got, want_ids);
+    assert_eq!(prefixes, vec!["d/", "f/"]);
+}

@@ -7,6 +7,7 @@
 //! - `feed`: the change feed (an outbox of typed events);
 //! - `queue`: the replication queue's intake, derived from change events;
 //! - `commit`: the one entry point through which every change to a key commits;
+//! - `walk`: the paged key walker that serves every delimiter listing.
 //!
 //! Invariant: this layer depends only on the database, the chunk store's types, the data model
 //! and the error type, never on a feature module (versioning, multipart, lifecycle support,
@@ -19,3 +20,4 @@ pub(crate) mod queue;
 pub(crate) mod refs;
 pub(crate) mod stats;
 pub(crate) mod versions;
+pub(crate) mod walk;
