@@ -44,3 +44,20 @@ impl BlockingRuntime {
         self.handle.block_on(future)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The last owner of the replication runtime may go away on an async thread (an actix worker
+    // holding the server state); dropping it there must not panic, and it must not be leaked.
+    #[test]
+    fn dropping_on_an_async_thread_does_not_panic() {
+        let runtime = BlockingRuntime::new("strata-test-io", 1).unwrap();
+        assert_eq!(runtime.block_on(async { 7 }), 7);
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        outer.block_on(async move { drop(runtime) });
+    }
+}

@@ -51,3 +51,41 @@ pub fn trailer_string_to_sign(
 pub fn sign(signing_key: &[u8; 32], string_to_sign: &str) -> Result<[u8; 32], KeyError> {
     hmac_sha256(signing_key, string_to_sign.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // AWS's example ("sigv4-streaming", Example: PUT Object): the first 64 KiB chunk of 'a's.
+    #[test]
+    fn documented_first_chunk_signature() {
+        let key = crate::signing_key(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "20130524",
+            "us-east-1",
+        )
+        .unwrap();
+        let sts = chunk_string_to_sign(
+            "20130524T000000Z",
+            "20130524/us-east-1/s3/aws4_request",
+            "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+            &crate::sha256(&[b'a'; 65536]),
+        );
+        assert_eq!(
+            hex::encode(sign(&key, &sts).unwrap()),
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+        );
+    }
+
+    #[test]
+    fn trailers_are_sorted() {
+        let trailers = vec![
+            ("x-amz-checksum-crc32".to_owned(), "AAAAAA==".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+        ];
+        assert_eq!(
+            canonical_trailers(&trailers),
+            "a:1\nx-amz-checksum-crc32:AAAAAA==\n"
+        );
+    }
+}

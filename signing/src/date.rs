@@ -53,3 +53,34 @@ pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
     }
     parse_amz_date(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn request_dates() {
+        assert_eq!(
+            parse_amz_date("20130524T000000Z"),
+            Some(datetime!(2013-05-24 00:00:00 UTC))
+        );
+        assert_eq!(parse_amz_date("2013-05-24T00:00:00Z"), None);
+        assert_eq!(
+            parse_http_date("Tue, 27 Mar 2007 19:36:42 +0000"),
+            Some(datetime!(2007-03-27 19:36:42 UTC))
+        );
+        assert_eq!(
+            parse_http_date("Tue, 27 Mar 2007 19:36:42 GMT"),
+            Some(datetime!(2007-03-27 19:36:42 UTC))
+        );
+        assert_eq!(
+            format_amz_date(datetime!(2013-05-24 01:02:03 UTC)),
+            "20130524T010203Z"
+        );
+        assert_eq!(
+            format_iso8601(datetime!(2013-05-24 01:02:03 UTC)),
+            "2013-05-24T01:02:03Z"
+        );
+    }
+}

@@ -147,6 +147,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn encoding_and_decoding() {
+        let mut s = String::new();
+        uri_encode_into(&mut s, "a b/c~d+é".as_bytes(), true);
+        assert_eq!(s, "a%20b/c~d%2B%C3%A9");
+        assert_eq!(percent_decode("a%2Fb%zz%4", false), b"a/b%zz%4");
+        assert_eq!(percent_decode("a+b", true), b"a b");
+        assert_eq!(percent_decode("a+b", false), b"a+b");
+        let q = RawQuery::parse("a=1&&b&c=%2F");
+        assert_eq!(q.pairs.len(), 3);
+        assert!(q.contains("b") && !q.pairs[1].has_equals);
+        assert_eq!(q.values("c", false), vec![b"/".to_vec()]);
+    }
+
+    #[test]
     fn paths_keep_slashes() {
         assert_eq!(
             encode_path("dir/some key+ü~.bin"),
