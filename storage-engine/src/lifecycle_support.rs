@@ -7,8 +7,8 @@
 //!
 //! Due-time index: each version row carries `lc_due_ms`, the time its next lifecycle action falls
 //! due as last evaluated (0: not evaluated since something changed; `i64::MAX`: nothing will ever
-//! be due), and `lc_epoch`. Every write that can change what rules see for a key (a new version,
-//! a delete, tags, a class change, a new configuration) sets the key's rows back to 0 and bumps
+//! be due), and `lc_epoch`. Every change to a key (made through the commit entry point,
+//! `meta::commit`) and every new configuration sets the key's rows back to 0 and bumps
 //! their epoch; a due time is stored only if the epoch it was computed from is still current. A
 //! pass therefore reads only the keys that have a due or unevaluated row, through the
 //! `(bucket, lc_due_ms)` index.

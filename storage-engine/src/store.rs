@@ -37,6 +37,8 @@ pub struct StoreConfig {
     pub inline_threshold: usize,
     /// Number of read connections.
     pub read_connections: usize,
+    /// Change-feed events kept for consumers (`FEED_RETAIN` by default; see `read_changes`).
+    pub change_feed_retain: u64,
     /// Decides which committed changes are queued for which replication destinations (the
     /// lifecycle crate's `replication::policy()`). None: nothing is replicated, and storing a
     /// replication configuration is refused.
@@ -51,6 +53,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("durability", &self.durability)
             .field("inline_threshold", &self.inline_threshold)
             .field("read_connections", &self.read_connections)
+            .field("change_feed_retain", &self.change_feed_retain)
             .field("replication_policy", &self.replication_policy.is_some())
             .finish()
     }
@@ -65,6 +68,7 @@ impl StoreConfig {
             durability: Durability::Full,
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
             read_connections: 4,
+            change_feed_retain: crate::meta::feed::FEED_RETAIN,
             replication_policy: None,
         }
     }
@@ -162,6 +166,7 @@ impl Store {
             readers,
             commit: CommitContext {
                 policy: config.replication_policy.clone(),
+                feed_retain: config.change_feed_retain,
                 faults: Default::default(),
             },
             writer,

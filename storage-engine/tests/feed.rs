@@ -159,3 +159,22 @@ fn lifecycle_changes_are_recorded_with_their_origin() {
         ]
     );
 }
+
+#[test]
+fn the_feed_keeps_the_newest_events_and_prunes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.durability = Durability::Process;
+    cfg.change_feed_retain = 10;
+    let store = Store::open(cfg).unwrap().0;
+    store.create_bucket("b", "us-east-1").unwrap();
+    for i in 0..35 {
+        put(&store, &format!("k{i}"), b"x", WriteCondition::None).unwrap();
+    }
+    let events = store.read_changes(0, 1000).unwrap();
+    // Pruned at seq 30 down to the 10 newest, then 5 more: 15 events, seq 21..=35.
+    assert_eq!(events.len(), 15);
+    assert_eq!(events.first().unwrap().seq, 21);
+    assert_eq!(events.last().unwrap().seq, 35);
+    assert_eq!(events.last().unwrap().key, "k34");
+}

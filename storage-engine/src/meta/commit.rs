@@ -20,11 +20,13 @@ use crate::meta::versions::{current_object_size, invalidate_key};
 use crate::model::ObjectVersion;
 
 /// What every commit needs besides the connection: the rules given to `Store::open`.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct CommitContext {
     /// Decides which destinations a change is queued for (None: nothing is replicated, and
     /// storing a replication configuration is refused).
     pub policy: Option<ReplicationPolicy>,
+    /// Change-feed events kept (see `meta::feed`).
+    pub feed_retain: u64,
     /// Test-only fault injection.
     pub faults: Arc<Faults>,
 }
@@ -110,6 +112,7 @@ pub(crate) fn commit_key<T>(
             etag: v.etag.clone(),
             storage_class: v.storage_class.clone(),
         },
+        ctx.feed_retain,
     )?;
     ctx.faults.check(CommitStep::FeedWritten)?;
     let queued = queue::on_change(conn, ctx.policy.as_ref(), &change)?;

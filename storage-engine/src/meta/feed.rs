@@ -6,9 +6,11 @@
 //!   leaves no event, and a committed change always has one.
 //! - Sequence numbers increase with commit order and are never reused (`AUTOINCREMENT`), so a
 //!   consumer's cursor (the last `seq` it handled) is a complete description of its progress.
-//! - Pruning: when an event's `seq` is a multiple of `PRUNE_EVERY`, the events more than
-//!   `FEED_RETAIN` behind it are deleted in the same transaction. A consumer that falls further
-//!   behind than that sees a gap in the sequence numbers it reads.
+//! - Pruning: the feed keeps the newest `retain` events (`StoreConfig::change_feed_retain`,
+//!   `FEED_RETAIN` by default). When an event's `seq` is a multiple of `min(retain, 1024)`, the
+//!   events more than `retain` behind it are deleted in the same transaction, so the feed holds
+//!   between `retain` and `retain + 1024` events. A consumer that falls further behind than that
+//!   sees a gap in the sequence numbers it reads.
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -16,10 +18,10 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::meta::codec::now_ms;
 
-/// Events kept behind the newest one.
-pub const FEED_RETAIN: i64 = 100_000;
+/// Events the change feed keeps by default.
+pub const FEED_RETAIN: u64 = 100_000;
 
-/// How often (in events) old events are pruned.
+/// At most how many events apart old events are pruned.
 const PRUNE_EVERY: i64 = 1024;
 
 /// What changed.
@@ -128,7 +130,7 @@ pub struct ChangeEvent {
 }
 
 /// Appends an event (seq and time are assigned here); returns its seq.
-pub(crate) fn append(conn: &Connection, e: &ChangeEvent) -> Result<i64> {
+pub(crate) fn append(conn: &Connection, e: &ChangeEvent, retain: u64) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO change_feed(time_ms, bucket, key, version_id, version_row, kind, origin, \
          size, etag, storage_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -146,9 +148,10 @@ pub(crate) fn append(conn: &Connection, e: &ChangeEvent) -> Result<i64> {
         e.storage_class
     ])?;
     let seq = conn.last_insert_rowid();
-    if seq % PRUNE_EVERY == 0 {
+    let retain = i64::try_from(retain).unwrap_or(i64::MAX).max(1);
+    if seq % retain.min(PRUNE_EVERY) == 0 && seq > retain {
         conn.prepare_cached("DELETE FROM change_feed WHERE seq <= ?1")?
-            .execute([seq - FEED_RETAIN])?;
+            .execute([seq - retain])?;
     }
     Ok(seq)
 }
