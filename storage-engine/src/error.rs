@@ -1,4 +1,9 @@
 //! The storage engine's error type: domain errors a caller can act on, plus I/O and database failures.
+//!
+//! Invariant: each variant says what happened, not how to render it: a caller's mistake is
+//! `Invalid`, what the database holds but cannot be decoded is `Corrupt`, a damaged chunk is
+//! `CorruptChunk`; the messages of internal failures (`Conflict`, `Corrupt`, `Io`, `Db`) are for
+//! logs, never for clients.
 
 /// Errors from the storage engine.
 #[derive(Debug, thiserror::Error)]
