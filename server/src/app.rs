@@ -37,12 +37,7 @@ pub struct AppState {
     /// The lifecycle worker.
     pub lifecycle: strata_lifecycle::worker::LifecycleWorker,
     /// Lifecycle configurations by bucket, read through (only this process writes them).
-    pub lifecycle_configs: std::sync::RwLock<
-        std::collections::HashMap<
-            String,
-            Option<std::sync::Arc<strata_lifecycle::LifecycleConfiguration>>,
-        >,
-    >,
+    pub lifecycle_configs: crate::lifecycle_cache::LifecycleCache,
     /// Replication destinations on other endpoints.
     pub remotes: Arc<crate::replication_remote::Remotes>,
     /// The replication worker.
@@ -140,6 +135,10 @@ pub fn resolve_address(
     raw_path: &str,
     domain: Option<&str>,
 ) -> S3Result<(Option<String>, Option<String>, Option<String>)> {
+    if !valid_escapes(raw_path) {
+        // percent_decode_str keeps an invalid escape such as `%G1` literally; S3 refuses it.
+        return Err(s3_error!(InvalidURI, "Couldn't parse the specified URI."));
+    }
     let decode = |s: &str| -> S3Result<String> {
         percent_decode_str(s)
             .decode_utf8()
@@ -176,6 +175,38 @@ pub fn resolve_address(
     };
     let key = key.map(decode).transpose()?;
     Ok((Some(decode(bucket)?), key, None))
+}
+
+/// Largest request head (request line and headers) S3 accepts: "The PUT request header is
+/// limited to 8 KB in size" (Amazon S3 User Guide, object metadata); S3 answers a larger one with
+/// `400 RequestHeaderSectionTooLarge`, whatever the operation.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+fn check_head_size(req: &HttpRequest) -> S3Result<()> {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if line + headers > MAX_REQUEST_HEAD {
+        return Err(s3_error!(
+            RequestHeaderSectionTooLarge,
+            "Your request header section exceeds the maximum allowed size."
+        )
+        .with_extra("MaxSizeAllowed", MAX_REQUEST_HEAD.to_string()));
+    }
+    Ok(())
+}
+
+/// Whether every `%` of a raw path starts an escape of two hex digits.
+fn valid_escapes(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 fn new_request_id() -> String {
@@ -242,6 +273,9 @@ async fn route(
     state: Arc<AppState>,
     request_id: String,
 ) -> (Operation, Option<String>, S3Result<HttpResponse>) {
+    if let Err(e) = check_head_size(&req) {
+        return (Operation::MethodNotAllowed, None, Err(e));
+    }
     let raw_path = req.uri().path().to_owned();
     if let Some(admin) = raw_path.strip_prefix("/_strata/") {
         let result = crate::admin::route(&req, admin, &state).await;
@@ -359,6 +393,10 @@ mod tests {
             (Some("b".into()), Some("k".into()), None)
         );
         assert!(resolve_address(None, "/b/%FF", None).is_err());
+        // issue #14: an invalid escape was kept literally in the key.
+        assert!(resolve_address(None, "/b/a%G1", None).is_err());
+        assert!(resolve_address(None, "/b/a%4", None).is_err());
+        assert!(resolve_address(None, "/b/a%41%2f", None).is_ok());
     }
 
     #[test]

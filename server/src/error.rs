@@ -52,6 +52,7 @@ pub enum S3ErrorCode {
     NotModified,
     PreconditionFailed,
     ReplicationConfigurationNotFoundError,
+    RequestHeaderSectionTooLarge,
     RequestTimeout,
     RequestTimeTooSkewed,
     RestoreAlreadyInProgress,
@@ -109,6 +110,7 @@ impl S3ErrorCode {
             Self::NotModified => "NotModified",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
+            Self::RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             Self::RequestTimeout => "RequestTimeout",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::RestoreAlreadyInProgress => "RestoreAlreadyInProgress",
@@ -144,6 +146,7 @@ impl S3ErrorCode {
             | Self::MaxPostPreDataLengthExceededError
             | Self::MalformedPOSTRequest
             | Self::MetadataTooLarge
+            | Self::RequestHeaderSectionTooLarge
             | Self::RequestTimeout
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::AccessDenied

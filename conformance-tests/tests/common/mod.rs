@@ -189,12 +189,13 @@ impl Server {
         // environment of whoever runs the tests.
         remove_strata_env(&mut cmd);
         cmd.envs(self.options.extra_env.iter().map(|(n, v)| (n, v)));
+        // The server's own log filter applies unless the test run sets RUST_LOG.
+        match std::env::var("RUST_LOG") {
+            Ok(filter) => cmd.env("RUST_LOG", filter),
+            Err(_) => cmd.env_remove("RUST_LOG"),
+        };
         cmd.env("STRATA_ACCESS_KEY", ACCESS_KEY)
             .env("STRATA_SECRET_KEY", SECRET_KEY)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("info".into()),
-            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));

@@ -102,7 +102,10 @@ async fn a_silent_body_answers_request_timeout_and_stores_nothing() {
         );
         assert!(started.elapsed() < Duration::from_secs(5), "{key}");
         let head = client.head_object().bucket(&bucket).key(key).send().await;
-        assert!(head.is_err(), "{key}: a timed-out upload must store nothing");
+        assert!(
+            head.is_err(),
+            "{key}: a timed-out upload must store nothing"
+        );
     }
 }
 
@@ -218,4 +221,105 @@ async fn uploads_beyond_the_cap_get_slow_down() {
     let big = vec![9u8; 2 << 20];
     put(&client, &bucket, "big", &big).await;
     assert_eq!(get_bytes(&client, &bucket, "big").await, big);
+}
+
+/// Sends raw bytes on a new connection and reads the answer.
+async fn exchange(server: &Server, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port()))
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("send");
+    read_response(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("an answer")
+}
+
+// issue #14: heads up to 64 KiB were accepted (S3 refuses over 8 KiB), an invalid `%G1` escape
+// was kept literally in a key, client mistakes were logged at ERROR level, and log files carried
+// ANSI colour codes.
+#[tokio::test]
+async fn client_mistakes_get_s3_errors_and_no_error_log_lines() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "heads").await;
+    let port = server.port();
+
+    let big = format!(
+        "GET /{bucket}/k HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(9000)
+    );
+    let (status, body) = exchange(&server, big.as_bytes()).await;
+    assert_eq!(
+        (status, xml_value(&body, "Code").as_deref()),
+        (400, Some("RequestHeaderSectionTooLarge")),
+        "{body}"
+    );
+
+    let url = presign_url(
+        &server,
+        "PUT",
+        &format!("/{bucket}/a%G1"),
+        Duration::from_secs(300),
+    );
+    let mut stream = start_upload(&server, "PUT", &url, &[], 2, b"hi").await;
+    let (status, body) = read_response(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert_eq!(
+        (status, xml_value(&body, "Code").as_deref()),
+        (400, Some("InvalidURI")),
+        "{body}"
+    );
+    let listed = client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("LIST");
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "nothing stored under a literal escape"
+    );
+
+    // Malformed heads are answered by the HTTP layer (400, 431) and are the client's mistake.
+    let (status, _) = exchange(
+        &server,
+        format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nBad Header\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(140_000)
+    );
+    let (status, _) = exchange(&server, huge.as_bytes()).await;
+    assert_eq!(status, 431);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = server.log_tail();
+    assert!(
+        !log.contains("ERROR"),
+        "client mistakes logged as errors:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "ANSI codes in a log file:\n{log}");
+    assert!(log.contains("INFO"), "{log}");
+}
+
+// issue #14: `--log-format json` writes one JSON object per line for log collectors.
+#[tokio::test]
+async fn json_log_lines() {
+    let server = server_with(&["--log-format", "json"]);
+    let client = server.client();
+    create_bucket(&client, "json-log").await;
+    let log = server.log_tail();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with("strata: ")).collect();
+    assert!(!lines.is_empty(), "{log}");
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(
+            value.get("level").is_some() && value.get("timestamp").is_some(),
+            "{line}"
+        );
+    }
 }

@@ -945,3 +945,46 @@ async fn unsigned_payload_and_sha256_mismatch() {
         .expect_err("nothing stored");
     assert_eq!(error_status(&err), 404);
 }
+
+// issue #18: with aws-chunked removed, the rest of Content-Encoding was rejoined without its
+// spaces (`deflate,gzip` for `deflate, gzip`).
+#[tokio::test]
+async fn content_encoding_is_stored_as_sent() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "encoding").await;
+    let data = b"encoded bytes".to_vec();
+    let checksum = Checksum::Crc32c.of(&data);
+    for (key, sent, stored) in [
+        ("chunked", "aws-chunked, deflate, gzip", "deflate, gzip"),
+        ("plain", "deflate, gzip", "deflate, gzip"),
+    ] {
+        let request =
+            RawRequest::new("PUT", &format!("/{bucket}/{key}")).header("content-encoding", sent);
+        let request = if sent.starts_with("aws-chunked") {
+            request
+                .header("x-amz-decoded-content-length", &data.len().to_string())
+                .header("x-amz-trailer", "x-amz-checksum-crc32c")
+                .payload(Payload::Literal(
+                    "STREAMING-UNSIGNED-PAYLOAD-TRAILER".into(),
+                ))
+                .body(unsigned_trailer_body(
+                    &data,
+                    &format!("x-amz-checksum-crc32c:{checksum}"),
+                    65_536,
+                ))
+        } else {
+            request.body(data.clone())
+        };
+        let answer = Answer::read(request.send(&server).await).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let head = client
+            .head_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("HeadObject");
+        assert_eq!(head.content_encoding(), Some(stored), "{key}");
+    }
+}

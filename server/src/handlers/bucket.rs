@@ -6,11 +6,9 @@ use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
+use crate::request::{validate_bucket_name, OWNER_ID};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
-
-/// The owner id reported in listings (single-tenant server).
-pub const OWNER_ID: &str = "strata";
 
 fn xml_response(doc: String) -> HttpResponse {
     HttpResponse::Ok().content_type("application/xml").body(doc)
@@ -35,40 +33,6 @@ pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
     }
     w.close();
     Ok(xml_response(w.finish()))
-}
-
-/// Checks a bucket name against S3's naming rules for general purpose buckets.
-pub fn validate_bucket_name(name: &str) -> S3Result<()> {
-    let invalid = || {
-        s3_error!(InvalidBucketName, "The specified bucket is not valid.")
-            .with_extra("BucketName", name)
-    };
-    let bytes = name.as_bytes();
-    if !(3..=63).contains(&bytes.len()) {
-        return Err(invalid());
-    }
-    if !bytes
-        .iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
-    {
-        return Err(invalid());
-    }
-    let edge_ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if !edge_ok(bytes[0]) || !edge_ok(bytes[bytes.len() - 1]) {
-        return Err(invalid());
-    }
-    if name.contains("..") || name.contains(".-") || name.contains("-.") {
-        return Err(invalid());
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(invalid());
-    }
-    const PREFIXES: [&str; 4] = ["xn--", "sthree-", "amzn-s3-demo-", "sthree-configurator"];
-    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
-    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s)) {
-        return Err(invalid());
-    }
-    Ok(())
 }
 
 /// CreateBucket.
@@ -120,7 +84,7 @@ pub async fn delete_bucket(req: &S3Request) -> S3Result<HttpResponse> {
     let store = req.store().clone();
     let name = req.bucket()?.to_owned();
     blocking(move || store.delete_bucket(&name).map_err(S3Error::from)).await?;
-    crate::handlers::lifecycle::forget(&req.state, req.bucket()?);
+    crate::lifecycle_cache::forget(&req.state, req.bucket()?);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -10,12 +10,13 @@ use crate::app::{blocking, S3Request};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::handlers::object::{
-    load_readable, object_meta_from_headers, parse_http_date, storage_class_from_headers,
-    validate_key, write_condition,
+use crate::request::{
+    object_meta_from_headers, storage_class_from_headers, tags_from_header, validate_key,
+    write_condition, Preconditions,
 };
-use crate::handlers::tagging::tags_from_header;
 use crate::s3_error;
+use crate::versions::{check_readable, load_readable};
+use crate::write;
 use crate::xml::XmlWriter;
 
 /// A parsed `x-amz-copy-source`: `[/]bucket/key[?versionId=ID]`, URL-encoded.
@@ -93,7 +94,7 @@ async fn load_source(req: &S3Request, src: &SourceRef) -> S3Result<strata_storag
                 e
             }
         })?;
-    crate::handlers::restore::check_readable(&handle.version, &req.state.clock)?;
+    check_readable(&handle.version, &req.state.clock)?;
     Ok(handle)
 }
 
@@ -133,53 +134,6 @@ fn restage(
     let etag = hex::encode(md5.finalize());
     let checksum = hasher.map(|h| h.finish_base64());
     Ok((writer.finish()?, etag, checksum))
-}
-
-/// Evaluates the `x-amz-copy-source-if-*` headers against the source; every failure is 412.
-fn check_copy_conditions(req: &S3Request, etag: &str, last_modified_ms: i64) -> S3Result<()> {
-    let modified_s = last_modified_ms / 1000;
-    let failed = |cond: &str| {
-        s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        )
-        .with_extra("Condition", cond)
-    };
-    let matches = |v: &str| {
-        v.split(',')
-            .map(|c| c.trim().trim_matches('"'))
-            .any(|c| c == "*" || c == etag)
-    };
-    let if_match = req.header("x-amz-copy-source-if-match");
-    if let Some(v) = if_match {
-        if !matches(v) {
-            return Err(failed("x-amz-copy-source-If-Match"));
-        }
-    }
-    if let Some(t) = req
-        .header("x-amz-copy-source-if-unmodified-since")
-        .and_then(parse_http_date)
-    {
-        // S3: a matching If-Match wins over a failing If-Unmodified-Since.
-        if if_match.is_none() && modified_s > t {
-            return Err(failed("x-amz-copy-source-If-Unmodified-Since"));
-        }
-    }
-    let if_none_match = req.header("x-amz-copy-source-if-none-match");
-    if let Some(v) = if_none_match {
-        if matches(v) {
-            return Err(failed("x-amz-copy-source-If-None-Match"));
-        }
-    }
-    if let Some(t) = req
-        .header("x-amz-copy-source-if-modified-since")
-        .and_then(parse_http_date)
-    {
-        if if_none_match.is_none() && modified_s <= t {
-            return Err(failed("x-amz-copy-source-If-Modified-Since"));
-        }
-    }
-    Ok(())
 }
 
 fn directive(req: &S3Request, name: &str) -> S3Result<bool> {
@@ -224,7 +178,8 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
     // Evaluate the source conditions on a snapshot; the commit re-checks that the source's ETag
     // is still the one the conditions were evaluated against.
     let source = load_source(req, &src).await?;
-    check_copy_conditions(req, &source.version.etag, source.version.last_modified_ms)?;
+    Preconditions::of_copy_source(req)
+        .check(&source.version.etag, source.version.last_modified_ms)?;
     let make = move |s: &strata_storage::ObjectVersion| {
         let mut meta = new_meta.unwrap_or_else(|| s.meta.clone());
         // The checksum and part layout describe the bytes, which are the source's.
@@ -270,7 +225,7 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
         })
         .await?
     };
-    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
+    write::committed(req.store(), &version).await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("ETag", &format!("\"{}\"", version.etag))
         .elem("LastModified", &iso8601(version.last_modified_ms));
@@ -335,7 +290,8 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
     let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
     let upload = blocking(move || store.upload(&b, &k, &u).map_err(S3Error::from)).await?;
     let source = load_source(req, &src).await?;
-    check_copy_conditions(req, &source.version.etag, source.version.last_modified_ms)?;
+    Preconditions::of_copy_source(req)
+        .check(&source.version.etag, source.version.last_modified_ms)?;
     let source_version = source.version.version_id.clone();
     let size = source.version.size;
     let (first, last) = match req.header("x-amz-copy-source-range") {

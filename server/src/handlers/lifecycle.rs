@@ -5,14 +5,15 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use strata_lifecycle::rules::{
-    Expiration, Filter, NoncurrentExpiration, NoncurrentTransition, Rule, RuleError, Transition,
+    Expiration, Filter, NoncurrentExpiration, NoncurrentTransition, Rule, Transition,
 };
-use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration, VersionFacts};
+use strata_lifecycle::LifecycleConfiguration;
 
 use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
-use crate::handlers::http_date;
+use crate::lifecycle_cache;
+use crate::request::rule_error;
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -141,15 +142,6 @@ fn date_ms(v: &Option<String>) -> S3Result<Option<i64>> {
     let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
         .map_err(|_| s3_error!(InvalidArgument, "Invalid date format: {s}"))?;
     Ok(Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
-}
-
-/// A rule validation error as S3's error.
-pub fn rule_error(e: RuleError) -> S3Error {
-    match e {
-        RuleError::Malformed(m) => s3_error!(MalformedXML, "{m}"),
-        RuleError::InvalidArgument(m) => s3_error!(InvalidArgument, "{m}"),
-        RuleError::InvalidRequest(m) => s3_error!(InvalidRequest, "{m}"),
-    }
 }
 
 /// Parses and validates a lifecycle configuration document.
@@ -378,49 +370,13 @@ pub async fn put_lifecycle(req: &mut S3Request, payload: web::Payload) -> S3Resu
         strata_lifecycle::worker::store_config(&store, &b, Some(&cfg)).map_err(S3Error::from)
     })
     .await?;
-    forget(&req.state, req.bucket()?);
+    lifecycle_cache::forget(&req.state, req.bucket()?);
     Ok(HttpResponse::Ok().finish())
-}
-
-/// The bucket's configuration, if any.
-pub async fn load(
-    state: &crate::app::AppState,
-    bucket: &str,
-) -> S3Result<Option<std::sync::Arc<LifecycleConfiguration>>> {
-    if let Some(cached) = state
-        .lifecycle_configs
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(bucket)
-    {
-        return Ok(cached.clone());
-    }
-    let store = state.store.clone();
-    let b = bucket.to_owned();
-    let cfg =
-        blocking(move || strata_lifecycle::worker::load_config(&store, &b).map_err(S3Error::from))
-            .await?
-            .map(std::sync::Arc::new);
-    state
-        .lifecycle_configs
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(bucket.to_owned(), cfg.clone());
-    Ok(cfg)
-}
-
-/// Forgets a bucket's cached configuration (it was replaced or removed).
-pub fn forget(state: &crate::app::AppState, bucket: &str) {
-    state
-        .lifecycle_configs
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(bucket);
 }
 
 /// GetBucketLifecycleConfiguration.
 pub async fn get_lifecycle(req: &S3Request) -> S3Result<HttpResponse> {
-    match load(&req.state, req.bucket()?).await? {
+    match lifecycle_cache::load(&req.state, req.bucket()?).await? {
         Some(cfg) => Ok(HttpResponse::Ok()
             .content_type("application/xml")
             .body(render_configuration(&cfg))),
@@ -439,44 +395,8 @@ pub async fn delete_lifecycle(req: &S3Request) -> S3Result<HttpResponse> {
         strata_lifecycle::worker::store_config(&store, &b, None).map_err(S3Error::from)
     })
     .await?;
-    forget(&req.state, req.bucket()?);
+    lifecycle_cache::forget(&req.state, req.bucket()?);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The `x-amz-expiration` value for a current version, if a rule expires it:
-/// `expiry-date="<HTTP date>", rule-id="<id>"`.
-pub fn expiration_header(
-    cfg: &LifecycleConfiguration,
-    clock: &LifecycleClock,
-    v: &strata_storage::ObjectVersion,
-) -> Option<String> {
-    let facts = VersionFacts {
-        key: &v.key,
-        size: v.size,
-        tags: &v.meta.tags,
-        storage_class: &v.storage_class,
-        is_latest: true,
-        is_delete_marker: false,
-        created_ms: v.last_modified_ms,
-        noncurrent_since_ms: None,
-        newer_noncurrent: 0,
-        only_version: true,
-        versioned_bucket: false,
-    };
-    // The earliest expiration any rule sets, due or not.
-    let mut best: Option<(i64, String)> = None;
-    for rule in cfg.rules.iter().filter(|r| r.enabled) {
-        let single = LifecycleConfiguration {
-            rules: vec![rule.clone()],
-        };
-        let e = strata_lifecycle::evaluate(&single, &facts, clock, i64::MIN);
-        for due in [e.now, e.next].into_iter().flatten() {
-            if due.action == Action::Expire && best.as_ref().is_none_or(|(t, _)| due.due_ms < *t) {
-                best = Some((due.due_ms, due.rule_id));
-            }
-        }
-    }
-    best.map(|(t, id)| format!("expiry-date=\"{}\", rule-id=\"{}\"", http_date(t), id))
 }
 
 #[cfg(test)]

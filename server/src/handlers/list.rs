@@ -2,60 +2,13 @@
 
 use actix_web::HttpResponse;
 use base64::Engine as _;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
-use crate::handlers::bucket::OWNER_ID;
 use crate::handlers::iso8601;
+use crate::request::{encode_if, parse_max_keys, url_encoding, OWNER_ID};
 use crate::s3_error;
 use crate::xml::XmlWriter;
-
-/// What `encoding-type=url` leaves as is: RFC 3986 unreserved characters and `/`.
-const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
-/// Parses `max-keys`: 0..=1000 kept, larger values capped at 1000 as S3 does.
-pub fn parse_max_keys(value: Option<&str>, name: &str) -> S3Result<usize> {
-    match value {
-        None => Ok(1000),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(n.min(1000) as usize),
-            _ => Err(s3_error!(
-                InvalidArgument,
-                "Provided {name} not an integer or within integer range"
-            )
-            .with_extra("ArgumentName", name)
-            .with_extra("ArgumentValue", v)),
-        },
-    }
-}
-
-/// The `encoding-type` parameter: only `url` is valid.
-pub fn url_encoding(req: &S3Request) -> S3Result<bool> {
-    match req.q("encoding-type") {
-        None => Ok(false),
-        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
-        Some(_) => Err(s3_error!(
-            InvalidArgument,
-            "Invalid Encoding Method specified in Request"
-        )
-        .with_extra("ArgumentName", "encoding-type")),
-    }
-}
-
-/// `s` URL-encoded as S3 does for `encoding-type=url`, or unchanged.
-pub fn encode_if(url_encode: bool, s: &str) -> String {
-    if url_encode {
-        utf8_percent_encode(s, URL_ENCODE).to_string()
-    } else {
-        s.to_owned()
-    }
-}
 
 fn encode_token(last: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())

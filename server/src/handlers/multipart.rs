@@ -10,14 +10,13 @@ use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
 use crate::checksum::{self, ChecksumAlgorithm};
 use crate::error::{S3Error, S3Result};
-use crate::handlers::bucket::OWNER_ID;
 use crate::handlers::iso8601;
-use crate::handlers::list::parse_max_keys;
-use crate::handlers::object::{
-    object_meta_from_headers, storage_class_from_headers, validate_key, write_condition,
-    MAX_PUT_SIZE,
+use crate::request::{
+    self, encode_if, object_meta_from_headers, parse_max_keys, storage_class_from_headers,
+    url_encoding, validate_key, write_condition, MAX_PUT_SIZE, OWNER_ID,
 };
 use crate::s3_error;
+use crate::write;
 use crate::xml::{self, XmlWriter};
 
 /// Smallest part (all but the last), as S3 enforces it.
@@ -305,7 +304,7 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
         meta,
         storage_class: info.storage_class.clone(),
         condition,
-        replica_of: crate::handlers::object::replica_of(req)?,
+        replica_of: request::replica_of(req)?,
     };
     let store = req.store().clone();
     let (b, k, u) = (bucket.clone(), key.clone(), upload.clone());
@@ -319,7 +318,7 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
         Ok(v) => v,
         Err(CompleteProblem::InvalidPart(n)) => return Err(invalid_part(n)),
     };
-    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
+    write::committed(req.store(), &version).await?;
     let host = req.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", &format!("http://{host}/{bucket}/{key}"))
@@ -417,8 +416,8 @@ pub async fn list_parts(req: &S3Request) -> S3Result<HttpResponse> {
 /// ListMultipartUploads.
 pub async fn list_uploads(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
-    let url_encode = crate::handlers::list::url_encoding(req)?;
-    let enc = |s: &str| crate::handlers::list::encode_if(url_encode, s);
+    let url_encode = url_encoding(req)?;
+    let enc = |s: &str| encode_if(url_encode, s);
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req
         .q("delimiter")

@@ -1,101 +1,26 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use strata_storage::{Body, NewVersion, ObjectMeta, ReplicaOf, StoredChecksum, WriteCondition};
+use strata_storage::{Body, NewVersion, StoredChecksum};
 
 use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::http_date;
+use crate::request::{
+    object_meta_from_headers, replica_of, storage_class_from_headers, validate_key, version_param,
+    write_condition, Preconditions, MAX_KEY_LEN, MAX_PUT_SIZE,
+};
 use crate::s3_error;
+use crate::versions::{check_readable, load_readable, restore_header};
+use crate::write;
 use crate::xml::{self, XmlWriter};
 
-/// Largest object a single PUT accepts (S3's limit).
-pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
-/// Longest key, in bytes.
-pub const MAX_KEY_LEN: usize = 1024;
-/// Most user-metadata bytes (names and values) per object.
-pub const MAX_USER_METADATA: usize = 2 * 1024;
 /// Size of the pieces a GET streams.
 const READ_PIECE: usize = 1024 * 1024;
-
-pub use strata_lifecycle::rules::STORAGE_CLASSES;
-
-pub(crate) fn validate_key(key: &str) -> S3Result<()> {
-    if key.len() > MAX_KEY_LEN {
-        return Err(s3_error!(KeyTooLongError, "Your key is too long")
-            .with_extra("Size", key.len().to_string())
-            .with_extra("MaxSizeAllowed", MAX_KEY_LEN.to_string()));
-    }
-    Ok(())
-}
-
-/// Reads the metadata headers a PUT stores.
-pub(crate) fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
-    let h = |name: &str| req.header(name).map(str::to_owned);
-    let content_encoding = h("content-encoding").and_then(|v| {
-        // `aws-chunked` describes the transfer, not the object: S3 strips it.
-        let rest: Vec<&str> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-            .collect();
-        (!rest.is_empty()).then(|| rest.join(","))
-    });
-    let mut user = BTreeMap::new();
-    let mut user_size = 0usize;
-    for (name, value) in req.http.headers() {
-        if let Some(meta_name) = name.as_str().strip_prefix("x-amz-meta-") {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            user_size += meta_name.len() + value.len();
-            user.entry(meta_name.to_owned())
-                .and_modify(|v: &mut String| {
-                    v.push(',');
-                    v.push_str(&value)
-                })
-                .or_insert(value);
-        }
-    }
-    if user_size > MAX_USER_METADATA {
-        return Err(s3_error!(
-            MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size"
-        )
-        .with_extra("Size", user_size.to_string())
-        .with_extra("MaxSizeAllowed", MAX_USER_METADATA.to_string()));
-    }
-    Ok(ObjectMeta {
-        content_type: Some(h("content-type").unwrap_or_else(|| "binary/octet-stream".to_owned())),
-        content_encoding,
-        content_disposition: h("content-disposition"),
-        content_language: h("content-language"),
-        cache_control: h("cache-control"),
-        expires: h("expires"),
-        user,
-        checksum: None,
-        tags: match req.header("x-amz-tagging") {
-            Some(v) => crate::handlers::tagging::tags_from_header(v)?,
-            None => Vec::new(),
-        },
-        part_sizes: Vec::new(),
-    })
-}
-
-pub(crate) fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
-    match req.header("x-amz-storage-class") {
-        None => Ok("STANDARD".to_owned()),
-        Some(c) if STORAGE_CLASSES.contains(&c) => Ok(c.to_owned()),
-        Some(_) => Err(s3_error!(
-            InvalidStorageClass,
-            "The storage class you specified is not valid"
-        )),
-    }
-}
 
 /// Adds `x-amz-expiration` when a lifecycle rule of the bucket expires this (current) version.
 async fn add_expiration_header(
@@ -106,116 +31,11 @@ async fn add_expiration_header(
     if !v.is_latest {
         return;
     }
-    if let Ok(Some(cfg)) = crate::handlers::lifecycle::load(&req.state, &v.bucket).await {
-        if let Some(h) = crate::handlers::lifecycle::expiration_header(&cfg, &req.state.clock, v) {
+    if let Ok(Some(cfg)) = crate::lifecycle_cache::load(&req.state, &v.bucket).await {
+        if let Some(h) = crate::lifecycle_cache::expiration_header(&cfg, &req.state.clock, v) {
             resp.insert_header(("x-amz-expiration", h));
         }
     }
-}
-
-/// The `versionId` query parameter, checked for form: a malformed id is `InvalidArgument`.
-pub(crate) fn version_param(req: &S3Request) -> S3Result<Option<String>> {
-    match req.q("versionId") {
-        None => Ok(None),
-        Some(v) if strata_storage::is_valid_version_id(v) => Ok(Some(v.to_owned())),
-        Some(v) => Err(s3_error!(InvalidArgument, "Invalid version id specified")
-            .with_extra("ArgumentName", "versionId")
-            .with_extra("ArgumentValue", v)),
-    }
-}
-
-/// Loads a version for reading as S3 resolves it: the latest being a delete marker is 404
-/// `NoSuchKey` with `x-amz-delete-marker`; a delete marker asked for by id is 405; an unknown
-/// version id is 404 `NoSuchVersion`.
-pub(crate) async fn load_readable(
-    store: &strata_storage::Store,
-    bucket: &str,
-    key: &str,
-    version_id: Option<String>,
-) -> S3Result<strata_storage::ObjectHandle> {
-    let store = store.clone();
-    let (b, k) = (bucket.to_owned(), key.to_owned());
-    let by_version = version_id.is_some();
-    let handle = blocking(move || {
-        store
-            .get_object(&b, &k, version_id.as_deref())
-            .map_err(|e| match e {
-                strata_storage::Error::NoSuchKey(_) if by_version => {
-                    s3_error!(NoSuchVersion, "The specified version does not exist.")
-                        .with_extra("Key", k.clone())
-                        .with_extra("VersionId", version_id.clone().unwrap_or_default())
-                }
-                other => S3Error::from(other),
-            })
-    })
-    .await?;
-    let v = &handle.version;
-    if v.is_delete_marker {
-        let err = if by_version {
-            s3_error!(
-                MethodNotAllowed,
-                "The specified method is not allowed against this resource."
-            )
-            .with_extra("Method", "GET")
-            .with_extra("ResourceType", "DeleteMarker")
-            .with_header("Last-Modified", http_date(v.last_modified_ms))
-        } else {
-            s3_error!(NoSuchKey, "The specified key does not exist.").with_extra("Key", key)
-        };
-        return Err(err
-            .with_header("x-amz-delete-marker", "true")
-            .with_header("x-amz-version-id", v.version_id.clone()));
-    }
-    Ok(handle)
-}
-
-/// The write condition of a PutObject or CompleteMultipartUpload (`If-None-Match: *`, `If-Match`).
-pub(crate) fn write_condition(req: &S3Request) -> S3Result<WriteCondition> {
-    match (req.header("if-none-match"), req.header("if-match")) {
-        (Some(_), Some(_)) => Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented"
-        )),
-        (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfNoneMatch),
-        (Some(_), None) => Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented"
-        )
-        .with_extra("Header", "If-None-Match")),
-        (None, Some(v)) => Ok(WriteCondition::IfMatch(
-            v.trim().trim_matches('"').to_owned(),
-        )),
-        (None, None) => Ok(WriteCondition::None),
-    }
-}
-
-/// The source version a write replicates, from the `x-strata-replica-*` headers another Strata
-/// server's replication worker sends (the version keeps its id and Last-Modified).
-pub fn replica_of(req: &S3Request) -> S3Result<Option<ReplicaOf>> {
-    use crate::replication_remote::{REPLICA_MODIFIED_HEADER, REPLICA_VERSION_HEADER};
-    let Some(version_id) = req.header(REPLICA_VERSION_HEADER) else {
-        return Ok(None);
-    };
-    if !strata_storage::is_valid_version_id(version_id) {
-        return Err(s3_error!(InvalidArgument, "Invalid version id specified")
-            .with_extra("ArgumentName", REPLICA_VERSION_HEADER));
-    }
-    let last_modified_ms = match req.header(REPLICA_MODIFIED_HEADER) {
-        None => req.state.clock.now_ms(),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|ms| (0..=crate::handlers::MAX_TIME_MS).contains(ms))
-            .ok_or_else(|| {
-                s3_error!(InvalidArgument, "Invalid {REPLICA_MODIFIED_HEADER} header")
-                    .with_extra("ArgumentName", REPLICA_MODIFIED_HEADER)
-            })?,
-    };
-    Ok(Some(ReplicaOf {
-        version_id: version_id.to_owned(),
-        last_modified_ms,
-    }))
 }
 
 /// PutObject.
@@ -254,7 +74,6 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
             value: value.clone(),
             checksum_type: "FULL_OBJECT".to_owned(),
         });
-    let store = req.store().clone();
     let new = NewVersion {
         etag: etag.clone(),
         meta,
@@ -262,22 +81,8 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
         condition,
         replica_of,
     };
-    let version = if writer.is_inline() {
-        // Nothing to write but the row: await the commit without a blocking thread.
-        let staged = writer.finish()?;
-        store.put_object_async(&bucket, &key, staged, new).await?
-    } else {
-        blocking(move || {
-            {
-                let staged = writer.finish()?;
-                store.put_object(&bucket, &key, staged, new)
-            }
-            .map_err(S3Error::from)
-        })
-        .await?
-    };
+    let version = write::commit_body(req.store(), &bucket, &key, writer, new).await?;
     req.state.metrics.record_bytes_in(digests.len);
-    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let mut resp = HttpResponse::Ok();
     // The stored version's ETag: for a repeated replica delivery, the version already there.
     resp.insert_header((header::ETAG, format!("\"{}\"", version.etag)));
@@ -341,56 +146,6 @@ pub fn resolve_range(range: &ByteRange, size: u64) -> Result<(u64, u64), ()> {
     }
 }
 
-fn etag_matches(header_value: &str, etag: &str) -> bool {
-    header_value.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == etag
-    })
-}
-
-pub(crate) fn parse_http_date(value: &str) -> Option<i64> {
-    httpdate::parse_http_date(value.trim())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-}
-
-/// Evaluates If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with S3's
-/// precedence (RFC 7232 order: a passing If-Match overrides If-Unmodified-Since; a failing
-/// If-None-Match overrides If-Modified-Since).
-fn check_conditions(req: &S3Request, etag: &str, last_modified_ms: i64) -> S3Result<()> {
-    let modified_s = last_modified_ms / 1000;
-    let precondition = || {
-        s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        )
-    };
-    let not_modified = || {
-        s3_error!(NotModified, "Not Modified")
-            .with_header("ETag", format!("\"{etag}\""))
-            .with_header("Last-Modified", http_date(last_modified_ms))
-    };
-    if let Some(v) = req.header("if-match") {
-        if !etag_matches(v, etag) {
-            return Err(precondition().with_extra("Condition", "If-Match"));
-        }
-    } else if let Some(t) = req.header("if-unmodified-since").and_then(parse_http_date) {
-        if modified_s > t {
-            return Err(precondition().with_extra("Condition", "If-Unmodified-Since"));
-        }
-    }
-    if let Some(v) = req.header("if-none-match") {
-        if etag_matches(v, etag) {
-            return Err(not_modified());
-        }
-    } else if let Some(t) = req.header("if-modified-since").and_then(parse_http_date) {
-        if modified_s <= t {
-            return Err(not_modified());
-        }
-    }
-    Ok(())
-}
-
 /// GetObject and HeadObject.
 pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
@@ -398,9 +153,9 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
     let version_id = version_param(req)?;
     let handle = load_readable(req.store(), &bucket, &key, version_id).await?;
     let v = &handle.version;
-    check_conditions(req, &v.etag, v.last_modified_ms)?;
+    Preconditions::of_read(req).check(&v.etag, v.last_modified_ms)?;
     if !head_only {
-        crate::handlers::restore::check_readable(v, &req.state.clock)?;
+        check_readable(v, &req.state.clock)?;
     }
 
     let size = v.size;
@@ -472,7 +227,7 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
     };
     put_object_headers(&mut resp, req, v, handle.bucket_versioned);
     add_expiration_header(&mut resp, req, v).await;
-    if let Some(h) = crate::handlers::restore::restore_header(v, req.state.clock.now_ms()) {
+    if let Some(h) = restore_header(v, req.state.clock.now_ms()) {
         resp.insert_header(("x-amz-restore", h));
     }
     if let Some((first, last)) = range {
@@ -732,13 +487,5 @@ mod tests {
         assert_eq!(resolve_range(&ByteRange::Suffix(3), 10), Ok((7, 9)));
         assert_eq!(resolve_range(&ByteRange::Suffix(30), 10), Ok((0, 9)));
         assert_eq!(resolve_range(&ByteRange::Suffix(0), 10), Err(()));
-    }
-
-    #[test]
-    fn etag_conditions() {
-        assert!(etag_matches("\"abc\"", "abc"));
-        assert!(etag_matches("\"x\", \"abc\"", "abc"));
-        assert!(etag_matches("*", "abc"));
-        assert!(!etag_matches("\"abd\"", "abc"));
     }
 }

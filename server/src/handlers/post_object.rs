@@ -9,14 +9,14 @@ use actix_web::{web, HttpResponse};
 use futures_util::{StreamExt, TryStreamExt};
 use strata_storage::{NewVersion, ObjectMeta, WriteCondition};
 
-use crate::app::{blocking, S3Request};
+use crate::app::S3Request;
 use crate::auth::post_policy;
 use crate::auth::PayloadCheck;
 use crate::body::{self, BodySpec};
 use crate::error::{S3Error, S3Result};
-use crate::handlers::object::{validate_key, MAX_PUT_SIZE, MAX_USER_METADATA, STORAGE_CLASSES};
-use crate::handlers::tagging::{validate_tags, MAX_OBJECT_TAGS};
+use crate::request::{self, validate_key, validate_tags, MAX_OBJECT_TAGS, MAX_PUT_SIZE};
 use crate::s3_error;
+use crate::write;
 use crate::xml::{self, XmlWriter};
 
 /// Most bytes of form fields before the file.
@@ -116,7 +116,7 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
             .map(str::to_owned)
             .or(file_type)
             .or_else(|| Some("binary/octet-stream".into())),
-        content_encoding: get("content-encoding").map(str::to_owned),
+        content_encoding: get("content-encoding").and_then(request::stored_content_encoding),
         content_disposition: get("content-disposition").map(str::to_owned),
         content_language: get("content-language").map(str::to_owned),
         cache_control: get("cache-control").map(str::to_owned),
@@ -124,19 +124,11 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
         user: BTreeMap::new(),
         ..Default::default()
     };
-    let mut user_size = 0;
-    for (k, v) in &fields {
-        if let Some(name) = k.to_ascii_lowercase().strip_prefix("x-amz-meta-") {
-            user_size += name.len() + v.len();
-            meta.user.insert(name.to_owned(), v.clone());
-        }
-    }
-    if user_size > MAX_USER_METADATA {
-        return Err(s3_error!(
-            MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size"
-        ));
-    }
+    meta.user = request::user_metadata(fields.iter().filter_map(|(k, v)| {
+        let name = k.get(..11)?;
+        name.eq_ignore_ascii_case("x-amz-meta-")
+            .then(|| (&k[11..], v.clone()))
+    }))?;
     if let Some(doc) = get("tagging") {
         let tagging: xml::Tagging = xml::parse(doc.as_bytes())?;
         meta.tags = tagging
@@ -147,16 +139,7 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
             .collect();
         validate_tags(&meta.tags, MAX_OBJECT_TAGS)?;
     }
-    let storage_class = match get("x-amz-storage-class") {
-        None => "STANDARD".to_owned(),
-        Some(c) if STORAGE_CLASSES.contains(&c) => c.to_owned(),
-        Some(_) => {
-            return Err(s3_error!(
-                InvalidStorageClass,
-                "The storage class you specified is not valid"
-            ))
-        }
-    };
+    let storage_class = request::storage_class(get("x-amz-storage-class"))?;
     let status = match get("success_action_status") {
         Some("200") => 200,
         Some("201") => 201,
@@ -177,7 +160,6 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
     let (writer, digests) = body::ingest(file_part, writer, spec, &req.state.body_limits).await?;
     policy.check_length(digests.len)?;
     let etag = hex::encode(digests.md5);
-    let store = req.store().clone();
     let new = NewVersion {
         etag: etag.clone(),
         meta,
@@ -185,22 +167,10 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
         condition: WriteCondition::None,
         replica_of: None,
     };
-    let (b, k) = (bucket.clone(), key.clone());
-    let version = blocking(move || {
-        {
-            let staged = writer.finish()?;
-            store.put_object(&b, &k, staged, new)
-        }
-        .map_err(S3Error::from)
-    })
-    .await?;
+    let version = write::commit_body(req.store(), &bucket, &key, writer, new).await?;
     req.state.metrics.record_bytes_in(digests.len);
-    crate::handlers::restore::archive_if_needed(req.store(), &version).await?;
     let host = req.header("host").unwrap_or("localhost");
-    let location = format!(
-        "http://{host}/{bucket}/{}",
-        crate::handlers::list::encode_if(true, &key)
-    );
+    let location = format!("http://{host}/{bucket}/{}", request::encode_if(true, &key));
     let quoted = format!("\"{etag}\"");
     if let Some(url) = redirect {
         let sep = if url.contains('?') { '&' } else { '?' };

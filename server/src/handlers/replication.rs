@@ -14,7 +14,7 @@ use strata_storage::Versioning;
 use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
-use crate::handlers::lifecycle::rule_error;
+use crate::request::rule_error;
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 

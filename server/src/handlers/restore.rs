@@ -3,66 +3,14 @@
 
 use actix_web::{web, HttpResponse};
 use strata_lifecycle::eval::due_after_days;
-use strata_lifecycle::rules::is_archive_class;
-use strata_lifecycle::LifecycleClock;
-use strata_storage::ObjectVersion;
 
 use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
-use crate::handlers::http_date;
-use crate::handlers::object::{load_readable, version_param};
+use crate::request::version_param;
 use crate::s3_error;
+use crate::versions::{load_readable, status, RestoreStatus};
 use crate::xml;
-
-/// Where a restore of an archived version stands at `now_ms`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RestoreStatus {
-    /// Not archived: always readable.
-    NotArchived,
-    /// Archived, no restore asked for (or the restored copy expired).
-    Archived,
-    /// A restore is in progress.
-    Ongoing,
-    /// Restored and readable until the given time.
-    Restored(i64),
-}
-
-/// The restore status of a version.
-pub fn status(v: &ObjectVersion, now_ms: i64) -> RestoreStatus {
-    if !v.archived && !is_archive_class(&v.storage_class) {
-        return RestoreStatus::NotArchived;
-    }
-    match v.restore {
-        Some((ready, _)) if now_ms < ready => RestoreStatus::Ongoing,
-        Some((_, expiry)) if now_ms < expiry => RestoreStatus::Restored(expiry),
-        _ => RestoreStatus::Archived,
-    }
-}
-
-/// The `x-amz-restore` header value, if any.
-pub fn restore_header(v: &ObjectVersion, now_ms: i64) -> Option<String> {
-    match status(v, now_ms) {
-        RestoreStatus::Ongoing => Some("ongoing-request=\"true\"".into()),
-        RestoreStatus::Restored(expiry) => Some(format!(
-            "ongoing-request=\"false\", expiry-date=\"{}\"",
-            http_date(expiry)
-        )),
-        _ => None,
-    }
-}
-
-/// Refuses reading the bytes of an archived version that is not restored.
-pub fn check_readable(v: &ObjectVersion, clock: &LifecycleClock) -> S3Result<()> {
-    match status(v, clock.now_ms()) {
-        RestoreStatus::NotArchived | RestoreStatus::Restored(_) => Ok(()),
-        RestoreStatus::Archived | RestoreStatus::Ongoing => Err(s3_error!(
-            InvalidObjectState,
-            "The operation is not valid for the object's storage class"
-        )
-        .with_extra("StorageClass", v.storage_class.clone())),
-    }
-}
 
 /// Retrieval delay of a restore tier, in real-time hours (S3's upper bounds).
 fn retrieval_hours(class: &str, tier: &str) -> S3Result<f64> {
@@ -165,13 +113,4 @@ pub async fn restore_object(req: &mut S3Request, payload: web::Payload) -> S3Res
         Some(_) => HttpResponse::Accepted().finish(),
         None => HttpResponse::Ok().finish(),
     })
-}
-
-/// Moves a just-committed version to the cold tier when its class is an archive class.
-pub async fn archive_if_needed(store: &strata_storage::Store, v: &ObjectVersion) -> S3Result<()> {
-    if v.is_delete_marker || !is_archive_class(&v.storage_class) {
-        return Ok(());
-    }
-    let (s, id) = (store.clone(), v.id);
-    blocking(move || s.archive_version(id).map(|_| ()).map_err(S3Error::from)).await
 }

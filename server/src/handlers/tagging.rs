@@ -2,63 +2,16 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::{blocking, parse_query, S3Request};
+use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::{setting_document, store_setting};
+use crate::request::{validate_tags, version_param, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS};
 use crate::s3_error;
+use crate::versions::load_readable;
 use crate::xml::{self, XmlWriter};
 
-/// Most tags on an object.
-pub const MAX_OBJECT_TAGS: usize = 10;
-/// Most tags on a bucket.
-pub const MAX_BUCKET_TAGS: usize = 50;
 const BUCKET_TAGS_SETTING: &str = "tagging";
-
-/// Checks a tag set against S3's rules: count, key and value lengths, unique keys, no `aws:` keys.
-pub fn validate_tags(tags: &[(String, String)], max: usize) -> S3Result<()> {
-    if tags.len() > max {
-        return Err(s3_error!(
-            InvalidTag,
-            "Object tags cannot be greater than {max}"
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in tags {
-        if k.is_empty() || k.chars().count() > 128 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagKey you have provided is invalid"
-            ));
-        }
-        if v.chars().count() > 256 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagValue you have provided is invalid"
-            ));
-        }
-        if k.starts_with("aws:") {
-            return Err(s3_error!(
-                InvalidTag,
-                "Your TagKey cannot be prefixed with aws:"
-            ));
-        }
-        if !seen.insert(k.as_str()) {
-            return Err(s3_error!(
-                InvalidTag,
-                "Cannot provide multiple Tags with the same key"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Parses the `x-amz-tagging` header (URL query form: `k1=v1&k2=v2`).
-pub fn tags_from_header(value: &str) -> S3Result<Vec<(String, String)>> {
-    let tags = parse_query(value);
-    validate_tags(&tags, MAX_OBJECT_TAGS)?;
-    Ok(tags)
-}
 
 fn parse_tagging_body(body: &[u8], max: usize) -> S3Result<Vec<(String, String)>> {
     let doc: xml::Tagging = xml::parse(body)?;
@@ -91,8 +44,8 @@ fn with_version(resp: &mut actix_web::HttpResponseBuilder, version_id: &str, ver
 /// a marker named by id).
 async fn target(req: &S3Request) -> S3Result<strata_storage::ObjectHandle> {
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = crate::handlers::object::version_param(req)?;
-    crate::handlers::object::load_readable(req.store(), &b, &k, vid).await
+    let vid = version_param(req)?;
+    load_readable(req.store(), &b, &k, vid).await
 }
 
 /// PutObjectTagging.
@@ -187,6 +140,7 @@ pub async fn delete_bucket_tagging(req: &S3Request) -> S3Result<HttpResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::tags_from_header;
 
     #[test]
     fn header_tags() {

@@ -6,9 +6,8 @@ use strata_storage::Versioning;
 use crate::app::{blocking, S3Request};
 use crate::body;
 use crate::error::{S3Error, S3Result};
-use crate::handlers::bucket::OWNER_ID;
 use crate::handlers::iso8601;
-use crate::handlers::list::{encode_if, parse_max_keys};
+use crate::request::{encode_if, parse_max_keys, url_encoding, OWNER_ID};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -72,7 +71,7 @@ pub async fn get_bucket_versioning(req: &S3Request) -> S3Result<HttpResponse> {
 /// ListObjectVersions.
 pub async fn list_object_versions(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
-    let url_encode = crate::handlers::list::url_encoding(req)?;
+    let url_encode = url_encoding(req)?;
     let enc = |s: &str| encode_if(url_encode, s);
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req
