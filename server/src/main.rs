@@ -25,10 +25,7 @@ use std::process::ExitCode;
 use actix_web::{web, App, HttpServer};
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Development credentials used when STRATA_ACCESS_KEY / STRATA_SECRET_KEY are unset.
-pub const DEV_ACCESS_KEY: &str = "strata-dev";
-/// See [`DEV_ACCESS_KEY`].
-pub const DEV_SECRET_KEY: &str = "strata-dev-secret";
+use strata_client::{env_credentials, DEV_ACCESS_KEY, DEV_SECRET_KEY};
 
 /// Strata: an S3-compatible object storage server with a lifecycle engine.
 #[derive(Parser)]
@@ -165,17 +162,6 @@ fn main() -> ExitCode {
             eprintln!("strata: {msg}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The credentials from `STRATA_ACCESS_KEY` / `STRATA_SECRET_KEY`, or the development defaults
-/// when both are unset; the flag says whether the defaults are in use.
-pub fn env_credentials() -> Result<(String, String, bool), String> {
-    let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
-    match (var("STRATA_ACCESS_KEY"), var("STRATA_SECRET_KEY")) {
-        (Some(a), Some(s)) => Ok((a, s, false)),
-        (None, None) => Ok((DEV_ACCESS_KEY.to_owned(), DEV_SECRET_KEY.to_owned(), true)),
-        _ => Err("set both STRATA_ACCESS_KEY and STRATA_SECRET_KEY, or neither".into()),
     }
 }
 
