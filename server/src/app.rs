@@ -10,6 +10,7 @@ use std::time::Instant;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use percent_encoding::percent_decode_str;
+use tracing::Instrument as _;
 
 use crate::auth::{self, AuthConfig, Authenticated, RequestParts};
 use crate::error::{S3Error, S3Result};
@@ -222,10 +223,22 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = new_request_id();
     let state = state.into_inner();
-    let (op, bucket, result) = route(req.clone(), payload, state.clone(), request_id.clone()).await;
+    // Every line logged while the request is handled carries its id (blocking tasks excepted:
+    // what they fail with is logged here).
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let (op, bucket, result) = route(req.clone(), payload, state.clone(), request_id.clone())
+        .instrument(span.clone())
+        .await;
     let mut resp = match result {
         Ok(resp) => resp,
-        Err(err) => error_response(&req, &err, &request_id),
+        Err(err) => {
+            if let Some(detail) = &err.detail {
+                span.in_scope(
+                    || tracing::error!(operation = op.name(), error = %detail, "internal error"),
+                );
+            }
+            error_response(&req, &err, &request_id)
+        }
     };
     if op != Operation::PreflightCors && req.headers().contains_key("origin") {
         handlers::cors::decorate(&state.store, bucket.as_deref(), &req, resp.headers_mut()).await;

@@ -191,6 +191,9 @@ pub struct S3Error {
     pub extra: Vec<(&'static str, String)>,
     /// Extra response headers (e.g. `Content-Range` on 416, `x-amz-delete-marker`).
     pub headers: Vec<(&'static str, String)>,
+    /// What went wrong inside the server: logged with the request id when the response is
+    /// rendered, never sent to the client.
+    pub detail: Option<String>,
 }
 
 impl S3Error {
@@ -202,6 +205,7 @@ impl S3Error {
             resource: None,
             extra: Vec::new(),
             headers: Vec::new(),
+            detail: None,
         }
     }
 
@@ -219,11 +223,12 @@ impl S3Error {
 
     /// An internal error: the detail is logged, the client sees a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
-        Self::new(
+        let mut err = Self::new(
             S3ErrorCode::InternalError,
             "We encountered an internal error. Please try again.",
-        )
+        );
+        err.detail = Some(detail.to_string());
+        err
     }
 
     /// The S3 XML error document.
@@ -348,6 +353,21 @@ pub type S3Result<T> = Result<T, S3Error>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // issue #13: corruption and conflicts reached the client as their internal message.
+    #[test]
+    fn internal_details_are_kept_for_the_log_only() {
+        let corrupt: S3Error = strata_storage::Error::Corrupt("malformed chunk list".into()).into();
+        assert_eq!(corrupt.code, S3ErrorCode::InternalError);
+        assert_eq!(corrupt.code.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(corrupt
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("malformed")));
+        let xml = corrupt.to_xml("REQ");
+        assert!(!xml.contains("malformed"), "{xml}");
+        assert!(xml.contains("<Code>InternalError</Code>"), "{xml}");
+    }
 
     #[test]
     fn renders_error_document() {

@@ -176,7 +176,16 @@ impl Operation {
 
 /// Bucket sub-resources and the operation names they select, per method.
 /// (query key, GET, PUT, DELETE, POST)
-const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
+/// A sub-resource row: (query key, GET/HEAD, PUT, DELETE, POST operation names; empty: not served).
+type SubresourceRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const BUCKET_SUBRESOURCES: &[SubresourceRow] = &[
     (
         "accelerate",
         "GetBucketAccelerateConfiguration",
@@ -318,7 +327,7 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 /// Object sub-resources: (query key, GET, PUT, DELETE, POST).
-const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
+const OBJECT_SUBRESOURCES: &[SubresourceRow] = &[
     ("acl", "GetObjectAcl", "PutObjectAcl", "", ""),
     ("attributes", "GetObjectAttributes", "", "", ""),
     (
@@ -348,10 +357,7 @@ const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
     ("uploads", "", "", "", "CreateMultipartUpload"),
 ];
 
-fn pick(
-    entry: &(&str, &'static str, &'static str, &'static str, &'static str),
-    method: &str,
-) -> Option<&'static str> {
+fn pick(entry: &SubresourceRow, method: &str) -> Option<&'static str> {
     let name = match method {
         "GET" | "HEAD" => entry.1,
         "PUT" => entry.2,
@@ -569,5 +575,30 @@ mod tests {
             op("POST", Some("b"), Some("k"), &[], false),
             MethodNotAllowed
         );
+    }
+
+    // issue #13: every row of the sub-resource tables is classified to the operation it names,
+    // for each method the row serves, and a method it does not serve is MethodNotAllowed.
+    #[test]
+    fn every_subresource_row() {
+        let tables: [(&[SubresourceRow], Option<&str>); 2] = [
+            (BUCKET_SUBRESOURCES, None),
+            (OBJECT_SUBRESOURCES, Some("k")),
+        ];
+        for (table, key) in tables {
+            for row in table {
+                for method in ["GET", "HEAD", "PUT", "DELETE", "POST"] {
+                    let got = op(method, Some("b"), key, &[(row.0, "")], false);
+                    match pick(row, method) {
+                        // A HEAD with a sub-resource is its GET row (S3 answers HEAD like GET).
+                        Some(name) => {
+                            assert_eq!(got.name(), name, "{method} ?{} on {key:?}", row.0)
+                        }
+                        None if row.0 == "uploads" && key.is_none() && method == "HEAD" => {}
+                        None => assert_eq!(got, Operation::MethodNotAllowed, "{method} ?{}", row.0),
+                    }
+                }
+            }
+        }
     }
 }
