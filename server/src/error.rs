@@ -193,7 +193,7 @@ pub struct S3Error {
     pub headers: Vec<(&'static str, String)>,
     /// What went wrong inside the server: logged with the request id when the response is
     /// rendered, never sent to the client.
-    pub detail: Option<String>,
+    pub detail: Option<Box<str>>,
 }
 
 impl S3Error {
@@ -227,7 +227,7 @@ impl S3Error {
             S3ErrorCode::InternalError,
             "We encountered an internal error. Please try again.",
         );
-        err.detail = Some(detail.to_string());
+        err.detail = Some(detail.to_string().into_boxed_str());
         err
     }
 
