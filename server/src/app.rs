@@ -96,6 +96,25 @@ impl S3Request {
         std::mem::replace(&mut self.auth.payload, auth::PayloadCheck::Unverified)
     }
 
+    /// Reads a small request document (an XML or JSON body of at most `max_len` bytes) with
+    /// every integrity check the request asked for and the server's body timeouts.
+    pub async fn read_document(
+        &mut self,
+        payload: web::Payload,
+        max_len: u64,
+    ) -> S3Result<Vec<u8>> {
+        let check = self.take_payload_check();
+        let (body, _) = crate::body::read_small(
+            payload,
+            self.http.headers(),
+            check,
+            max_len,
+            &self.state.body_limits,
+        )
+        .await?;
+        Ok(body)
+    }
+
     /// The storage engine.
     pub fn store(&self) -> &strata_storage::Store {
         &self.state.store

@@ -3,7 +3,6 @@
 use actix_web::{web, HttpResponse};
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{validate_bucket_name, OWNER_ID};
@@ -39,15 +38,7 @@ pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
 pub async fn create_bucket(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
     validate_bucket_name(&bucket)?;
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        64 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 64 * 1024).await?;
     let mut region = req.state.region.clone();
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: xml::CreateBucketConfiguration = xml::parse(&body)?;

@@ -6,7 +6,6 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::{setting_document, store_setting};
 use crate::s3_error;
@@ -289,15 +288,7 @@ pub async fn preflight(
 
 /// PutBucketCors.
 pub async fn put_bucket_cors(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        256 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 256 * 1024).await?;
     let rules = parse_config(&body)?;
     store_setting(req, CORS_SETTING, Some(render(&rules))).await?;
     Ok(HttpResponse::Ok().finish())

@@ -10,7 +10,6 @@ use strata_lifecycle::rules::{
 use strata_lifecycle::LifecycleConfiguration;
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::lifecycle_cache;
 use crate::request::rule_error;
@@ -354,15 +353,7 @@ pub fn render_configuration(cfg: &LifecycleConfiguration) -> String {
 
 /// PutBucketLifecycleConfiguration.
 pub async fn put_lifecycle(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        1024 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 1024 * 1024).await?;
     let cfg = parse_configuration(&body)?;
     let b = req.bucket()?.to_owned();
     let store = req.store().clone();

@@ -392,15 +392,7 @@ pub async fn delete_object(req: &S3Request) -> S3Result<HttpResponse> {
 pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
     crate::handlers::require_integrity_header(req)?;
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        2 * 1024 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 2 * 1024 * 1024).await?;
     let request: xml::DeleteRequest = xml::parse(&body)?;
     if request.objects.is_empty() || request.objects.len() > 1000 {
         return Err(s3_error!(

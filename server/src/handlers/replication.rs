@@ -12,7 +12,6 @@ use strata_lifecycle::replication::{
 use strata_storage::Versioning;
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::request::rule_error;
 use crate::s3_error;
@@ -237,15 +236,7 @@ pub fn render_configuration(cfg: &ReplicationConfiguration) -> String {
 /// PutBucketReplication.
 pub async fn put_replication(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     crate::handlers::require_integrity_header(req)?;
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        1024 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 1024 * 1024).await?;
     let bucket = req.bucket()?.to_owned();
     let (store, b) = (req.store().clone(), bucket.clone());
     blocking(move || store.bucket(&b).map(|_| ()).map_err(S3Error::from)).await?;

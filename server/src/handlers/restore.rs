@@ -5,7 +5,6 @@ use actix_web::{web, HttpResponse};
 use strata_lifecycle::eval::due_after_days;
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::request::version_param;
 use crate::s3_error;
@@ -36,15 +35,7 @@ pub async fn restore_object(req: &mut S3Request, payload: web::Payload) -> S3Res
     let bucket = req.bucket()?.to_owned();
     let key = req.key()?.to_owned();
     let version_id = version_param(req)?;
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        64 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 64 * 1024).await?;
     let doc: xml::RestoreRequest = if body.iter().all(u8::is_ascii_whitespace) {
         xml::RestoreRequest::default()
     } else {

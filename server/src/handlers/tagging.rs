@@ -3,7 +3,6 @@
 use actix_web::{web, HttpResponse};
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::{setting_document, store_setting};
 use crate::request::{validate_tags, version_param, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS};
@@ -53,15 +52,7 @@ pub async fn put_object_tagging(
     req: &mut S3Request,
     payload: web::Payload,
 ) -> S3Result<HttpResponse> {
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        64 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 64 * 1024).await?;
     let tags = parse_tagging_body(&body, MAX_OBJECT_TAGS)?;
     set_tags(req, tags, HttpResponse::Ok()).await
 }
@@ -111,15 +102,7 @@ pub async fn put_bucket_tagging(
     req: &mut S3Request,
     payload: web::Payload,
 ) -> S3Result<HttpResponse> {
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        64 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 64 * 1024).await?;
     let tags = parse_tagging_body(&body, MAX_BUCKET_TAGS)?;
     store_setting(req, BUCKET_TAGS_SETTING, Some(render_tagging(&tags))).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -4,7 +4,6 @@ use actix_web::{web, HttpResponse};
 use strata_storage::Versioning;
 
 use crate::app::{blocking, S3Request};
-use crate::body;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{encode_if, parse_max_keys, url_encoding, OWNER_ID};
@@ -16,15 +15,7 @@ pub async fn put_bucket_versioning(
     req: &mut S3Request,
     payload: web::Payload,
 ) -> S3Result<HttpResponse> {
-    let check = req.take_payload_check();
-    let (body, _) = body::read_small(
-        payload,
-        req.http.headers(),
-        check,
-        64 * 1024,
-        &req.state.body_limits,
-    )
-    .await?;
+    let body = req.read_document(payload, 64 * 1024).await?;
     let cfg: xml::VersioningConfiguration = xml::parse(&body)?;
     let state = match cfg.status.as_deref() {
         Some("Enabled") => Versioning::Enabled,
