@@ -203,7 +203,11 @@ pub fn resolve_address(
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
 fn check_head_size(req: &HttpRequest) -> S3Result<()> {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
+    let uri = req.uri();
+    let line = req.method().as_str().len()
+        + uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + 1)
+        + 11;
     let headers: usize = req
         .headers()
         .iter()
@@ -242,18 +246,22 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = new_request_id();
     let state = state.into_inner();
-    // Every line logged while the request is handled carries its id (blocking tasks excepted:
-    // what they fail with is logged here).
-    let span = tracing::info_span!("request", request_id = %request_id);
+    // With debug logging on, every line logged while the request is handled carries its id
+    // (blocking tasks excepted: what they fail with is logged below, with the id). At the default
+    // level the span is disabled and costs nothing.
+    let span = tracing::debug_span!("request", request_id = %request_id);
     let (op, bucket, result) = route(req.clone(), payload, state.clone(), request_id.clone())
-        .instrument(span.clone())
+        .instrument(span)
         .await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => {
             if let Some(detail) = &err.detail {
-                span.in_scope(
-                    || tracing::error!(operation = op.name(), error = %detail, "internal error"),
+                tracing::error!(
+                    request_id,
+                    operation = op.name(),
+                    error = %detail,
+                    "internal error"
                 );
             }
             error_response(&req, &err, &request_id)

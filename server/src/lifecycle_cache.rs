@@ -6,7 +6,7 @@
 //! only when the generation it started from is still current.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration, VersionFacts};
 
@@ -19,7 +19,7 @@ type Cached = Option<Arc<LifecycleConfiguration>>;
 /// Lifecycle configurations by bucket.
 #[derive(Default)]
 pub struct LifecycleCache {
-    inner: Mutex<CacheState>,
+    inner: RwLock<CacheState>,
 }
 
 #[derive(Default)]
@@ -30,13 +30,17 @@ struct CacheState {
 }
 
 impl LifecycleCache {
-    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CacheState> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CacheState> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forgets a bucket's cached configuration (it was replaced or removed).
     pub fn forget(&self, bucket: &str) {
-        let mut state = self.state();
+        let mut state = self.write();
         state.generation += 1;
         state.entries.remove(bucket);
     }
@@ -45,7 +49,7 @@ impl LifecycleCache {
 /// The bucket's configuration, if any.
 pub async fn load(state: &AppState, bucket: &str) -> S3Result<Cached> {
     let generation = {
-        let cache = state.lifecycle_configs.state();
+        let cache = state.lifecycle_configs.read();
         if let Some(cached) = cache.entries.get(bucket) {
             return Ok(cached.clone());
         }
@@ -57,7 +61,7 @@ pub async fn load(state: &AppState, bucket: &str) -> S3Result<Cached> {
         blocking(move || strata_lifecycle::worker::load_config(&store, &b).map_err(S3Error::from))
             .await?
             .map(Arc::new);
-    let mut cache = state.lifecycle_configs.state();
+    let mut cache = state.lifecycle_configs.write();
     // A configuration changed while this one was read: it may be stale, so it is not kept.
     if cache.generation == generation {
         cache.entries.insert(bucket.to_owned(), cfg.clone());

@@ -360,13 +360,28 @@ impl<'a> Preconditions<'a> {
     }
 
     fn read(req: &'a S3Request, prefix: &'static str) -> Self {
-        let h = |name: &str| req.header(&format!("{prefix}{name}"));
+        let [if_match, if_none_match, if_modified_since, if_unmodified_since] = if prefix.is_empty()
+        {
+            [
+                "if-match",
+                "if-none-match",
+                "if-modified-since",
+                "if-unmodified-since",
+            ]
+        } else {
+            [
+                "x-amz-copy-source-if-match",
+                "x-amz-copy-source-if-none-match",
+                "x-amz-copy-source-if-modified-since",
+                "x-amz-copy-source-if-unmodified-since",
+            ]
+        };
         Self {
             prefix,
-            if_match: h("if-match"),
-            if_none_match: h("if-none-match"),
-            if_modified_since: h("if-modified-since").and_then(parse_http_date),
-            if_unmodified_since: h("if-unmodified-since").and_then(parse_http_date),
+            if_match: req.header(if_match),
+            if_none_match: req.header(if_none_match),
+            if_modified_since: req.header(if_modified_since).and_then(parse_http_date),
+            if_unmodified_since: req.header(if_unmodified_since).and_then(parse_http_date),
         }
     }
 
