@@ -319,21 +319,10 @@ impl Store {
         let bucket_s = bucket.to_owned();
         let key_s = key.to_owned();
         let ctx = self.ctx();
-        let result = self.inner.writer.write(move |conn| {
-            if !bucket_exists(conn, &bucket_s)? {
-                return Err(Error::NoSuchBucket(bucket_s));
-            }
-            write_version(
-                conn,
-                &ctx,
-                ChangeOrigin::Client,
-                bucket_s,
-                key_s,
-                body,
-                size,
-                new,
-            )
-        });
+        let result = self
+            .inner
+            .writer
+            .write(move |conn| commit_client_write(conn, &ctx, bucket_s, key_s, body, size, new));
         drop(staged);
         if result.is_err() {
             self.discard_chunks(new_chunks);
@@ -358,19 +347,7 @@ impl Store {
         let ctx = self.ctx();
         let commit = inline.then(|| {
             self.inner.writer.write_async(move |conn| {
-                if !bucket_exists(conn, &bucket_s)? {
-                    return Err(Error::NoSuchBucket(bucket_s));
-                }
-                write_version(
-                    conn,
-                    &ctx,
-                    ChangeOrigin::Client,
-                    bucket_s,
-                    key_s,
-                    body,
-                    size,
-                    new,
-                )
+                commit_client_write(conn, &ctx, bucket_s, key_s, body, size, new)
             })
         });
         async move {
@@ -684,4 +661,29 @@ pub fn open_for_tests(dir: &std::path::Path) -> Result<Store> {
     let mut cfg = StoreConfig::new(dir);
     cfg.durability = Durability::Process;
     Ok(Store::open(cfg)?.0)
+}
+
+/// Commits a client's new version of `key` (PutObject, POST Object): the bucket must exist.
+fn commit_client_write(
+    conn: &rusqlite::Connection,
+    ctx: &CommitContext,
+    bucket: String,
+    key: String,
+    body: Body,
+    size: u64,
+    new: NewVersion,
+) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
+    if !bucket_exists(conn, &bucket)? {
+        return Err(Error::NoSuchBucket(bucket));
+    }
+    write_version(
+        conn,
+        ctx,
+        ChangeOrigin::Client,
+        bucket,
+        key,
+        body,
+        size,
+        new,
+    )
 }
