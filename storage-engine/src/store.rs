@@ -663,7 +663,8 @@ pub fn open_for_tests(dir: &std::path::Path) -> Result<Store> {
     Ok(Store::open(cfg)?.0)
 }
 
-/// Commits a client's new version of `key` (PutObject, POST Object): the bucket must exist.
+/// Commits a client's new version of `key` (PutObject, POST Object). A missing bucket is
+/// `NoSuchBucket`, found by `write_version`'s read of the bucket's versioning state.
 fn commit_client_write(
     conn: &rusqlite::Connection,
     ctx: &CommitContext,
@@ -673,9 +674,6 @@ fn commit_client_write(
     size: u64,
     new: NewVersion,
 ) -> Result<(ObjectVersion, Vec<ChunkHash>)> {
-    if !bucket_exists(conn, &bucket)? {
-        return Err(Error::NoSuchBucket(bucket));
-    }
     write_version(
         conn,
         ctx,

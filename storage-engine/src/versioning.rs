@@ -12,7 +12,7 @@ use crate::chunks::ChunkHash;
 use crate::engine::Store;
 use crate::error::{Error, Result};
 use crate::meta::codec::now_ms;
-use crate::meta::commit::{commit_key, Change, CommitContext, RemovedRow};
+use crate::meta::commit::{commit_key, commit_key_from, Change, CommitContext, RemovedRow};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::meta::queue::{REPLICA, REPLICATION_SETTING};
 use crate::meta::versions::{
@@ -154,17 +154,32 @@ pub(crate) fn insert_version(
         (None, Versioning::Unversioned | Versioning::Suspended) => NULL_VERSION.to_owned(),
     };
     let replication_status = new.replica_of.is_some().then(|| REPLICA.to_owned());
-    let (freed, committed) = commit_key(conn, ctx, &bucket, &key, || {
+    let before = live.map(|v| v.size);
+    let (freed, committed) = commit_key_from(conn, ctx, &bucket, &key, before, || {
         let mut freed = Vec::new();
         let mut removed = Vec::new();
+        let mut latest = current.as_ref().map(|v| v.id);
         if versioning != Versioning::Enabled || version_id == NULL_VERSION {
-            if let Some(old) = load_version(conn, &bucket, &key, Some(NULL_VERSION))? {
-                freed.extend(remove_version_row(conn, &old)?);
-                removed.push(RemovedRow::of(&old));
+            // The `null` version is usually the latest one, read above; only an older one
+            // needs a lookup.
+            let fetched;
+            let old = match &current {
+                Some(cur) if cur.version_id == NULL_VERSION => Some(cur),
+                _ => {
+                    fetched = load_version(conn, &bucket, &key, Some(NULL_VERSION))?;
+                    fetched.as_ref()
+                }
+            };
+            if let Some(old) = old {
+                freed.extend(remove_version_row(conn, old)?);
+                removed.push(RemovedRow::of(old));
+                if latest == Some(old.id) {
+                    latest = None;
+                }
             }
         }
-        if let Some(cur) = load_version(conn, &bucket, &key, None)? {
-            demote(conn, cur.id, now)?;
+        if let Some(id) = latest {
+            demote(conn, id, now)?;
         }
         let id = insert_row(
             conn,

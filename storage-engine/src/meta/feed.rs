@@ -4,8 +4,11 @@
 //! Invariants:
 //! - An event exists if and only if its change committed: a write that fails or is rolled back
 //!   leaves no event, and a committed change always has one.
-//! - Sequence numbers increase with commit order and are never reused (`AUTOINCREMENT`), so a
-//!   consumer's cursor (the last `seq` it handled) is a complete description of its progress.
+//! - Sequence numbers increase with commit order and are never reused, so a consumer's cursor
+//!   (the last `seq` it handled) is a complete description of its progress. `seq` is the rowid
+//!   without `AUTOINCREMENT` (which would cost every commit a `sqlite_sequence` update): SQLite
+//!   gives a new row the largest rowid plus one, and pruning only ever deletes the oldest events
+//!   and always keeps at least one, so the largest is never deleted and never handed out again.
 //! - Pruning: the feed keeps the newest `retain` events (`StoreConfig::change_feed_retain`,
 //!   `FEED_RETAIN` by default). When an event's `seq` is a multiple of `min(retain, 1024)`, the
 //!   events more than `retain` behind it are deleted in the same transaction, so the feed holds
