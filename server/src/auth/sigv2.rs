@@ -151,12 +151,14 @@ fn verify_signature(
         .unwrap_or_default();
     let mut first: Option<String> = None;
     for date_line in date_lines {
-        let string_to_sign = string_to_sign(parts, query, date_line, presigned);
-        let expected = hmac_sha1(cfg.secret_key.as_bytes(), string_to_sign.as_bytes())?;
-        if strata_signing::constant_time_eq(&expected, &provided_bytes) {
-            return Ok(());
+        for resource in canonical_resources(parts, query) {
+            let string_to_sign = string_to_sign(parts, query, date_line, presigned, &resource);
+            let expected = hmac_sha1(cfg.secret_key.as_bytes(), string_to_sign.as_bytes())?;
+            if strata_signing::constant_time_eq(&expected, &provided_bytes) {
+                return Ok(());
+            }
+            first.get_or_insert(string_to_sign);
         }
-        first.get_or_insert(string_to_sign);
     }
     Err(s3_error!(
         SignatureDoesNotMatch,
@@ -174,6 +176,7 @@ fn string_to_sign(
     query: &RawQuery<'_>,
     date_line: &str,
     presigned: bool,
+    resource: &str,
 ) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(parts.method);
@@ -190,7 +193,7 @@ fn string_to_sign(
         out.push_str(&value);
         out.push('\n');
     }
-    push_canonical_resource(&mut out, parts, query);
+    out.push_str(resource);
     out
 }
 
@@ -244,9 +247,27 @@ fn amz_headers(
         .collect()
 }
 
-/// The CanonicalizedResource of the request (see [`sigv2::push_canonical_resource`]).
-fn push_canonical_resource(out: &mut String, parts: &RequestParts<'_>, query: &RawQuery<'_>) {
-    sigv2::push_canonical_resource(out, parts.virtual_host_bucket, parts.raw_path, query);
+/// The CanonicalizedResources a signer may have used for this request (see
+/// [`sigv2::push_canonical_resource`]): the path as sent, and for a path-style request on a bucket
+/// (`/bucket`, no key) also `/bucket/`. botocore's `s3` (SigV2) signer builds the resource of a
+/// bucket request from the bucket name plus `/` while it sends the path without the slash
+/// (CreateBucket, `?acl`, `?versioning` ...); AWS accepts it, so the verifier tries both. The
+/// variant names the same bucket and sub-resources, so it lets no signature stand for another
+/// request.
+fn canonical_resources(parts: &RequestParts<'_>, query: &RawQuery<'_>) -> Vec<String> {
+    let mut as_sent = String::with_capacity(parts.raw_path.len() + 32);
+    sigv2::push_canonical_resource(&mut as_sent, parts.virtual_host_bucket, parts.raw_path, query);
+    let bare_bucket = parts.virtual_host_bucket.is_none()
+        && parts.raw_path.len() > 1
+        && !parts.raw_path[1..].contains('/');
+    if !bare_bucket {
+        return vec![as_sent];
+    }
+    let mut with_slash = String::with_capacity(as_sent.len() + 1);
+    with_slash.push_str(parts.raw_path);
+    with_slash.push('/');
+    with_slash.push_str(&as_sent[parts.raw_path.len()..]);
+    vec![as_sent, with_slash]
 }
 
 /// HMAC-SHA1 of `data` under `key`.
