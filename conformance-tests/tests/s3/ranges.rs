@@ -73,6 +73,45 @@ async fn range_gets() {
     }
 }
 
+// Issue 18: a Range position past 64 bits made Strata ignore the header (200, whole object).
+#[tokio::test]
+async fn range_positions_past_64_bits_are_clamped() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "bigrange").await;
+    let data = random_bytes(1000, 10);
+    put(&client, &bucket, "obj", &data).await;
+    for (range, first) in [
+        ("bytes=5-99999999999999999999", 5usize),
+        ("bytes=0-18446744073709551616", 0),
+        ("bytes=-99999999999999999999", 0),
+    ] {
+        let raw = Answer::read(
+            RawRequest::new("GET", &format!("/{bucket}/obj"))
+                .header("range", range)
+                .send(&server)
+                .await,
+        )
+        .await;
+        assert_eq!(raw.status, 206, "{range}: {}", raw.text());
+        assert_eq!(
+            raw.header("content-range"),
+            Some(format!("bytes {first}-999/1000")),
+            "{range}"
+        );
+        assert_eq!(raw.body, &data[first..], "{range}");
+    }
+    // A first position past 64 bits is past the end of any object.
+    let raw = Answer::read(
+        RawRequest::new("GET", &format!("/{bucket}/obj"))
+            .header("range", "bytes=99999999999999999999-")
+            .send(&server)
+            .await,
+    )
+    .await;
+    raw.assert_error(416, "InvalidRange");
+}
+
 #[tokio::test]
 async fn unsatisfiable_range_is_416_invalid_range() {
     let server = Server::start();

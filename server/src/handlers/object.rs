@@ -115,17 +115,28 @@ pub fn parse_range(value: &str) -> Option<ByteRange> {
     let (a, b) = spec.split_once('-')?;
     let (a, b) = (a.trim(), b.trim());
     if a.is_empty() {
-        return Some(ByteRange::Suffix(b.parse().ok()?));
+        return Some(ByteRange::Suffix(range_number(b)?));
     }
-    let start: u64 = a.parse().ok()?;
+    let start = range_number(a)?;
     if b.is_empty() {
         return Some(ByteRange::From(start, None));
     }
-    let end: u64 = b.parse().ok()?;
+    let end = range_number(b)?;
     if end < start {
         return None;
     }
     Some(ByteRange::From(start, Some(end)))
+}
+
+/// A position in a byte range: decimal digits only. A number past 64 bits stands for "beyond any
+/// object" (`u64::MAX`), so it is clamped like any other too-large position: S3 answers
+/// `bytes=5-99999999999999999999` with 206 from byte 5 to the end (RFC 9110 §14.1.2: a last
+/// position past the end means the end), where a parse failure would have ignored the header.
+fn range_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(u64::MAX))
 }
 
 /// Resolves a range against a size: Some((first, last_inclusive)), or Err for unsatisfiable.
@@ -474,6 +485,23 @@ mod tests {
         assert_eq!(parse_range("bytes=9-1"), None);
         assert_eq!(parse_range("bytes=0-1,4-5"), None);
         assert_eq!(parse_range("items=0-1"), None);
+        // Issue 18: a position past 64 bits made the whole header be ignored (200, whole body).
+        assert_eq!(
+            parse_range("bytes=5-99999999999999999999"),
+            Some(ByteRange::From(5, Some(u64::MAX)))
+        );
+        assert_eq!(
+            parse_range("bytes=-99999999999999999999"),
+            Some(ByteRange::Suffix(u64::MAX))
+        );
+        assert_eq!(
+            parse_range("bytes=99999999999999999999-"),
+            Some(ByteRange::From(u64::MAX, None))
+        );
+        assert_eq!(parse_range("bytes=+5-9"), None);
+        assert_eq!(resolve_range(&ByteRange::From(5, Some(u64::MAX)), 10), Ok((5, 9)));
+        assert_eq!(resolve_range(&ByteRange::Suffix(u64::MAX), 10), Ok((0, 9)));
+        assert_eq!(resolve_range(&ByteRange::From(u64::MAX, None), 10), Err(()));
         assert_eq!(resolve_range(&ByteRange::From(0, Some(99)), 10), Ok((0, 9)));
         assert_eq!(resolve_range(&ByteRange::From(10, None), 10), Err(()));
         assert_eq!(resolve_range(&ByteRange::Suffix(3), 10), Ok((7, 9)));
