@@ -34,6 +34,10 @@ pub struct Rule {
     pub noncurrent_transitions: Vec<NoncurrentTransition>,
     /// Days after initiation after which incomplete multipart uploads are aborted.
     pub abort_incomplete_multipart_days: Option<u32>,
+    /// The rule was written with the legacy top-level `<Prefix>` instead of a `<Filter>`, and is
+    /// read back that way (configurations stored before this field existed read as false).
+    #[serde(default)]
+    pub legacy_prefix: bool,
 }
 
 /// The filter of a rule: every present condition must hold.

@@ -254,6 +254,7 @@ pub fn parse_configuration(body: &[u8]) -> S3Result<LifecycleConfiguration> {
             noncurrent_expiration,
             noncurrent_transitions,
             abort_incomplete_multipart_days,
+            legacy_prefix: r.filter.is_none() && r.prefix.is_some(),
         });
     }
     let cfg = LifecycleConfiguration { rules };
@@ -270,8 +271,17 @@ pub fn render_configuration(cfg: &LifecycleConfiguration) -> String {
     let mut w = XmlWriter::new("LifecycleConfiguration");
     for r in &cfg.rules {
         w.open("Rule").elem("ID", &r.id);
-        w.open("Filter");
         let f = &r.filter;
+        // A rule written with the legacy top-level <Prefix> reads back with it, as S3 returns it
+        // (GetBucketLifecycleConfiguration echoes the form it was given; tools such as Terraform
+        // compare the two and would see drift in a rewritten <Filter>).
+        if r.legacy_prefix {
+            w.elem("Prefix", &f.prefix);
+            render_actions(&mut w, r);
+            w.close();
+            continue;
+        }
+        w.open("Filter");
         let parts = usize::from(!f.prefix.is_empty())
             + f.tags.len()
             + usize::from(f.object_size_greater_than.is_some())
@@ -295,60 +305,65 @@ pub fn render_configuration(cfg: &LifecycleConfiguration) -> String {
             w.close();
         }
         w.close();
-        w.elem("Status", if r.enabled { "Enabled" } else { "Disabled" });
-        for t in &r.transitions {
-            w.open("Transition");
-            if let Some(d) = t.days {
-                w.elem("Days", &d.to_string());
-            }
-            if let Some(ms) = t.date_ms {
-                w.elem("Date", &iso_date(ms));
-            }
-            w.elem("StorageClass", &t.storage_class).close();
-        }
-        if let Some(e) = &r.expiration {
-            w.open("Expiration");
-            if let Some(d) = e.days {
-                w.elem("Days", &d.to_string());
-            }
-            if let Some(ms) = e.date_ms {
-                w.elem("Date", &iso_date(ms));
-            }
-            if let Some(m) = e.expired_object_delete_marker {
-                w.elem(
-                    "ExpiredObjectDeleteMarker",
-                    if m { "true" } else { "false" },
-                );
-            }
-            w.close();
-        }
-        for t in &r.noncurrent_transitions {
-            w.open("NoncurrentVersionTransition")
-                .elem("NoncurrentDays", &t.noncurrent_days.to_string())
-                .elem("StorageClass", &t.storage_class);
-            if let Some(n) = t.newer_noncurrent_versions {
-                w.elem("NewerNoncurrentVersions", &n.to_string());
-            }
-            w.close();
-        }
-        if let Some(n) = &r.noncurrent_expiration {
-            w.open("NoncurrentVersionExpiration");
-            if let Some(d) = n.noncurrent_days {
-                w.elem("NoncurrentDays", &d.to_string());
-            }
-            if let Some(v) = n.newer_noncurrent_versions {
-                w.elem("NewerNoncurrentVersions", &v.to_string());
-            }
-            w.close();
-        }
-        if let Some(d) = r.abort_incomplete_multipart_days {
-            w.open("AbortIncompleteMultipartUpload")
-                .elem("DaysAfterInitiation", &d.to_string())
-                .close();
-        }
+        render_actions(&mut w, r);
         w.close();
     }
     w.finish()
+}
+
+/// A rule's Status and actions, after its filter.
+fn render_actions(w: &mut XmlWriter, r: &Rule) {
+    w.elem("Status", if r.enabled { "Enabled" } else { "Disabled" });
+    for t in &r.transitions {
+        w.open("Transition");
+        if let Some(d) = t.days {
+            w.elem("Days", &d.to_string());
+        }
+        if let Some(ms) = t.date_ms {
+            w.elem("Date", &iso_date(ms));
+        }
+        w.elem("StorageClass", &t.storage_class).close();
+    }
+    if let Some(e) = &r.expiration {
+        w.open("Expiration");
+        if let Some(d) = e.days {
+            w.elem("Days", &d.to_string());
+        }
+        if let Some(ms) = e.date_ms {
+            w.elem("Date", &iso_date(ms));
+        }
+        if let Some(m) = e.expired_object_delete_marker {
+            w.elem(
+                "ExpiredObjectDeleteMarker",
+                if m { "true" } else { "false" },
+            );
+        }
+        w.close();
+    }
+    for t in &r.noncurrent_transitions {
+        w.open("NoncurrentVersionTransition")
+            .elem("NoncurrentDays", &t.noncurrent_days.to_string())
+            .elem("StorageClass", &t.storage_class);
+        if let Some(n) = t.newer_noncurrent_versions {
+            w.elem("NewerNoncurrentVersions", &n.to_string());
+        }
+        w.close();
+    }
+    if let Some(n) = &r.noncurrent_expiration {
+        w.open("NoncurrentVersionExpiration");
+        if let Some(d) = n.noncurrent_days {
+            w.elem("NoncurrentDays", &d.to_string());
+        }
+        if let Some(v) = n.newer_noncurrent_versions {
+            w.elem("NewerNoncurrentVersions", &v.to_string());
+        }
+        w.close();
+    }
+    if let Some(d) = r.abort_incomplete_multipart_days {
+        w.open("AbortIncompleteMultipartUpload")
+            .elem("DaysAfterInitiation", &d.to_string())
+            .close();
+    }
 }
 
 /// PutBucketLifecycleConfiguration.
