@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+
 use strata_storage::{ObjectMeta, ReplicaOf, WriteCondition};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -84,6 +86,27 @@ pub fn parse_max_keys(value: Option<&str>, name: &str) -> S3Result<usize> {
             .with_extra("ArgumentValue", v)),
         },
     }
+}
+
+/// A listing's continuation token for a page that ended at `last` (opaque to clients).
+pub fn encode_token(last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+/// The position a continuation token stands for; a token this server did not issue is
+/// `InvalidArgument`.
+pub fn decode_token(token: &str) -> S3Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+            .with_extra("ArgumentName", "continuation-token")
+        })
 }
 
 /// The `encoding-type` parameter: only `url` is valid.
@@ -194,6 +217,7 @@ pub fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
             None => Vec::new(),
         },
         part_sizes: Vec::new(),
+        part_checksums: Vec::new(),
     })
 }
 

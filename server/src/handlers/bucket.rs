@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::request::{validate_bucket_name, OWNER_ID};
+use crate::request::{decode_token, encode_token, validate_bucket_name, OWNER_ID};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -13,17 +13,55 @@ fn xml_response(doc: String) -> HttpResponse {
     HttpResponse::Ok().content_type("application/xml").body(doc)
 }
 
-/// ListBuckets.
+/// ListBuckets, with the paging AWS added in 2024: `max-buckets` (1 to 10,000), `continuation-token`
+/// (the next page's token is `ContinuationToken` in the response), `prefix` and `bucket-region`
+/// (API reference, ListBuckets). Without `max-buckets` every matching bucket comes back in one
+/// page, as AWS answers an unpaginated request.
 pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
+    let max = match req.q("max-buckets") {
+        None => None,
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => Some(n),
+            _ => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Argument max-buckets must be an integer between 1 and 10000"
+                )
+                .with_extra("ArgumentName", "max-buckets")
+                .with_extra("ArgumentValue", v))
+            }
+        },
+    };
+    let after = match req.q("continuation-token") {
+        Some(t) if t.len() > 1024 => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+            .with_extra("ArgumentName", "continuation-token"))
+        }
+        Some(t) => Some(decode_token(t)?),
+        None => None,
+    };
+    let prefix = req.q("prefix").unwrap_or("").to_owned();
+    let region = req.q("bucket-region").map(str::to_owned);
     let store = req.store().clone();
     let buckets = blocking(move || store.list_buckets().map_err(S3Error::from)).await?;
+    let mut matching = buckets
+        .iter()
+        .filter(|b| b.name.starts_with(&prefix))
+        .filter(|b| region.as_ref().is_none_or(|r| &b.region == r))
+        .filter(|b| after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str()));
+    let page: Vec<_> = matching.by_ref().take(max.unwrap_or(usize::MAX)).collect();
+    let more = matching.next().is_some();
+
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
     w.open("Owner")
         .elem("ID", OWNER_ID)
         .elem("DisplayName", OWNER_ID)
         .close();
     w.open("Buckets");
-    for b in &buckets {
+    for b in &page {
         w.open("Bucket")
             .elem("Name", &b.name)
             .elem("CreationDate", &iso8601(b.created_ms))
@@ -31,6 +69,14 @@ pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
             .close();
     }
     w.close();
+    if more {
+        if let Some(last) = page.last() {
+            w.elem("ContinuationToken", &encode_token(&last.name));
+        }
+    }
+    if req.q("prefix").is_some() {
+        w.elem("Prefix", &prefix);
+    }
     Ok(xml_response(w.finish()))
 }
 

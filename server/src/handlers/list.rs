@@ -1,32 +1,12 @@
 //! ListObjects (V1) and ListObjectsV2 over current versions, in byte order of keys.
 
 use actix_web::HttpResponse;
-use base64::Engine as _;
 
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::request::{encode_if, parse_max_keys, url_encoding, OWNER_ID};
-use crate::s3_error;
+use crate::request::{decode_token, encode_if, encode_token, parse_max_keys, url_encoding, OWNER_ID};
 use crate::xml::XmlWriter;
-
-fn encode_token(last: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
-}
-
-fn decode_token(token: &str) -> S3Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            s3_error!(
-                InvalidArgument,
-                "The continuation token provided is incorrect"
-            )
-            .with_extra("ArgumentName", "continuation-token")
-        })
-}
 
 /// ListObjects (V1) or ListObjectsV2.
 pub async fn list_objects(req: &S3Request, v2: bool) -> S3Result<HttpResponse> {
