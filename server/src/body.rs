@@ -70,6 +70,26 @@ impl BodySpec {
         payload: PayloadCheck,
         max_len: u64,
     ) -> S3Result<Self> {
+        let checksum = requested_checksum(headers)?;
+        Self::with_checksum(headers, payload, max_len, checksum)
+    }
+
+    /// `from_headers` for a request whose `x-amz-checksum-*` headers describe something other
+    /// than its body (CompleteMultipartUpload: the whole object's checksum).
+    pub fn ignoring_checksum_headers(
+        headers: &HeaderMap,
+        payload: PayloadCheck,
+        max_len: u64,
+    ) -> S3Result<Self> {
+        Self::with_checksum(headers, payload, max_len, None)
+    }
+
+    fn with_checksum(
+        headers: &HeaderMap,
+        payload: PayloadCheck,
+        max_len: u64,
+        checksum: Option<(ChecksumAlgorithm, Option<String>)>,
+    ) -> S3Result<Self> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let chunked = matches!(payload, PayloadCheck::Chunked(_));
         let declared_len =
@@ -123,7 +143,7 @@ impl BodySpec {
             declared_len,
             max_len,
             content_md5,
-            checksum: requested_checksum(headers)?,
+            checksum,
             payload,
         })
     }
@@ -134,6 +154,21 @@ impl BodySpec {
 /// server computes and stores it).
 pub fn requested_checksum(
     headers: &HeaderMap,
+) -> S3Result<Option<(ChecksumAlgorithm, Option<String>)>> {
+    requested_checksum_of(headers, false)
+}
+
+/// `requested_checksum` for CompleteMultipartUpload, where a value header is the whole object's
+/// checksum and may be a composite one: the digest, then `-N` with N the number of parts.
+pub fn requested_object_checksum(
+    headers: &HeaderMap,
+) -> S3Result<Option<(ChecksumAlgorithm, Option<String>)>> {
+    requested_checksum_of(headers, true)
+}
+
+fn requested_checksum_of(
+    headers: &HeaderMap,
+    composite_ok: bool,
 ) -> S3Result<Option<(ChecksumAlgorithm, Option<String>)>> {
     let mut found: Option<(ChecksumAlgorithm, Option<String>)> = None;
     for alg in ChecksumAlgorithm::ALL {
@@ -151,7 +186,17 @@ pub fn requested_checksum(
                     alg.header()
                 )
             })?;
-            checksum::validate_value(alg, v)?;
+            let digest = match v.trim().rsplit_once('-') {
+                Some((digest, parts))
+                    if composite_ok
+                        && !parts.is_empty()
+                        && parts.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    digest
+                }
+                _ => v,
+            };
+            checksum::validate_value(alg, digest)?;
             found = Some((alg, Some(v.trim().to_owned())));
         }
     }
@@ -509,4 +554,46 @@ pub async fn read_small(
 ) -> S3Result<(Vec<u8>, BodyDigests)> {
     let spec = BodySpec::from_headers(headers, check, max_len)?;
     ingest(payload, Vec::new(), spec, limits).await
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        h
+    }
+
+    // Issue 18: a composite whole-object checksum (`...-N`) on CompleteMultipartUpload was called
+    // invalid, for every algorithm.
+    #[test]
+    fn composite_values_are_whole_object_checksums_only() {
+        for (name, value) in [
+            ("x-amz-checksum-crc32", "AAAAAA==-3"),
+            ("x-amz-checksum-sha1", "2jmj7l5rSw0yVb/vlWAYkK/YBwk=-2"),
+            (
+                "x-amz-checksum-sha256",
+                "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=-12",
+            ),
+        ] {
+            let h = headers(name, value);
+            let (_, claimed) = requested_object_checksum(&h)
+                .expect("composite accepted")
+                .expect("a checksum");
+            assert_eq!(claimed.as_deref(), Some(value));
+            assert!(requested_checksum(&h).is_err(), "{name}: not on a PUT");
+        }
+        for bad in ["AAAAAA==-", "AAAAAA==-x", "AAAA-3"] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_static("x-amz-checksum-crc32"),
+                HeaderValue::from_str(bad).expect("header value"),
+            );
+            assert!(requested_object_checksum(&h).is_err(), "{bad}");
+        }
+    }
 }

@@ -156,6 +156,16 @@ CREATE TABLE IF NOT EXISTS change_feed (
     etag TEXT NOT NULL,
     storage_class TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version_id TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    checksum TEXT,
+    completed_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_age ON completed_uploads(completed_ms);
 CREATE TABLE IF NOT EXISTS stats (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL,

@@ -35,7 +35,10 @@ pub use model::{
     Body, BucketInfo, ChunkingParams, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf,
     StoredChecksum, Versioning, WriteCondition, NULL_VERSION,
 };
-pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
+pub use multipart::{
+    CompleteProblem, CompletedUpload, CopySource, NewPart, PartInfo, UploadInfo, UploadPage,
+    COMPLETED_UPLOAD_RETAIN_MS,
+};
 pub use replication::{
     DestinationError, QueueEntry, ReplicationFailure, ReplicationReport, RuleReplicationStats,
     ARCHIVED_REASON,

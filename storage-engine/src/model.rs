@@ -75,6 +75,10 @@ pub struct ObjectMeta {
     /// For an object completed from a multipart upload: each part's size, in part order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part_sizes: Vec<u64>,
+    /// For a multipart object with a checksum: each part's checksum (base64, the object's
+    /// algorithm), in part order; empty when the parts had none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
 }
 
 /// Where a version's bytes are.

@@ -15,8 +15,23 @@ use crate::meta::feed::ChangeOrigin;
 use crate::meta::refs::{add_chunk_refs, drop_chunk_refs};
 use crate::meta::versions::{bucket_exists, load_version};
 use crate::meta::walk::{walk, Entry, KeySource, Start};
-use crate::model::{Body, NewVersion, ObjectMeta, ObjectVersion};
+use crate::model::{Body, NewVersion, ObjectMeta, ObjectVersion, StoredChecksum};
 use crate::versioning::write_version;
+
+/// How long a completed upload's answer is remembered, so that a CompleteMultipartUpload retried
+/// after it succeeded (the client timed out waiting for the first answer) gets the same answer.
+pub const COMPLETED_UPLOAD_RETAIN_MS: i64 = 24 * 3_600_000;
+
+/// What a completed upload answered, as `Store::completed_upload` remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedUpload {
+    /// The version the completion committed.
+    pub version_id: String,
+    /// The object's ETag, without quotes.
+    pub etag: String,
+    /// The object's checksum, if it had one.
+    pub checksum: Option<StoredChecksum>,
+}
 
 /// An upload in progress.
 #[derive(Clone, Debug)]
@@ -354,7 +369,50 @@ impl Store {
                 new,
             )?;
             freed.extend(remove_upload_rows(conn, &u)?);
+            remember_completion(conn, &u, &version)?;
             Ok((Ok(version), freed))
+        })
+    }
+
+    /// The answer a completed upload gave, while it is remembered
+    /// (`COMPLETED_UPLOAD_RETAIN_MS`), if `upload_id` was completed as `bucket/key`.
+    pub fn completed_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<CompletedUpload>> {
+        self.inner.readers.with(|conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT version_id, etag, checksum FROM completed_uploads \
+                     WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3 AND completed_ms >= ?4",
+                )?
+                .query_row(
+                    params![
+                        upload_id,
+                        bucket,
+                        key.as_bytes(),
+                        now_ms() - COMPLETED_UPLOAD_RETAIN_MS
+                    ],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((version_id, etag, checksum)) = row else {
+                return Ok(None);
+            };
+            let checksum = checksum.as_deref().map(decode_meta).transpose()?;
+            Ok(Some(CompletedUpload {
+                version_id,
+                etag,
+                checksum,
+            }))
         })
     }
 
@@ -482,6 +540,29 @@ impl KeySource for Uploads<'_> {
 }
 
 /// Deletes an upload's rows and drops its parts' references; returns freed chunks.
+/// Records what completing `upload_id` answered, and forgets completions older than
+/// `COMPLETED_UPLOAD_RETAIN_MS`.
+fn remember_completion(conn: &Connection, upload_id: &str, v: &ObjectVersion) -> Result<()> {
+    let now = now_ms();
+    let checksum = v.meta.checksum.as_ref().map(encode_meta).transpose()?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, version_id, etag, \
+         checksum, completed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        upload_id,
+        v.bucket,
+        v.key.as_bytes(),
+        v.version_id,
+        v.etag,
+        checksum,
+        now
+    ])?;
+    conn.prepare_cached("DELETE FROM completed_uploads WHERE completed_ms < ?1")?
+        .execute([now - COMPLETED_UPLOAD_RETAIN_MS])?;
+    Ok(())
+}
+
 fn remove_upload_rows(conn: &Connection, upload_id: &str) -> Result<Vec<ChunkHash>> {
     let mut freed = Vec::new();
     for (_, list) in part_chunks(conn, upload_id)? {

@@ -185,6 +185,7 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
         // The checksum and part layout describe the bytes, which are the source's.
         meta.checksum = s.meta.checksum.clone();
         meta.part_sizes = s.meta.part_sizes.clone();
+        meta.part_checksums = s.meta.part_checksums.clone();
         meta.tags = new_tags.unwrap_or_else(|| s.meta.tags.clone());
         NewVersion {
             etag: s.etag.clone(),

@@ -9,7 +9,7 @@ use strata_storage::{CompleteProblem, NewVersion, StoredChecksum};
 use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
 use crate::checksum::{self, ChecksumAlgorithm};
-use crate::error::{S3Error, S3Result};
+use crate::error::{S3Error, S3ErrorCode, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{
     self, encode_if, object_meta_from_headers, parse_max_keys, storage_class_from_headers,
@@ -195,9 +195,8 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     let check = req.take_payload_check();
     // On this request an `x-amz-checksum-*` header is the whole object's checksum (checked
     // below against the parts), not the checksum of the XML body.
-    let claimed_object_checksum = body::requested_checksum(req.http.headers())?;
-    let mut spec = BodySpec::from_headers(req.http.headers(), check, 4 * 1024 * 1024)?;
-    spec.checksum = None;
+    let claimed_object_checksum = body::requested_object_checksum(req.http.headers())?;
+    let spec = BodySpec::ignoring_checksum_headers(req.http.headers(), check, 4 * 1024 * 1024)?;
     let (body, _) = body::ingest(payload, Vec::new(), spec, &req.state.body_limits).await?;
     let doc: xml::CompleteMultipartUpload = xml::parse(&body)?;
     if doc.parts.is_empty() {
@@ -224,12 +223,16 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     }
     let store = req.store().clone();
     let (b, k, u) = (bucket.clone(), key.clone(), upload.clone());
-    let (info, stored, _) = blocking(move || {
+    let listed = blocking(move || {
         store
             .list_parts(&b, &k, &u, 0, MAX_PART_NUMBER as usize)
             .map_err(S3Error::from)
     })
-    .await?;
+    .await;
+    let (info, stored, _) = match listed {
+        Ok(listed) => listed,
+        Err(e) => return retried_completion(req, &bucket, &key, &upload, e).await,
+    };
     let by_number: std::collections::HashMap<u32, &strata_storage::PartInfo> =
         stored.iter().map(|p| (p.part_number, p)).collect();
     let mut md5_concat = Md5::new();
@@ -299,6 +302,10 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     }
     let mut meta = info.meta.clone();
     meta.checksum = checksum.clone();
+    if checksum.is_some() {
+        // GetObjectAttributes reports each part's checksum.
+        meta.part_checksums = used.iter().filter_map(|p| p.checksum.clone()).collect();
+    }
     let new = NewVersion {
         etag: final_etag.clone(),
         meta,
@@ -313,27 +320,77 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
             .complete_upload(&b, &k, &u, requested, new)
             .map_err(S3Error::from)
     })
-    .await?;
+    .await;
     let version = match outcome {
-        Ok(v) => v,
-        Err(CompleteProblem::InvalidPart(n)) => return Err(invalid_part(n)),
+        Ok(Ok(v)) => v,
+        Ok(Err(CompleteProblem::InvalidPart(n))) => return Err(invalid_part(n)),
+        // A concurrent retry of this completion committed first.
+        Err(e) => return retried_completion(req, &bucket, &key, &upload, e).await,
     };
     write::committed(req.store(), &version).await?;
+    Ok(completion_answer(
+        req,
+        &bucket,
+        &key,
+        &final_etag,
+        checksum.as_ref(),
+        &version.version_id,
+    ))
+}
+
+/// The answer to a CompleteMultipartUpload whose upload is gone (`e` is why): when the upload
+/// was completed as this key (within `COMPLETED_UPLOAD_RETAIN_MS`), the same 200 the completion
+/// gave, as S3 answers a completion an SDK retried after the first answer timed out; else `e`.
+async fn retried_completion(
+    req: &S3Request,
+    bucket: &str,
+    key: &str,
+    upload: &str,
+    e: S3Error,
+) -> S3Result<HttpResponse> {
+    if e.code != S3ErrorCode::NoSuchUpload {
+        return Err(e);
+    }
+    let store = req.store().clone();
+    let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload.to_owned());
+    let done = blocking(move || store.completed_upload(&b, &k, &u).map_err(S3Error::from)).await?;
+    match done {
+        Some(c) => Ok(completion_answer(
+            req,
+            bucket,
+            key,
+            &c.etag,
+            c.checksum.as_ref(),
+            &c.version_id,
+        )),
+        None => Err(e),
+    }
+}
+
+/// CompleteMultipartUploadResult, with the version header of a versioned bucket.
+fn completion_answer(
+    req: &S3Request,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    checksum: Option<&StoredChecksum>,
+    version_id: &str,
+) -> HttpResponse {
     let host = req.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", &format!("http://{host}/{bucket}/{key}"))
-        .elem("Bucket", &bucket)
-        .elem("Key", &key)
-        .elem("ETag", &format!("\"{final_etag}\""));
-    if let Some(c) = &checksum {
+        .elem("Bucket", bucket)
+        .elem("Key", key)
+        .elem("ETag", &format!("\"{etag}\""));
+    if let Some(c) = checksum {
         w.elem(&format!("Checksum{}", c.algorithm), &c.value)
             .elem("ChecksumType", &c.checksum_type);
     }
     let mut resp = HttpResponse::Ok();
-    if version.version_id != strata_storage::NULL_VERSION {
-        resp.insert_header(("x-amz-version-id", version.version_id.as_str()));
+    if version_id != strata_storage::NULL_VERSION {
+        resp.insert_header(("x-amz-version-id", version_id));
     }
-    Ok(resp.content_type("application/xml").body(w.finish()))
+    resp.content_type("application/xml").body(w.finish())
 }
 
 /// AbortMultipartUpload.
