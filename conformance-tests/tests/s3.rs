@@ -8,8 +8,10 @@ mod common;
 mod s3 {
     mod admin;
     mod admission;
+    mod attributes;
     mod auth;
     mod buckets;
+    mod checksums;
     mod conditional;
     mod copy;
     mod cors;
@@ -22,6 +24,7 @@ mod s3 {
     mod post_object;
     mod ranges;
     mod replication;
+    mod retries;
     mod storage_class;
     mod tagging;
     mod versioning;

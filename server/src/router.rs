@@ -47,6 +47,8 @@ pub enum Operation {
     PutObjectTagging,
     /// GetObjectTagging.
     GetObjectTagging,
+    /// GetObjectAttributes.
+    GetObjectAttributes,
     /// DeleteObjectTagging.
     DeleteObjectTagging,
     /// PutBucketTagging.
@@ -101,6 +103,7 @@ impl Operation {
         match name {
             "PutObjectTagging" => Self::PutObjectTagging,
             "GetObjectTagging" => Self::GetObjectTagging,
+            "GetObjectAttributes" => Self::GetObjectAttributes,
             "DeleteObjectTagging" => Self::DeleteObjectTagging,
             "PutBucketTagging" => Self::PutBucketTagging,
             "GetBucketTagging" => Self::GetBucketTagging,
@@ -147,6 +150,7 @@ impl Operation {
             Self::ListMultipartUploads => "ListMultipartUploads",
             Self::PutObjectTagging => "PutObjectTagging",
             Self::GetObjectTagging => "GetObjectTagging",
+            Self::GetObjectAttributes => "GetObjectAttributes",
             Self::DeleteObjectTagging => "DeleteObjectTagging",
             Self::PutBucketTagging => "PutBucketTagging",
             Self::GetBucketTagging => "GetBucketTagging",
@@ -523,6 +527,10 @@ mod tests {
         assert_eq!(
             op("GET", Some("b"), Some("k"), &[("tagging", "")], false),
             GetObjectTagging
+        );
+        assert_eq!(
+            op("GET", Some("b"), Some("k"), &[("attributes", "")], false),
+            GetObjectAttributes
         );
         assert_eq!(
             op("POST", Some("b"), Some("k"), &[("uploads", "")], false),

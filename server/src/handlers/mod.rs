@@ -1,5 +1,6 @@
 //! One handler per S3 operation. Handlers are thin: parse the request, call the engine, render.
 
+mod attributes;
 mod bucket;
 mod copy;
 pub mod cors;
@@ -47,6 +48,7 @@ pub async fn dispatch(
         Operation::ListMultipartUploads => multipart::list_uploads(&req).await,
         Operation::PutObjectTagging => tagging::put_object_tagging(&mut req, payload).await,
         Operation::GetObjectTagging => tagging::get_object_tagging(&req).await,
+        Operation::GetObjectAttributes => attributes::get_object_attributes(&req).await,
         Operation::DeleteObjectTagging => tagging::delete_object_tagging(&req).await,
         Operation::PutBucketTagging => tagging::put_bucket_tagging(&mut req, payload).await,
         Operation::GetBucketTagging => tagging::get_bucket_tagging(&req).await,
