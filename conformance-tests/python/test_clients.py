@@ -173,6 +173,31 @@ def test_boto3_bucket_lifecycle(s3):
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
+def test_boto3_lifecycle_legacy_prefix_reads_back_as_written(s3, bucket):
+    # Issue 18: a rule given with the legacy top-level <Prefix> came back rewritten into a
+    # <Filter>, which tools comparing the two (Terraform) report as drift.
+    s3.put_bucket_lifecycle(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [{"ID": "legacy", "Prefix": "logs/", "Status": "Enabled", "Expiration": {"Days": 7}}]
+        },
+    )
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["Prefix"] == "logs/"
+    assert "Filter" not in rule
+    assert s3.get_bucket_lifecycle(Bucket=bucket)["Rules"][0]["Prefix"] == "logs/"
+    # A rule given with a <Filter> still reads back with one.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [{"ID": "filtered", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 1}}]
+        },
+    )
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["Filter"] == {"Prefix": "tmp/"}
+    assert "Prefix" not in rule
+
+
 def test_boto3_put_get_list_delete(s3, bucket):
     body = os.urandom(300_000)
     put = s3.put_object(
@@ -298,6 +323,70 @@ def test_boto3_default_presigned_get_is_sigv2(s3, bucket):
     tampered = url.replace("Expires=", "Expires=1")
     status, _, got = fetch(tampered)
     assert status == 403, got
+
+
+def test_boto3_sigv2_signer_on_bucket_requests(server):
+    # Issue 18: botocore's SigV2 signer signs "/bucket/" for a request on a bucket whose path is
+    # "/bucket", and every bucket request (CreateBucket, ?versioning, ?tagging ...) was refused
+    # with SignatureDoesNotMatch.
+    s3v2 = make_client(server, signature_version="s3")
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    s3v2.create_bucket(Bucket=name)
+    s3v2.head_bucket(Bucket=name)
+    s3v2.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    assert s3v2.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    s3v2.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "team", "Value": "a"}]})
+    assert s3v2.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "team", "Value": "a"}]
+    s3v2.put_object(Bucket=name, Key="dir/k", Body=b"v2")
+    assert s3v2.get_object(Bucket=name, Key="dir/k")["Body"].read() == b"v2"
+    assert [o["Key"] for o in s3v2.list_objects(Bucket=name)["Contents"]] == ["dir/k"]
+    # A wrong secret is still refused on the same requests.
+    wrong = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="not-the-secret",
+        region_name=REGION,
+        config=Config(signature_version="s3"),
+    )
+    with pytest.raises(ClientError) as error:
+        wrong.get_bucket_versioning(Bucket=name)
+    assert error.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    for version in s3v2.list_object_versions(Bucket=name).get("Versions", []):
+        s3v2.delete_object(Bucket=name, Key=version["Key"], VersionId=version["VersionId"])
+    s3v2.delete_bucket(Bucket=name)
+
+
+def test_boto3_url_encoded_listings_return_control_characters(s3, bucket):
+    # Issue 18 (pinned; the listings already answered this way): with encoding-type=url, which
+    # boto3 always asks for, S3 encodes exactly the fields boto3 decodes, so a prefix, delimiter
+    # or marker holding a control character comes back unchanged.
+    keys = ["a\nb/1", "a\nb/2", "a\tc", "plain"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    v2 = s3.list_objects_v2(Bucket=bucket, Prefix="a\n", Delimiter="/", StartAfter="a\n")
+    assert v2["Prefix"] == "a\n"
+    assert v2["Delimiter"] == "/"
+    assert v2["StartAfter"] == "a\n"
+    assert [p["Prefix"] for p in v2["CommonPrefixes"]] == ["a\nb/"]
+    v1 = s3.list_objects(Bucket=bucket, Prefix="a", Marker="a\nb/1", MaxKeys=1)
+    assert v1["Prefix"] == "a"
+    assert v1["Marker"] == "a\nb/1"
+    assert [o["Key"] for o in v1["Contents"]] == ["a\nb/2"]
+    v1 = s3.list_objects(Bucket=bucket, Delimiter="\t", MaxKeys=1)
+    assert v1["Delimiter"] == "\t"
+    assert [p["Prefix"] for p in v1["CommonPrefixes"]] == ["a\t"]
+    assert v1["NextMarker"] == "a\t"
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="a\n", KeyMarker="a\nb/1")
+    assert versions["Prefix"] == "a\n"
+    assert versions["KeyMarker"] == "a\nb/1"
+    assert [v["Key"] for v in versions["Versions"]] == ["a\nb/2"]
+    paginated = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 1})
+        for o in page.get("Contents", [])
+    ]
+    assert paginated == sorted(keys, key=lambda k: k.encode())
 
 
 def test_boto3_sigv4_presigned_get_and_put(server, bucket):
