@@ -15,6 +15,7 @@ mod lifecycle_support;
 mod meta;
 mod model;
 mod multipart;
+mod names;
 mod replication;
 mod store;
 mod versioning;
@@ -36,6 +37,7 @@ pub use model::{
     StoredChecksum, Versioning, WriteCondition, NULL_VERSION,
 };
 pub use multipart::{CompleteProblem, CopySource, NewPart, PartInfo, UploadInfo, UploadPage};
+pub use names::{ChecksumAlgorithm, ChecksumType, ReplicationStatus, StorageClass, UnknownValue};
 pub use replication::{
     DestinationError, QueueEntry, ReplicationFailure, ReplicationReport, RuleReplicationStats,
     ARCHIVED_REASON,
