@@ -29,8 +29,7 @@ pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
 pub use meta::commit::CommitStep;
 pub use meta::feed::{ChangeEvent, ChangeKind, ChangeOrigin, FEED_RETAIN};
 pub use meta::queue::{
-    ReplicationEvent, ReplicationKind, ReplicationPolicy, ReplicationTarget, REPLICA,
-    REPLICATION_SETTING,
+    ReplicationEvent, ReplicationKind, ReplicationPolicy, ReplicationTarget, REPLICATION_SETTING,
 };
 pub use model::{
     Body, BucketInfo, ChunkingParams, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf,
