@@ -5,9 +5,10 @@
 //! worker will do, and the worker re-evaluating a version after a crash reaches the same decision.
 
 use serde::Serialize;
+use strata_storage::StorageClass;
 
 use crate::clock::LifecycleClock;
-use crate::rules::{class_rank, LifecycleConfiguration, Rule};
+use crate::rules::{LifecycleConfiguration, Rule};
 
 /// What the evaluator needs to know about one version.
 #[derive(Clone, Debug)]
@@ -19,7 +20,7 @@ pub struct VersionFacts<'a> {
     /// Object tags.
     pub tags: &'a [(String, String)],
     /// Current storage class.
-    pub storage_class: &'a str,
+    pub storage_class: StorageClass,
     /// Whether it is the key's latest version.
     pub is_latest: bool,
     /// Whether it is a delete marker.
@@ -48,9 +49,9 @@ pub enum Action {
     /// Remove a delete marker that no longer hides any version.
     RemoveExpiredDeleteMarker,
     /// Move the current version to a storage class.
-    Transition(String),
+    Transition(StorageClass),
     /// Move a noncurrent version to a storage class.
-    TransitionNoncurrent(String),
+    TransitionNoncurrent(StorageClass),
 }
 
 impl Action {
@@ -128,7 +129,7 @@ fn candidates(rule: &Rule, f: &VersionFacts<'_>, clock: &LifecycleClock) -> Vec<
             }
         }
         for t in &rule.transitions {
-            if class_rank(&t.storage_class) <= class_rank(f.storage_class) {
+            if t.storage_class.transition_rank() <= f.storage_class.transition_rank() {
                 continue;
             }
             let when = match (t.days, t.date_ms) {
@@ -136,7 +137,7 @@ fn candidates(rule: &Rule, f: &VersionFacts<'_>, clock: &LifecycleClock) -> Vec<
                 (None, Some(date)) => date,
                 (None, None) => continue,
             };
-            out.push(due(Action::Transition(t.storage_class.clone()), when));
+            out.push(due(Action::Transition(t.storage_class), when));
         }
         return out;
     }
@@ -156,7 +157,7 @@ fn candidates(rule: &Rule, f: &VersionFacts<'_>, clock: &LifecycleClock) -> Vec<
     }
     if !f.is_delete_marker {
         for t in &rule.noncurrent_transitions {
-            if class_rank(&t.storage_class) <= class_rank(f.storage_class) {
+            if t.storage_class.transition_rank() <= f.storage_class.transition_rank() {
                 continue;
             }
             if t.newer_noncurrent_versions
@@ -165,7 +166,7 @@ fn candidates(rule: &Rule, f: &VersionFacts<'_>, clock: &LifecycleClock) -> Vec<
                 continue;
             }
             out.push(due(
-                Action::TransitionNoncurrent(t.storage_class.clone()),
+                Action::TransitionNoncurrent(t.storage_class),
                 due_after_days(clock, since, t.noncurrent_days),
             ));
         }
@@ -178,7 +179,7 @@ fn candidates(rule: &Rule, f: &VersionFacts<'_>, clock: &LifecycleClock) -> Vec<
 fn precedence(a: &Action) -> u8 {
     match a {
         Action::Expire | Action::DeleteNoncurrent | Action::RemoveExpiredDeleteMarker => 10,
-        Action::Transition(c) | Action::TransitionNoncurrent(c) => class_rank(c),
+        Action::Transition(c) | Action::TransitionNoncurrent(c) => c.transition_rank(),
     }
 }
 
@@ -266,7 +267,7 @@ mod tests {
             key,
             size: 100,
             tags: &[],
-            storage_class: "STANDARD",
+            storage_class: StorageClass::Standard,
             is_latest: true,
             is_delete_marker: false,
             created_ms: 0,
@@ -319,12 +320,12 @@ mod tests {
             Transition {
                 days: Some(30),
                 date_ms: None,
-                storage_class: "STANDARD_IA".into(),
+                storage_class: StorageClass::StandardIa,
             },
             Transition {
                 days: Some(60),
                 date_ms: None,
-                storage_class: "GLACIER".into(),
+                storage_class: StorageClass::Glacier,
             },
         ];
         let cfg = cfg_with(r);
@@ -334,12 +335,12 @@ mod tests {
                 .map(|d| d.action)
         };
         assert_eq!(at(29), None);
-        assert_eq!(at(30), Some(Action::Transition("STANDARD_IA".into())));
-        assert_eq!(at(61), Some(Action::Transition("GLACIER".into())));
+        assert_eq!(at(30), Some(Action::Transition(StorageClass::StandardIa)));
+        assert_eq!(at(61), Some(Action::Transition(StorageClass::Glacier)));
         assert_eq!(at(100), Some(Action::Expire));
         // Already in GLACIER: no transition back up.
         let mut f = facts("a");
-        f.storage_class = "GLACIER";
+        f.storage_class = StorageClass::Glacier;
         assert_eq!(evaluate(&cfg, &f, &clock, 70_000).now, None);
     }
 

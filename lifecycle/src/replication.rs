@@ -19,11 +19,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use strata_storage::{
     ObjectHandle, ObjectVersion, QueueEntry, ReplicationEvent, ReplicationPolicy,
-    ReplicationTarget, Store,
+    ReplicationTarget, StorageClass, Store,
 };
 
 use crate::clock::LifecycleClock;
-use crate::rules::{RuleError, MAX_RULES, STORAGE_CLASSES};
+use crate::rules::{RuleError, MAX_RULES};
 
 /// Failed attempts after which a source version reports FAILED.
 pub const FAIL_AFTER: u32 = 3;
@@ -80,7 +80,7 @@ pub struct Destination {
     /// The bucket ARN, as written.
     pub bucket: String,
     /// The storage class of replicas (None: the source's).
-    pub storage_class: Option<String>,
+    pub storage_class: Option<StorageClass>,
     /// `Account`, stored and returned.
     pub account: Option<String>,
 }
@@ -227,11 +227,6 @@ impl ReplicationConfiguration {
                 }
                 Some(_) => {}
             }
-            if let Some(class) = &r.destination.storage_class {
-                if !STORAGE_CLASSES.contains(&class.as_str()) {
-                    return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
-                }
-            }
         }
         Ok(())
     }
@@ -240,7 +235,7 @@ impl ReplicationConfiguration {
     /// rule with the highest priority (document order breaks ties) decides.
     pub fn targets(&self, v: &ObjectVersion, event: ReplicationEvent) -> Vec<ReplicationTarget> {
         // As in S3, versions in an archive class are not replicated.
-        if crate::rules::is_archive_class(&v.storage_class) {
+        if v.storage_class.is_archive() {
             return Vec::new();
         }
         let mut best: Vec<(&ReplicationRule, i64)> = Vec::new();
@@ -266,7 +261,7 @@ impl ReplicationConfiguration {
             .map(|(r, _)| ReplicationTarget {
                 rule_id: r.id.clone(),
                 destination: r.destination.bucket.clone(),
-                storage_class: r.destination.storage_class.clone(),
+                storage_class: r.destination.storage_class,
             })
             .collect()
     }

@@ -32,7 +32,7 @@ fn version(key: &str, tags: &[(&str, &str)], marker: bool) -> ObjectVersion {
         size: 0,
         etag: String::new(),
         last_modified_ms: 0,
-        storage_class: "STANDARD".into(),
+        storage_class: StorageClass::Standard,
         meta: ObjectMeta {
             tags: tags
                 .iter()
@@ -77,7 +77,7 @@ fn targets() {
 #[test]
 fn highest_priority_wins_per_destination() {
     let mut low = rule("low", 1, "", "arn:aws:s3:::a");
-    low.destination.storage_class = Some("STANDARD_IA".into());
+    low.destination.storage_class = Some(StorageClass::StandardIa);
     let high = rule("high", 5, "logs/", "arn:aws:s3:::a");
     let other = rule("other", 1, "", "arn:aws:s3:::b");
     let c = cfg(vec![low, high, other]);
@@ -91,7 +91,7 @@ fn highest_priority_wins_per_destination() {
         t.iter().map(|t| t.rule_id.as_str()).collect::<Vec<_>>(),
         ["low", "other"]
     );
-    assert_eq!(t[0].storage_class.as_deref(), Some("STANDARD_IA"));
+    assert_eq!(t[0].storage_class.map(|c| c.as_str()), Some("STANDARD_IA"));
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn filters_markers_existing_and_disabled_rules() {
     );
     // Versions in an archive class are not replicated.
     let mut glacier = version("k", &[], false);
-    glacier.storage_class = "GLACIER".into();
+    glacier.storage_class = StorageClass::Glacier;
     assert!(cfg(vec![dm.clone()])
         .targets(&glacier, ReplicationEvent::NewVersion)
         .is_empty());

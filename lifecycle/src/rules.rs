@@ -4,6 +4,7 @@
 //! one S3 would accept; it is stored in this canonical (serde JSON) form and evaluated as is.
 
 use serde::{Deserialize, Serialize};
+use strata_storage::StorageClass;
 
 /// Most rules in one configuration.
 pub const MAX_RULES: usize = 1000;
@@ -72,7 +73,7 @@ pub struct Transition {
     /// A date (midnight UTC, ms since the epoch).
     pub date_ms: Option<i64>,
     /// Target class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
 }
 
 /// Expiration of noncurrent versions.
@@ -92,7 +93,7 @@ pub struct NoncurrentTransition {
     /// Keep this many newer noncurrent versions out of the transition.
     pub newer_noncurrent_versions: Option<u32>,
     /// Target class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
 }
 
 /// Why S3 refuses a configuration; each maps to S3's error code.
@@ -107,54 +108,6 @@ pub enum RuleError {
     /// `InvalidRequest`.
     #[error("{0}")]
     InvalidRequest(String),
-}
-
-/// Every storage class name S3 accepts.
-pub const STORAGE_CLASSES: [&str; 15] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-    "FSX_OPENZFS",
-    "FSX_ONTAP",
-    "AWS_BACKUP_WARM",
-    "AWS_BACKUP_LOW_COST_WARM",
-];
-
-/// Storage classes a transition may target.
-pub const TRANSITION_CLASSES: [&str; 6] = [
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER_IR",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-];
-
-/// Rank of a class in the transition waterfall (a transition may only go down it).
-pub fn class_rank(class: &str) -> u8 {
-    match class {
-        "STANDARD" | "REDUCED_REDUNDANCY" => 0,
-        "STANDARD_IA" => 1,
-        "INTELLIGENT_TIERING" => 1,
-        "ONEZONE_IA" => 2,
-        "GLACIER_IR" => 3,
-        "GLACIER" => 4,
-        "DEEP_ARCHIVE" => 5,
-        _ => 0,
-    }
-}
-
-/// Whether a class keeps its bytes in the archive tier (unreadable until restored).
-pub fn is_archive_class(class: &str) -> bool {
-    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -265,10 +218,10 @@ impl Rule {
         let mut last: Option<(i64, u8)> = None;
         let mut seen_classes = std::collections::HashSet::new();
         for t in &self.transitions {
-            if !TRANSITION_CLASSES.contains(&t.storage_class.as_str()) {
+            if !t.storage_class.is_transition_target() {
                 return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
             }
-            if !seen_classes.insert(t.storage_class.as_str()) {
+            if !seen_classes.insert(t.storage_class) {
                 return Err(InvalidRequest(format!("'StorageClass' must be different for 'Transition' actions in same 'Rule' with ID '{}'", self.id)));
             }
             let when = match (t.days, t.date_ms) {
@@ -277,7 +230,7 @@ impl Rule {
                         return Err(InvalidRequest("Found mixed 'Date' and 'Days' based Transition actions in lifecycle rule".into()));
                     }
                     uses_days = Some(true);
-                    if matches!(t.storage_class.as_str(), "STANDARD_IA" | "ONEZONE_IA") && d < 30 {
+                    if t.storage_class.needs_30_days() && d < 30 {
                         return Err(InvalidArgument(format!("'Days' in Transition action must be greater than or equal to 30 for storageClass '{}'", t.storage_class)));
                     }
                     d as i64
@@ -293,9 +246,9 @@ impl Rule {
                 _ => return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into())),
             };
             last = Some(match last {
-                None => (when, class_rank(&t.storage_class)),
+                None => (when, t.storage_class.transition_rank()),
                 Some((prev_when, prev_rank)) => {
-                    let rank = class_rank(&t.storage_class);
+                    let rank = t.storage_class.transition_rank();
                     if rank <= prev_rank && when > prev_when
                         || rank >= prev_rank && when < prev_when
                     {
@@ -330,15 +283,13 @@ impl Rule {
         }
         let mut nc_classes = std::collections::HashSet::new();
         for t in &self.noncurrent_transitions {
-            if !TRANSITION_CLASSES.contains(&t.storage_class.as_str()) {
+            if !t.storage_class.is_transition_target() {
                 return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
             }
-            if !nc_classes.insert(t.storage_class.as_str()) {
+            if !nc_classes.insert(t.storage_class) {
                 return Err(InvalidRequest(format!("'StorageClass' must be different for 'NoncurrentVersionTransition' actions in same 'Rule' with ID '{}'", self.id)));
             }
-            if matches!(t.storage_class.as_str(), "STANDARD_IA" | "ONEZONE_IA")
-                && t.noncurrent_days < 30
-            {
+            if t.storage_class.needs_30_days() && t.noncurrent_days < 30 {
                 return Err(InvalidArgument(format!("'NoncurrentDays' in NoncurrentVersionTransition action must be greater than or equal to 30 for storageClass '{}'", t.storage_class)));
             }
             if let Some(v) = t.newer_noncurrent_versions {
@@ -389,12 +340,12 @@ mod tests {
             Transition {
                 days: Some(30),
                 date_ms: None,
-                storage_class: "STANDARD_IA".into(),
+                storage_class: StorageClass::StandardIa,
             },
             Transition {
                 days: Some(60),
                 date_ms: None,
-                storage_class: "GLACIER".into(),
+                storage_class: StorageClass::Glacier,
             },
         ];
         r.expiration = Some(Expiration {
@@ -432,7 +383,7 @@ mod tests {
         r.transitions = vec![Transition {
             days: Some(10),
             date_ms: None,
-            storage_class: "STANDARD_IA".into(),
+            storage_class: StorageClass::StandardIa,
         }];
         assert!(matches!(
             cfg(vec![r]).validate(),
@@ -452,12 +403,12 @@ mod tests {
             Transition {
                 days: Some(90),
                 date_ms: None,
-                storage_class: "GLACIER".into(),
+                storage_class: StorageClass::Glacier,
             },
             Transition {
                 days: Some(100),
                 date_ms: None,
-                storage_class: "STANDARD_IA".into(),
+                storage_class: StorageClass::StandardIa,
             },
         ];
         r.expiration = None;

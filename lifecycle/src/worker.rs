@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strata_storage::{LifecycleLogEntry, ObjectVersion, Store, Versioning};
+use strata_storage::{LifecycleLogEntry, ObjectVersion, StorageClass, Store, Versioning};
 
 use crate::clock::LifecycleClock;
 use crate::eval::{evaluate, upload_abort_due, Action, Due, VersionFacts};
@@ -49,7 +49,7 @@ pub struct ExplainRow {
     /// Version id.
     pub version_id: String,
     /// Storage class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
     /// Whether latest.
     pub is_latest: bool,
     /// Whether a delete marker.
@@ -134,7 +134,7 @@ fn evaluate_group<'g>(
             key: &v.key,
             size: v.size,
             tags: &v.meta.tags,
-            storage_class: &v.storage_class,
+            storage_class: v.storage_class,
             is_latest: v.is_latest,
             is_delete_marker: v.is_delete_marker,
             created_ms: v.last_modified_ms,
@@ -208,8 +208,8 @@ fn apply(store: &Store, v: &ObjectVersion, due: &Due) -> strata_storage::Result<
             store.lifecycle_delete_version(&v.bucket, &v.key, &v.version_id, v.id)
         }
         Action::Transition(class) | Action::TransitionNoncurrent(class) => {
-            let changed = store.lifecycle_set_class(&v.bucket, v.id, class)?;
-            if changed && crate::rules::is_archive_class(class) {
+            let changed = store.lifecycle_set_class(&v.bucket, v.id, *class)?;
+            if changed && class.is_archive() {
                 store.archive_version(v.id)?;
             }
             Ok(changed)
@@ -356,7 +356,7 @@ pub fn explain(
         rows.push(ExplainRow {
             key: v.key.clone(),
             version_id: v.version_id.clone(),
-            storage_class: v.storage_class.clone(),
+            storage_class: v.storage_class,
             is_latest: v.is_latest,
             is_delete_marker: v.is_delete_marker,
             due_now: e.now,

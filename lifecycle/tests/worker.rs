@@ -3,7 +3,7 @@
 use strata_lifecycle::rules::{Expiration, Filter, NoncurrentExpiration, Rule, Transition};
 use strata_lifecycle::worker::{explain, run_pass};
 use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration};
-use strata_storage::{NewVersion, ObjectMeta, Store, Versioning};
+use strata_storage::{NewVersion, ObjectMeta, StorageClass, Store, Versioning};
 
 const DAY: i64 = 1_000; // one lifecycle day = 1 s
 
@@ -18,7 +18,7 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
             NewVersion {
                 etag: "e".into(),
                 meta: ObjectMeta::default(),
-                storage_class: "STANDARD".into(),
+                storage_class: StorageClass::Standard,
                 condition: Default::default(),
                 replica_of: None,
             },
@@ -131,7 +131,7 @@ fn versioned_bucket_markers_noncurrent_versions_and_transitions() {
             transitions: vec![Transition {
                 days: Some(1),
                 date_ms: None,
-                storage_class: "GLACIER_IR".into(),
+                storage_class: StorageClass::GlacierIr,
             }],
             noncurrent_expiration: Some(NoncurrentExpiration {
                 noncurrent_days: Some(1),
@@ -179,7 +179,13 @@ fn expired_delete_markers_are_removed_and_uploads_aborted() {
     store.delete_object("m", "gone", None).unwrap();
     store.delete_object("m", "gone", Some(&v)).unwrap();
     let up = store
-        .create_upload("m", "big", "STANDARD", ObjectMeta::default(), None)
+        .create_upload(
+            "m",
+            "big",
+            StorageClass::Standard,
+            ObjectMeta::default(),
+            None,
+        )
         .unwrap();
     configure(
         &store,
@@ -231,7 +237,7 @@ fn transitions_to_glacier_move_chunks_to_the_cold_tier() {
             transitions: vec![Transition {
                 days: Some(1),
                 date_ms: None,
-                storage_class: "GLACIER".into(),
+                storage_class: StorageClass::Glacier,
             }],
             ..Default::default()
         }],
@@ -383,6 +389,7 @@ mod replication {
             .unwrap()
             .version
             .replication_status
+            .map(|s| s.as_str().to_owned())
     }
 
     fn due(store: &Store) -> Vec<QueueEntry> {
@@ -422,7 +429,7 @@ mod replication {
         let replica = store.get_object("dst", "k", None).unwrap();
         assert_eq!(replica.version.version_id, v2);
         assert_eq!(
-            replica.version.replication_status.as_deref(),
+            replica.version.replication_status.map(|s| s.as_str()),
             Some("REPLICA")
         );
         assert_eq!(replica.read_all().unwrap(), b"two");

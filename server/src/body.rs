@@ -15,7 +15,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use crate::auth::{ChunkedDecoder, PayloadCheck};
-use crate::checksum::{self, ChecksumAlgorithm, ChecksumHasher};
+use crate::checksum::{self, ChecksumAlgorithm, ChecksumAlgorithmExt, ChecksumHasher};
 use crate::error::{S3Error, S3Result};
 use crate::s3_error;
 
@@ -171,7 +171,7 @@ fn requested_checksum_of(
     composite_ok: bool,
 ) -> S3Result<Option<(ChecksumAlgorithm, Option<String>)>> {
     let mut found: Option<(ChecksumAlgorithm, Option<String>)> = None;
-    for alg in ChecksumAlgorithm::ALL {
+    for &alg in ChecksumAlgorithm::ALL {
         if let Some(v) = headers.get(alg.header()) {
             if found.is_some() {
                 return Err(s3_error!(
@@ -224,7 +224,7 @@ fn requested_checksum_of(
             .or_else(|| headers.get("x-amz-sdk-checksum-algorithm"))
             .and_then(|v| v.to_str().ok());
         if let Some(name) = alg_header {
-            let alg = ChecksumAlgorithm::from_name(name.trim()).ok_or_else(|| {
+            let alg = name.trim().parse::<ChecksumAlgorithm>().map_err(|_| {
                 s3_error!(
                     InvalidRequest,
                     "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
@@ -525,7 +525,7 @@ impl<S: BodySink> Processor<S> {
                         return Err(s3_error!(
                             BadDigest,
                             "The {} you specified did not match the calculated checksum.",
-                            alg.name()
+                            alg
                         ));
                     }
                 }

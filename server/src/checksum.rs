@@ -8,44 +8,22 @@ use sha1::Digest as _;
 use crate::error::{S3Error, S3Result};
 use crate::s3_error;
 
-/// A checksum algorithm S3 supports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChecksumAlgorithm {
-    /// CRC-32 (ISO-HDLC), as zlib.
-    Crc32,
-    /// CRC-32C (Castagnoli).
-    Crc32c,
-    /// CRC-64/NVME.
-    Crc64Nvme,
-    /// SHA-1.
-    Sha1,
-    /// SHA-256.
-    Sha256,
+pub use strata_storage::{ChecksumAlgorithm, ChecksumType};
+
+/// What the protocol layer adds to the engine's [`ChecksumAlgorithm`]: its header and its hasher.
+pub trait ChecksumAlgorithmExt: Sized {
+    /// The header carrying this checksum.
+    fn header(self) -> &'static str;
+
+    /// Parses a header name such as `x-amz-checksum-crc32` (case-insensitive).
+    fn from_header(name: &str) -> Option<Self>;
+
+    /// A fresh hasher.
+    fn hasher(self) -> ChecksumHasher;
 }
 
-impl ChecksumAlgorithm {
-    /// Every algorithm, in header-lookup order.
-    pub const ALL: [Self; 5] = [
-        Self::Crc32,
-        Self::Crc32c,
-        Self::Crc64Nvme,
-        Self::Sha1,
-        Self::Sha256,
-    ];
-
-    /// The name S3 uses (`x-amz-checksum-algorithm`, `ChecksumAlgorithm`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Crc32 => "CRC32",
-            Self::Crc32c => "CRC32C",
-            Self::Crc64Nvme => "CRC64NVME",
-            Self::Sha1 => "SHA1",
-            Self::Sha256 => "SHA256",
-        }
-    }
-
-    /// The header carrying this checksum.
-    pub fn header(self) -> &'static str {
+impl ChecksumAlgorithmExt for ChecksumAlgorithm {
+    fn header(self) -> &'static str {
         match self {
             Self::Crc32 => "x-amz-checksum-crc32",
             Self::Crc32c => "x-amz-checksum-crc32c",
@@ -55,32 +33,14 @@ impl ChecksumAlgorithm {
         }
     }
 
-    /// Parses an algorithm name (case-insensitive).
-    pub fn from_name(name: &str) -> Option<Self> {
+    fn from_header(name: &str) -> Option<Self> {
         Self::ALL
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Parses a header name such as `x-amz-checksum-crc32`.
-    pub fn from_header(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|a| a.header().eq_ignore_ascii_case(name))
     }
 
-    /// Length in bytes of the digest.
-    pub fn digest_len(self) -> usize {
-        match self {
-            Self::Crc32 | Self::Crc32c => 4,
-            Self::Crc64Nvme => 8,
-            Self::Sha1 => 20,
-            Self::Sha256 => 32,
-        }
-    }
-
-    /// A fresh hasher.
-    pub fn hasher(self) -> ChecksumHasher {
+    fn hasher(self) -> ChecksumHasher {
         match self {
             Self::Crc32 => ChecksumHasher::Crc(self, CrcDigest::new(CrcAlgorithm::Crc32IsoHdlc)),
             Self::Crc32c => ChecksumHasher::Crc(self, CrcDigest::new(CrcAlgorithm::Crc32Iscsi)),
@@ -88,6 +48,25 @@ impl ChecksumAlgorithm {
             Self::Sha1 => ChecksumHasher::Sha1(sha1::Sha1::new()),
             Self::Sha256 => ChecksumHasher::Sha256(sha2::Sha256::new()),
         }
+    }
+}
+
+/// The checksum type a multipart upload gets when CreateMultipartUpload names none: CRC64NVME
+/// can only be a full-object checksum, the others default to composite (as S3 does).
+pub fn default_multipart_type(alg: ChecksumAlgorithm) -> ChecksumType {
+    if alg == ChecksumAlgorithm::Crc64Nvme {
+        ChecksumType::FullObject
+    } else {
+        ChecksumType::Composite
+    }
+}
+
+/// Whether S3 allows a multipart upload's checksum of this algorithm and type: CRC64NVME is
+/// never composite, and the SHAs cannot be combined into a full-object checksum.
+pub fn multipart_type_allowed(alg: ChecksumAlgorithm, t: ChecksumType) -> bool {
+    match t {
+        ChecksumType::Composite => alg != ChecksumAlgorithm::Crc64Nvme,
+        ChecksumType::FullObject => alg.combines(),
     }
 }
 
@@ -265,6 +244,29 @@ mod tests {
             combine_full_object(ChecksumAlgorithm::Sha1, &c64).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn headers_name_each_algorithm_once() {
+        for &alg in ChecksumAlgorithm::ALL {
+            assert_eq!(ChecksumAlgorithm::from_header(alg.header()), Some(alg));
+            assert_eq!(
+                alg.header(),
+                format!("x-amz-checksum-{}", alg.as_str().to_ascii_lowercase())
+            );
+        }
+        assert_eq!(ChecksumAlgorithm::from_header("x-amz-checksum-md5"), None);
+    }
+
+    #[test]
+    fn multipart_checksum_types() {
+        use ChecksumAlgorithm::*;
+        assert_eq!(default_multipart_type(Crc64Nvme), ChecksumType::FullObject);
+        assert_eq!(default_multipart_type(Sha256), ChecksumType::Composite);
+        assert!(!multipart_type_allowed(Crc64Nvme, ChecksumType::Composite));
+        assert!(!multipart_type_allowed(Sha1, ChecksumType::FullObject));
+        assert!(multipart_type_allowed(Crc32c, ChecksumType::FullObject));
+        assert!(multipart_type_allowed(Crc32, ChecksumType::Composite));
     }
 
     #[test]

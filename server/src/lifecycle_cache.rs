@@ -85,7 +85,7 @@ pub fn expiration_header(
         key: &v.key,
         size: v.size,
         tags: &v.meta.tags,
-        storage_class: &v.storage_class,
+        storage_class: v.storage_class,
         is_latest: true,
         is_delete_marker: false,
         created_ms: v.last_modified_ms,

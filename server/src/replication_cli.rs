@@ -2,6 +2,7 @@
 //! authenticated admin endpoint, as a table (or JSON with `--json`).
 
 use clap::Subcommand;
+use strata_storage::ReplicationStatus;
 
 use crate::lifecycle_cli::{admin, s, table, Connection};
 
@@ -71,9 +72,10 @@ pub fn run(cmd: ReplicationCommand) -> Result<(), String> {
                 "BUCKET",
                 "RULE",
                 "DESTINATION",
-                "PENDING",
-                "COMPLETED",
-                "FAILED",
+                // Entries counted by the status they give their source version.
+                ReplicationStatus::Pending.as_str(),
+                ReplicationStatus::Completed.as_str(),
+                ReplicationStatus::Failed.as_str(),
             ],
             &rows,
         );

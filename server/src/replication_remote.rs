@@ -18,7 +18,11 @@ use strata_client::{
     SendError, Signer, StatusCode, EMPTY_SHA256, UNSIGNED_PAYLOAD,
 };
 use strata_lifecycle::replication::{RemoteError, RemoteErrorKind, RemoteReplicator};
-use strata_storage::{ObjectHandle, ObjectVersion, QueueEntry, ReplicationKind};
+use strata_storage::{
+    ChecksumType, ObjectHandle, ObjectVersion, QueueEntry, ReplicationKind, StorageClass,
+};
+
+use crate::checksum::ChecksumAlgorithmExt;
 
 /// Header that makes a write a replica of this version id (Strata destinations).
 pub const REPLICA_VERSION_HEADER: &str = "x-strata-replica-version-id";
@@ -170,7 +174,7 @@ impl Remote {
 }
 
 /// The headers that carry a version's metadata, tags and class.
-fn metadata_headers(v: &ObjectVersion, storage_class: &str) -> Vec<(String, String)> {
+fn metadata_headers(v: &ObjectVersion, storage_class: StorageClass) -> Vec<(String, String)> {
     let m = &v.meta;
     let mut h: Vec<(String, String)> = Vec::new();
     for (name, value) in [
@@ -200,7 +204,7 @@ fn metadata_headers(v: &ObjectVersion, storage_class: &str) -> Vec<(String, Stri
             .join("&");
         h.push(("x-amz-tagging".into(), tagging));
     }
-    h.push(("x-amz-storage-class".into(), storage_class.to_owned()));
+    h.push(("x-amz-storage-class".into(), storage_class.to_string()));
     h
 }
 
@@ -264,7 +268,7 @@ impl Remotes {
         source: &ObjectHandle,
     ) -> Result<(), RemoteError> {
         let v = &source.version;
-        let class = entry.storage_class.as_deref().unwrap_or(&v.storage_class);
+        let class = entry.storage_class.unwrap_or(v.storage_class);
         if v.is_delete_marker {
             let call = Call {
                 method: Method::DELETE,
@@ -286,12 +290,9 @@ impl Remotes {
                 .meta
                 .checksum
                 .as_ref()
-                .filter(|c| c.checksum_type == "FULL_OBJECT")
+                .filter(|c| c.checksum_type == ChecksumType::FullObject)
             {
-                headers.push((
-                    format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
-                    c.value.clone(),
-                ));
+                headers.push((c.algorithm.header().to_owned(), c.value.clone()));
             }
             let call = Call {
                 method: Method::PUT,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
-use strata_storage::{ObjectMeta, ReplicaOf, WriteCondition};
+use strata_storage::{ObjectMeta, ReplicaOf, StorageClass, WriteCondition};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -19,7 +19,6 @@ use crate::handlers::http_date;
 use crate::s3_error;
 
 use strata_lifecycle::rules::RuleError;
-pub use strata_lifecycle::rules::STORAGE_CLASSES;
 
 /// Most tags on an object.
 pub const MAX_OBJECT_TAGS: usize = 10;
@@ -221,19 +220,21 @@ pub fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
     })
 }
 
-pub fn storage_class_from_headers(req: &S3Request) -> S3Result<String> {
+pub fn storage_class_from_headers(req: &S3Request) -> S3Result<StorageClass> {
     storage_class(req.header("x-amz-storage-class"))
 }
 
-/// The storage class a write asks for (`STANDARD` when none is named).
-pub fn storage_class(value: Option<&str>) -> S3Result<String> {
+/// The storage class a write asks for (`STANDARD` when none is named). S3 spells classes
+/// exactly: `standard` is refused.
+pub fn storage_class(value: Option<&str>) -> S3Result<StorageClass> {
     match value {
-        None => Ok("STANDARD".to_owned()),
-        Some(c) if STORAGE_CLASSES.contains(&c) => Ok(c.to_owned()),
-        Some(_) => Err(s3_error!(
-            InvalidStorageClass,
-            "The storage class you specified is not valid"
-        )),
+        None => Ok(StorageClass::Standard),
+        Some(c) => c.parse().map_err(|_| {
+            s3_error!(
+                InvalidStorageClass,
+                "The storage class you specified is not valid"
+            )
+        }),
     }
 }
 
@@ -468,6 +469,22 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_classes_are_spelled_as_s3_spells_them() {
+        assert_eq!(storage_class(None).unwrap(), StorageClass::Standard);
+        for &c in StorageClass::ALL {
+            assert_eq!(storage_class(Some(c.as_str())).unwrap(), c);
+        }
+        for bad in ["standard", "GLACIER ", "", "TAPE"] {
+            let e = storage_class(Some(bad)).unwrap_err();
+            assert_eq!(
+                e.code,
+                crate::error::S3ErrorCode::InvalidStorageClass,
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn etag_conditions() {

@@ -4,7 +4,6 @@
 //! Invariant: every operation that reads a version's bytes or reports its restore state goes
 //! through these functions, so they answer the same errors and headers.
 
-use strata_lifecycle::rules::is_archive_class;
 use strata_lifecycle::LifecycleClock;
 use strata_storage::ObjectVersion;
 
@@ -73,7 +72,7 @@ pub enum RestoreStatus {
 
 /// The restore status of a version.
 pub fn status(v: &ObjectVersion, now_ms: i64) -> RestoreStatus {
-    if !v.archived && !is_archive_class(&v.storage_class) {
+    if !v.archived && !v.storage_class.is_archive() {
         return RestoreStatus::NotArchived;
     }
     match v.restore {
@@ -103,6 +102,6 @@ pub fn check_readable(v: &ObjectVersion, clock: &LifecycleClock) -> S3Result<()>
             InvalidObjectState,
             "The operation is not valid for the object's storage class"
         )
-        .with_extra("StorageClass", v.storage_class.clone())),
+        .with_extra("StorageClass", v.storage_class.as_str())),
     }
 }

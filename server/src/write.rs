@@ -6,7 +6,6 @@
 //! Invariant: a handler never commits a new version itself; a step every write needs is added
 //! here once.
 
-use strata_lifecycle::rules::is_archive_class;
 use strata_storage::{BodyWriter, NewVersion, ObjectVersion, Store};
 
 use crate::app::blocking;
@@ -38,7 +37,7 @@ pub async fn commit_body(
 
 /// What follows the commit of any new version: one of an archive class moves to the cold tier.
 pub async fn committed(store: &Store, v: &ObjectVersion) -> S3Result<()> {
-    if v.is_delete_marker || !is_archive_class(&v.storage_class) {
+    if v.is_delete_marker || !v.storage_class.is_archive() {
         return Ok(());
     }
     let (s, id) = (store.clone(), v.id);

@@ -44,7 +44,7 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// Metadata database failure.
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] rusqlite::Error),
     /// The bucket has a replication configuration, so its versioning cannot be suspended.
     #[error("a replication configuration is present on this bucket")]
     ReplicationConfigured,
@@ -55,3 +55,18 @@ pub enum Error {
 
 /// Result alias for the storage engine.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<rusqlite::Error> for Error {
+    /// A column that holds a value none of the engine's enums knows (see `names`) is
+    /// corruption; every other database failure stays `Db`.
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(column, _, source)
+                if source.is::<crate::names::UnknownValue>() =>
+            {
+                Self::Corrupt(format!("column {column}: {source}"))
+            }
+            other => Self::Db(other),
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod lifecycle_support;
 mod meta;
 mod model;
 mod multipart;
+mod names;
 mod replication;
 mod store;
 mod versioning;
@@ -28,8 +29,7 @@ pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
 pub use meta::commit::CommitStep;
 pub use meta::feed::{ChangeEvent, ChangeKind, ChangeOrigin, FEED_RETAIN};
 pub use meta::queue::{
-    ReplicationEvent, ReplicationKind, ReplicationPolicy, ReplicationTarget, REPLICA,
-    REPLICATION_SETTING,
+    ReplicationEvent, ReplicationKind, ReplicationPolicy, ReplicationTarget, REPLICATION_SETTING,
 };
 pub use model::{
     Body, BucketInfo, ChunkingParams, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf,
@@ -39,6 +39,7 @@ pub use multipart::{
     CompleteProblem, CompletedUpload, CopySource, NewPart, PartInfo, UploadInfo, UploadPage,
     COMPLETED_UPLOAD_RETAIN_MS,
 };
+pub use names::{ChecksumAlgorithm, ChecksumType, ReplicationStatus, StorageClass, UnknownValue};
 pub use replication::{
     DestinationError, QueueEntry, ReplicationFailure, ReplicationReport, RuleReplicationStats,
     ARCHIVED_REASON,

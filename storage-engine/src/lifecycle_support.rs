@@ -22,6 +22,7 @@ use crate::meta::commit::{commit_key, Change};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::meta::versions::{bucket_versioning, key_versions, load_row, load_version};
 use crate::model::{ObjectVersion, Versioning};
+use crate::names::StorageClass;
 use crate::versioning::delete_in_tx;
 
 /// One applied lifecycle action.
@@ -195,8 +196,13 @@ impl Store {
 
     /// Changes the storage class of version row `expected_id` (a warm class: the bytes stay in
     /// the hot tier).
-    pub fn lifecycle_set_class(&self, bucket: &str, expected_id: i64, class: &str) -> Result<bool> {
-        let (b, c) = (bucket.to_owned(), class.to_owned());
+    pub fn lifecycle_set_class(
+        &self,
+        bucket: &str,
+        expected_id: i64,
+        class: StorageClass,
+    ) -> Result<bool> {
+        let (b, c) = (bucket.to_owned(), class);
         let ctx = self.ctx();
         self.inner.writer.write(move |conn| {
             let Some(mut v) = load_row(conn, expected_id)?.filter(|v| v.bucket == b) else {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chunks::ChunkRef;
 use crate::error::{Error, Result};
+use crate::names::{ChecksumAlgorithm, ChecksumType, ReplicationStatus, StorageClass};
 
 /// The version id of the single version a key has in a bucket that never had versioning.
 pub const NULL_VERSION: &str = "null";
@@ -29,17 +30,14 @@ pub struct BucketInfo {
 /// Checksum recorded with an object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredChecksum {
-    /// Algorithm name as S3 spells it (CRC32, CRC32C, CRC64NVME, SHA1, SHA256).
-    pub algorithm: String,
+    /// Algorithm (stored as S3 spells it).
+    pub algorithm: ChecksumAlgorithm,
     /// Base64 of the digest (`-N` suffixed for a composite multipart checksum).
     pub value: String,
-    /// `FULL_OBJECT` or `COMPOSITE`.
-    #[serde(default = "full_object")]
-    pub checksum_type: String,
-}
-
-fn full_object() -> String {
-    "FULL_OBJECT".to_owned()
+    /// Whole object or composite (metadata stored before the field existed reads as whole
+    /// object).
+    #[serde(default)]
+    pub checksum_type: ChecksumType,
 }
 
 /// Metadata kept with an object version and returned with it.
@@ -112,7 +110,7 @@ pub struct ObjectVersion {
     /// Last-Modified, ms since the epoch.
     pub last_modified_ms: i64,
     /// Storage class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
     /// Metadata.
     pub meta: ObjectMeta,
     /// Where the bytes are.
@@ -126,9 +124,9 @@ pub struct ObjectVersion {
     /// Bumped whenever anything lifecycle rules look at changes for this key (see
     /// `lifecycle_support`): a due time computed from an older epoch is discarded.
     pub lifecycle_epoch: i64,
-    /// `x-amz-replication-status`: PENDING, COMPLETED or FAILED on a replicated source version,
-    /// REPLICA on a replica, None otherwise.
-    pub replication_status: Option<String>,
+    /// `x-amz-replication-status`: pending, completed or failed on a replicated source version,
+    /// replica on a replica, None otherwise.
+    pub replication_status: Option<ReplicationStatus>,
 }
 
 /// A condition on the key's current version, checked inside the commit (so that of several
@@ -152,7 +150,7 @@ pub struct NewVersion {
     /// Metadata.
     pub meta: ObjectMeta,
     /// Storage class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
     /// Condition on the current version.
     pub condition: WriteCondition,
     /// Makes this version a replica of another bucket's version: it gets the same version id

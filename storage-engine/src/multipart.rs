@@ -16,6 +16,7 @@ use crate::meta::refs::{add_chunk_refs, drop_chunk_refs};
 use crate::meta::versions::{bucket_exists, load_version};
 use crate::meta::walk::{walk, Entry, KeySource, Start};
 use crate::model::{Body, NewVersion, ObjectMeta, ObjectVersion, StoredChecksum};
+use crate::names::{ChecksumAlgorithm, ChecksumType, StorageClass};
 use crate::versioning::write_version;
 
 /// How long a completed upload's answer is remembered, so that a CompleteMultipartUpload retried
@@ -45,13 +46,13 @@ pub struct UploadInfo {
     /// When it was created, ms since the epoch.
     pub initiated_ms: i64,
     /// Storage class the object will have.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
     /// Metadata the object will have.
     pub meta: ObjectMeta,
     /// Checksum algorithm the client chose at creation, if any.
-    pub checksum_algorithm: Option<String>,
-    /// `COMPOSITE` or `FULL_OBJECT`, when an algorithm was chosen.
-    pub checksum_type: Option<String>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// Composite or whole object, when an algorithm was chosen.
+    pub checksum_type: Option<ChecksumType>,
 }
 
 /// A stored part.
@@ -152,18 +153,18 @@ impl Store {
         &self,
         bucket: &str,
         key: &str,
-        storage_class: &str,
+        storage_class: StorageClass,
         meta: ObjectMeta,
-        checksum: Option<(String, String)>,
+        checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
     ) -> Result<UploadInfo> {
         let info = UploadInfo {
             upload_id: new_upload_id(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             initiated_ms: now_ms(),
-            storage_class: storage_class.to_owned(),
+            storage_class,
             meta,
-            checksum_algorithm: checksum.as_ref().map(|c| c.0.clone()),
+            checksum_algorithm: checksum.map(|c| c.0),
             checksum_type: checksum.map(|c| c.1),
         };
         let row = info.clone();

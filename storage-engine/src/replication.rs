@@ -25,6 +25,7 @@ use crate::meta::queue::{
 };
 use crate::meta::versions::{bucket_exists, bucket_versioning, load_row, load_version, set_meta};
 use crate::model::{Body, NewVersion, ObjectVersion, ReplicaOf, Versioning};
+use crate::names::StorageClass;
 use crate::versioning::insert_version;
 
 /// A queued replication.
@@ -47,7 +48,7 @@ pub struct QueueEntry {
     /// Destination ARN.
     pub destination: String,
     /// Storage class for the replica (None: the source's).
-    pub storage_class: Option<String>,
+    pub storage_class: Option<StorageClass>,
     /// When it was queued, ms since the epoch.
     pub enqueued_ms: i64,
     /// Failed attempts so far.
@@ -200,7 +201,7 @@ pub(crate) fn insert_replica(
     ctx: &crate::meta::commit::CommitContext,
     src: &ObjectVersion,
     dest_bucket: &str,
-    storage_class: Option<&str>,
+    storage_class: Option<StorageClass>,
 ) -> Result<Vec<ChunkHash>> {
     if bucket_versioning(conn, dest_bucket)? != Versioning::Enabled {
         return Err(Error::Invalid(
@@ -210,7 +211,7 @@ pub(crate) fn insert_replica(
     let new = NewVersion {
         etag: src.etag.clone(),
         meta: src.meta.clone(),
-        storage_class: storage_class.unwrap_or(&src.storage_class).to_owned(),
+        storage_class: storage_class.unwrap_or(src.storage_class),
         condition: Default::default(),
         replica_of: Some(ReplicaOf {
             version_id: src.version_id.clone(),
@@ -358,7 +359,7 @@ impl Store {
                     return Ok(((), Vec::new()));
                 }
                 ReplicationKind::Version => {
-                    freed = insert_replica(conn, &ctx, &src, &dest, e.storage_class.as_deref())?;
+                    freed = insert_replica(conn, &ctx, &src, &dest, e.storage_class)?;
                 }
                 ReplicationKind::Tags => {
                     if !bucket_exists(conn, &dest)? {
@@ -551,7 +552,7 @@ impl Store {
             size: 0,
             etag: String::new(),
             last_modified_ms: source.last_modified_ms,
-            storage_class: "STANDARD".into(),
+            storage_class: StorageClass::Standard,
             meta: Default::default(),
             body: Body::Inline(Vec::new()),
             noncurrent_since_ms: None,

@@ -22,6 +22,7 @@ use crate::meta::queue::ReplicationPolicy;
 use crate::meta::versions::{bucket_exists, load_version, set_meta};
 use crate::meta::walk::{walk, Entry, KeySource, Start};
 use crate::model::{Body, BucketInfo, ChunkingParams, NewVersion, ObjectVersion, Versioning};
+use crate::names::StorageClass;
 use crate::versioning::write_version;
 
 /// How to open a store.
@@ -104,7 +105,7 @@ pub struct ObjectSummary {
     /// Last-Modified, ms since the epoch.
     pub last_modified_ms: i64,
     /// Storage class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
 }
 
 /// A page of a listing.

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::meta::codec::now_ms;
 use crate::meta::commit::{commit_key, commit_key_from, Change, CommitContext, RemovedRow};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
-use crate::meta::queue::{REPLICA, REPLICATION_SETTING};
+use crate::meta::queue::REPLICATION_SETTING;
 use crate::meta::versions::{
     bucket_versioning, demote, insert_row, load_version, promote_newest, remove_version_row, NewRow,
 };
@@ -23,6 +23,7 @@ use crate::model::{
     Body, NewVersion, ObjectMeta, ObjectVersion, ReplicaOf, Versioning, WriteCondition,
     NULL_VERSION,
 };
+use crate::names::{ReplicationStatus, StorageClass};
 
 /// What a delete did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub struct VersionEntry {
     /// Last-Modified, ms since the epoch.
     pub last_modified_ms: i64,
     /// Storage class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
 }
 
 /// A page of a version listing.
@@ -153,7 +154,10 @@ pub(crate) fn insert_version(
         (None, Versioning::Enabled) => new_version_id(),
         (None, Versioning::Unversioned | Versioning::Suspended) => NULL_VERSION.to_owned(),
     };
-    let replication_status = new.replica_of.is_some().then(|| REPLICA.to_owned());
+    let replication_status = new
+        .replica_of
+        .is_some()
+        .then_some(ReplicationStatus::Replica);
     let before = live.map(|v| v.size);
     let (freed, committed) = commit_key_from(conn, ctx, &bucket, &key, before, || {
         let mut freed = Vec::new();
@@ -191,10 +195,10 @@ pub(crate) fn insert_version(
                 size,
                 etag: &new.etag,
                 last_modified_ms: last_modified,
-                storage_class: &new.storage_class,
+                storage_class: new.storage_class,
                 meta: &new.meta,
                 body: &body,
-                replication_status: replication_status.as_deref(),
+                replication_status,
             },
         )?;
         let version = ObjectVersion {
@@ -236,7 +240,7 @@ pub(crate) fn insert_version(
     };
     let mut version = committed.version;
     if committed.queued > 0 {
-        version.replication_status = Some("PENDING".to_owned());
+        version.replication_status = Some(ReplicationStatus::Pending);
     }
     Ok((version, freed))
 }
@@ -313,7 +317,7 @@ pub(crate) fn delete_in_tx(
             let new = NewVersion {
                 etag: String::new(),
                 meta: ObjectMeta::default(),
-                storage_class: "STANDARD".to_owned(),
+                storage_class: StorageClass::Standard,
                 condition: WriteCondition::None,
                 replica_of: None,
             };

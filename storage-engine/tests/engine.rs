@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use strata_storage::{
-    Body, Durability, ListQuery, NewVersion, ObjectMeta, Store, StoreConfig, NULL_VERSION,
+    Body, Durability, ListQuery, NewVersion, ObjectMeta, StorageClass, Store, StoreConfig,
+    NULL_VERSION,
 };
 
 fn open(dir: &std::path::Path) -> Store {
@@ -29,7 +30,7 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) {
             NewVersion {
                 etag: format!("{:x}", data.len()),
                 meta: ObjectMeta::default(),
-                storage_class: "STANDARD".into(),
+                storage_class: StorageClass::Standard,
                 condition: Default::default(),
                 replica_of: None,
             },
@@ -203,7 +204,7 @@ fn abandoned_writes_leave_no_chunks() {
         NewVersion {
             etag: "x".into(),
             meta: ObjectMeta::default(),
-            storage_class: "STANDARD".into(),
+            storage_class: StorageClass::Standard,
             condition: Default::default(),
             replica_of: None,
         },
@@ -417,7 +418,7 @@ proptest! {
         prop_assert_eq!(a.size(), b.size());
         prop_assert!(!a.is_inline());
         store.create_bucket("c", "us-east-1").ok();
-        let meta = NewVersion { etag: "e".into(), meta: ObjectMeta::default(), storage_class: "STANDARD".into(), condition: Default::default(), replica_of: None };
+        let meta = NewVersion { etag: "e".into(), meta: ObjectMeta::default(), storage_class: StorageClass::Standard, condition: Default::default(), replica_of: None };
         let va = store.put_object("c", "a", a, meta.clone()).unwrap();
         let vb = store.put_object("c", "b", b, meta).unwrap();
         prop_assert_eq!(va.body, vb.body);
@@ -444,7 +445,13 @@ fn multipart_complete_reuses_part_chunks_and_frees_the_rest() {
     let store = open(dir.path());
     store.create_bucket("b", "us-east-1").unwrap();
     let up = store
-        .create_upload("b", "big", "STANDARD", ObjectMeta::default(), None)
+        .create_upload(
+            "b",
+            "big",
+            StorageClass::Standard,
+            ObjectMeta::default(),
+            None,
+        )
         .unwrap();
     let p1 = bytes(20, 5 * 1024 * 1024);
     let p2_old = bytes(21, 5 * 1024 * 1024);
@@ -482,7 +489,7 @@ fn multipart_complete_reuses_part_chunks_and_frees_the_rest() {
     let new = NewVersion {
         etag: "final-3".into(),
         meta: ObjectMeta::default(),
-        storage_class: "STANDARD".into(),
+        storage_class: StorageClass::Standard,
         condition: Default::default(),
         replica_of: None,
     };
@@ -537,7 +544,13 @@ fn multipart_abort_frees_everything() {
     let store = open(dir.path());
     store.create_bucket("b", "us-east-1").unwrap();
     let up = store
-        .create_upload("b", "k", "STANDARD", ObjectMeta::default(), None)
+        .create_upload(
+            "b",
+            "k",
+            StorageClass::Standard,
+            ObjectMeta::default(),
+            None,
+        )
         .unwrap();
     store
         .put_part(
@@ -577,7 +590,7 @@ fn conditional_writes_are_checked_in_the_commit() {
             NewVersion {
                 etag: etag.into(),
                 meta: ObjectMeta::default(),
-                storage_class: "STANDARD".into(),
+                storage_class: StorageClass::Standard,
                 condition: cond,
                 replica_of: None,
             },
@@ -611,7 +624,7 @@ fn put_v(store: &Store, bucket: &str, key: &str, data: &[u8]) -> String {
             NewVersion {
                 etag: format!("{:x}", data.len()),
                 meta: ObjectMeta::default(),
-                storage_class: "STANDARD".into(),
+                storage_class: StorageClass::Standard,
                 condition: Default::default(),
                 replica_of: None,
             },
@@ -784,7 +797,13 @@ fn upload_listing_pages_by_key_and_upload_id_with_common_prefixes() {
     let mut want = Vec::new();
     for key in ["a", "a", "a", "d/1", "d/2", "e", "f/x"] {
         let up = store
-            .create_upload("b", key, "STANDARD", ObjectMeta::default(), None)
+            .create_upload(
+                "b",
+                key,
+                StorageClass::Standard,
+                ObjectMeta::default(),
+                None,
+            )
             .unwrap();
         want.push((up.key, up.initiated_ms, up.upload_id));
     }
@@ -872,7 +891,7 @@ fn put_new(store: &Store, key: &str, data: &[u8]) -> strata_storage::Result<Stri
             NewVersion {
                 etag: format!("{:x}", data.len()),
                 meta: ObjectMeta::default(),
-                storage_class: "STANDARD".into(),
+                storage_class: StorageClass::Standard,
                 condition: Default::default(),
                 replica_of: None,
             },
@@ -969,7 +988,7 @@ proptest! {
                         .copy_object(src, "v", &name(b), |s| NewVersion {
                             etag: s.etag.clone(),
                             meta: s.meta.clone(),
-                            storage_class: s.storage_class.clone(),
+                            storage_class: s.storage_class,
                             condition: Default::default(),
                             replica_of: None,
                         })
@@ -978,13 +997,13 @@ proptest! {
                 }
                 VOp::Multipart(k, len, seed) => {
                     let (p1, p2) = (bytes(seed, len as usize), bytes(seed ^ 1, 700));
-                    let up = store.create_upload("v", &name(k), "STANDARD", ObjectMeta::default(), None).unwrap();
+                    let up = store.create_upload("v", &name(k), StorageClass::Standard, ObjectMeta::default(), None).unwrap();
                     store.put_part("v", &name(k), &up.upload_id, stage_part(&store, &p1), part(1, "a")).unwrap();
                     store.put_part("v", &name(k), &up.upload_id, stage_part(&store, &p2), part(2, "b")).unwrap();
                     let new = NewVersion {
                         etag: "mp-2".into(),
                         meta: ObjectMeta::default(),
-                        storage_class: "STANDARD".into(),
+                        storage_class: StorageClass::Standard,
                         condition: Default::default(),
                         replica_of: None,
                     };
@@ -1011,7 +1030,7 @@ proptest! {
                     let Ok(h) = store.get_object("v", &name(k), None) else { continue };
                     let (id, marker) = (h.version.id, h.version.is_delete_marker);
                     drop(h);
-                    prop_assert_eq!(store.lifecycle_set_class("v", id, "STANDARD_IA").unwrap(), !marker);
+                    prop_assert_eq!(store.lifecycle_set_class("v", id, StorageClass::StandardIa).unwrap(), !marker);
                 }
                 VOp::Fault(step, k, len, seed) => {
                     store.inject_commit_fault(CommitStep::ALL[step as usize]);

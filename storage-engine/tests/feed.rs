@@ -2,8 +2,8 @@
 //! the event commits (or rolls back) with the change it describes.
 
 use strata_storage::{
-    ChangeKind, ChangeOrigin, CommitStep, Durability, NewVersion, ObjectMeta, Store, StoreConfig,
-    Versioning, WriteCondition,
+    ChangeKind, ChangeOrigin, CommitStep, Durability, NewVersion, ObjectMeta, StorageClass, Store,
+    StoreConfig, Versioning, WriteCondition,
 };
 
 fn open(dir: &std::path::Path) -> Store {
@@ -17,7 +17,7 @@ fn new_version(etag: &str, condition: WriteCondition) -> NewVersion {
     NewVersion {
         etag: etag.into(),
         meta: ObjectMeta::default(),
-        storage_class: "STANDARD".into(),
+        storage_class: StorageClass::Standard,
         condition,
         replica_of: None,
     }
@@ -140,7 +140,9 @@ fn lifecycle_changes_are_recorded_with_their_origin() {
     store.create_bucket("b", "us-east-1").unwrap();
     put(&store, "k", b"x", WriteCondition::None).unwrap();
     let id = store.get_object("b", "k", None).unwrap().version.id;
-    assert!(store.lifecycle_set_class("b", id, "STANDARD_IA").unwrap());
+    assert!(store
+        .lifecycle_set_class("b", id, StorageClass::StandardIa)
+        .unwrap());
     assert!(store.lifecycle_expire_current("b", "k", id).unwrap());
     let got: Vec<_> = kinds(&store).into_iter().skip(1).collect();
     assert_eq!(

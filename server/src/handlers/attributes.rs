@@ -94,7 +94,7 @@ pub async fn get_object_attributes(req: &S3Request) -> S3Result<HttpResponse> {
         if let Some(c) = &v.meta.checksum {
             w.open("Checksum")
                 .elem(&format!("Checksum{}", c.algorithm), &c.value)
-                .elem("ChecksumType", &c.checksum_type)
+                .elem("ChecksumType", c.checksum_type.as_str())
                 .close();
         }
     }
@@ -123,7 +123,7 @@ pub async fn get_object_attributes(req: &S3Request) -> S3Result<HttpResponse> {
         w.close();
     }
     if wanted.storage_class {
-        w.elem("StorageClass", &v.storage_class);
+        w.elem("StorageClass", v.storage_class.as_str());
     }
     if wanted.size {
         w.elem("ObjectSize", &v.size.to_string());

@@ -7,7 +7,7 @@ use percent_encoding::percent_decode_str;
 use strata_storage::{CopySource, NewPart, NewVersion};
 
 use crate::app::{blocking, S3Request};
-use crate::checksum::ChecksumAlgorithm;
+use crate::checksum::{ChecksumAlgorithm, ChecksumAlgorithmExt};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{
@@ -232,7 +232,7 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
         .elem("LastModified", &iso8601(version.last_modified_ms));
     if let Some(c) = &version.meta.checksum {
         w.elem(&format!("Checksum{}", c.algorithm), &c.value)
-            .elem("ChecksumType", &c.checksum_type);
+            .elem("ChecksumType", c.checksum_type.as_str());
     }
     let mut resp = HttpResponse::Ok();
     if source.version_id != strata_storage::NULL_VERSION {
@@ -301,10 +301,7 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
         None => (0, size - 1),
     };
     let end = if size == 0 { 0 } else { last + 1 };
-    let algorithm = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::from_name);
+    let algorithm = upload.checksum_algorithm;
     let store = req.store().clone();
     let (etag, checksum, last_modified) = blocking(move || {
         {
@@ -329,7 +326,7 @@ pub async fn upload_part_copy(req: &S3Request) -> S3Result<HttpResponse> {
     w.elem("ETag", &format!("\"{etag}\""))
         .elem("LastModified", &iso8601(last_modified));
     if let (Some(alg), Some(c)) = (algorithm, &checksum) {
-        w.elem(&format!("Checksum{}", alg.name()), c);
+        w.elem(&format!("Checksum{alg}"), c);
     }
     let mut resp = HttpResponse::Ok();
     if source_version != strata_storage::NULL_VERSION {

@@ -8,6 +8,7 @@ use strata_lifecycle::rules::{
     Expiration, Filter, NoncurrentExpiration, NoncurrentTransition, Rule, Transition,
 };
 use strata_lifecycle::LifecycleConfiguration;
+use strata_storage::StorageClass;
 
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
@@ -122,6 +123,12 @@ struct XmlAbort {
     days_after_initiation: Option<String>,
 }
 
+/// A transition's `StorageClass`: a name that is no storage class at all is malformed, as S3
+/// answers; a class that cannot be a transition target is refused by the rules' validation.
+fn transition_class(name: &str) -> S3Result<StorageClass> {
+    name.parse().map_err(|_| malformed())
+}
+
 fn malformed() -> S3Error {
     s3_error!(
         MalformedXML,
@@ -220,7 +227,7 @@ pub fn parse_configuration(body: &[u8]) -> S3Result<LifecycleConfiguration> {
             transitions.push(Transition {
                 days: int(&t.days)?,
                 date_ms: date_ms(&t.date)?,
-                storage_class: t.storage_class.clone(),
+                storage_class: transition_class(&t.storage_class)?,
             });
         }
         let noncurrent_expiration = match &r.noncurrent_version_expiration {
@@ -235,7 +242,7 @@ pub fn parse_configuration(body: &[u8]) -> S3Result<LifecycleConfiguration> {
             noncurrent_transitions.push(NoncurrentTransition {
                 noncurrent_days: int(&t.noncurrent_days)?.ok_or_else(malformed)?,
                 newer_noncurrent_versions: int(&t.newer_noncurrent_versions)?,
-                storage_class: t.storage_class.clone(),
+                storage_class: transition_class(&t.storage_class)?,
             });
         }
         let abort_incomplete_multipart_days = match &r.abort_incomplete_multipart_upload {
@@ -322,7 +329,7 @@ fn render_actions(w: &mut XmlWriter, r: &Rule) {
         if let Some(ms) = t.date_ms {
             w.elem("Date", &iso_date(ms));
         }
-        w.elem("StorageClass", &t.storage_class).close();
+        w.elem("StorageClass", t.storage_class.as_str()).close();
     }
     if let Some(e) = &r.expiration {
         w.open("Expiration");
@@ -343,7 +350,7 @@ fn render_actions(w: &mut XmlWriter, r: &Rule) {
     for t in &r.noncurrent_transitions {
         w.open("NoncurrentVersionTransition")
             .elem("NoncurrentDays", &t.noncurrent_days.to_string())
-            .elem("StorageClass", &t.storage_class);
+            .elem("StorageClass", t.storage_class.as_str());
         if let Some(n) = t.newer_noncurrent_versions {
             w.elem("NewerNoncurrentVersions", &n.to_string());
         }

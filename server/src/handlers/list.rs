@@ -84,7 +84,7 @@ pub async fn list_objects(req: &S3Request, v2: bool) -> S3Result<HttpResponse> {
             .elem("LastModified", &iso8601(o.last_modified_ms))
             .elem("ETag", &format!("\"{}\"", o.etag))
             .elem("Size", &o.size.to_string())
-            .elem("StorageClass", &o.storage_class);
+            .elem("StorageClass", o.storage_class.as_str());
         if fetch_owner {
             w.open("Owner")
                 .elem("ID", OWNER_ID)

@@ -102,9 +102,10 @@ pub async fn dispatch(
 /// PutBucketReplication): a Content-MD5, an `x-amz-checksum-*` header or a trailing checksum.
 pub fn require_integrity_header(req: &S3Request) -> S3Result<()> {
     let present = req.header("content-md5").is_some()
-        || crate::checksum::ChecksumAlgorithm::ALL
-            .iter()
-            .any(|a| req.header(a.header()).is_some())
+        || crate::checksum::ChecksumAlgorithm::ALL.iter().any(|a| {
+            req.header(crate::checksum::ChecksumAlgorithmExt::header(*a))
+                .is_some()
+        })
         || req.header("x-amz-trailer").is_some();
     if present {
         Ok(())

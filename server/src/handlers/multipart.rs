@@ -8,7 +8,7 @@ use strata_storage::{CompleteProblem, NewVersion, StoredChecksum};
 
 use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
-use crate::checksum::{self, ChecksumAlgorithm};
+use crate::checksum::{self, ChecksumAlgorithm, ChecksumAlgorithmExt, ChecksumType};
 use crate::error::{S3Error, S3ErrorCode, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{
@@ -46,7 +46,7 @@ pub async fn create(req: &S3Request) -> S3Result<HttpResponse> {
     let meta = object_meta_from_headers(req)?;
     let storage_class = storage_class_from_headers(req)?;
     let algorithm = match req.header("x-amz-checksum-algorithm") {
-        Some(name) => Some(ChecksumAlgorithm::from_name(name.trim()).ok_or_else(|| {
+        Some(name) => Some(name.trim().parse::<ChecksumAlgorithm>().map_err(|_| {
             s3_error!(InvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
         })?),
         None => None,
@@ -60,29 +60,25 @@ pub async fn create(req: &S3Request) -> S3Result<HttpResponse> {
             ))
         }
         (Some(alg), t) => {
-            let default = if alg == ChecksumAlgorithm::Crc64Nvme { "FULL_OBJECT" } else { "COMPOSITE" };
-            let t = t.unwrap_or_else(|| default.to_owned());
-            let allowed = match t.as_str() {
-                "COMPOSITE" => alg != ChecksumAlgorithm::Crc64Nvme,
-                "FULL_OBJECT" => !matches!(alg, ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256),
-                _ => false,
-            };
-            if !allowed {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "The {} checksum type cannot be used with the {} checksum algorithm.",
-                    t,
-                    alg.name()
-                ));
+            let t = t.unwrap_or_else(|| checksum::default_multipart_type(alg).to_string());
+            match t.parse::<ChecksumType>() {
+                Ok(ct) if checksum::multipart_type_allowed(alg, ct) => Some((alg, ct)),
+                _ => {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "The {} checksum type cannot be used with the {} checksum algorithm.",
+                        t,
+                        alg
+                    ))
+                }
             }
-            Some((alg.name().to_owned(), t))
         }
     };
     let store = req.store().clone();
     let (b, k) = (bucket.clone(), key.clone());
     let info = blocking(move || {
         store
-            .create_upload(&b, &k, &storage_class, meta, checksum)
+            .create_upload(&b, &k, storage_class, meta, checksum)
             .map_err(S3Error::from)
     })
     .await?;
@@ -129,17 +125,14 @@ pub async fn upload_part(req: &mut S3Request, payload: web::Payload) -> S3Result
             "You must provide the Content-Length HTTP header."
         ));
     }
-    let upload_alg = info
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::from_name);
+    let upload_alg = info.checksum_algorithm;
     match (&spec.checksum, upload_alg) {
         (Some((alg, _)), Some(want)) if *alg != want => {
             return Err(s3_error!(
             InvalidRequest,
             "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
-            want.name().to_ascii_lowercase(),
-            alg.name().to_ascii_lowercase()
+            want.as_str().to_ascii_lowercase(),
+            alg.as_str().to_ascii_lowercase()
         ))
         }
         (None, Some(want)) => spec.checksum = Some((want, None)),
@@ -257,31 +250,26 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
         used.push(*part);
     }
     let final_etag = format!("{}-{}", hex::encode(md5_concat.finalize()), requested.len());
-    let checksum = match (
-        info.checksum_algorithm
-            .as_deref()
-            .and_then(ChecksumAlgorithm::from_name),
-        info.checksum_type.as_deref(),
-    ) {
+    let checksum = match (info.checksum_algorithm, info.checksum_type) {
         (Some(alg), Some(t)) => {
             let values: Option<Vec<String>> = used.iter().map(|p| p.checksum.clone()).collect();
             match values {
                 None => None,
-                Some(values) if t == "FULL_OBJECT" => {
+                Some(values) if t == ChecksumType::FullObject => {
                     let with_len: Vec<(String, u64)> = values
                         .into_iter()
                         .zip(used.iter().map(|p| p.size))
                         .collect();
                     checksum::combine_full_object(alg, &with_len)?.map(|v| StoredChecksum {
-                        algorithm: alg.name().to_owned(),
+                        algorithm: alg,
                         value: v,
-                        checksum_type: "FULL_OBJECT".to_owned(),
+                        checksum_type: ChecksumType::FullObject,
                     })
                 }
                 Some(values) => Some(StoredChecksum {
-                    algorithm: alg.name().to_owned(),
+                    algorithm: alg,
                     value: checksum::composite(alg, &values)?,
-                    checksum_type: "COMPOSITE".to_owned(),
+                    checksum_type: ChecksumType::Composite,
                 }),
             }
         }
@@ -289,14 +277,14 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     };
     if let Some((alg, Some(claimed))) = &claimed_object_checksum {
         let matches = checksum.as_ref().is_some_and(|c| {
-            c.algorithm == alg.name()
+            c.algorithm == *alg
                 && c.value.split('-').next() == Some(claimed.split('-').next().unwrap_or(""))
         });
         if !matches {
             return Err(s3_error!(
                 BadDigest,
                 "The {} you specified did not match the calculated checksum.",
-                alg.name()
+                alg
             ));
         }
     }
@@ -309,7 +297,7 @@ pub async fn complete(req: &mut S3Request, payload: web::Payload) -> S3Result<Ht
     let new = NewVersion {
         etag: final_etag.clone(),
         meta,
-        storage_class: info.storage_class.clone(),
+        storage_class: info.storage_class,
         condition,
         replica_of: request::replica_of(req)?,
     };
@@ -384,7 +372,7 @@ fn completion_answer(
         .elem("ETag", &format!("\"{etag}\""));
     if let Some(c) = checksum {
         w.elem(&format!("Checksum{}", c.algorithm), &c.value)
-            .elem("ChecksumType", &c.checksum_type);
+            .elem("ChecksumType", c.checksum_type.as_str());
     }
     let mut resp = HttpResponse::Ok();
     if version_id != strata_storage::NULL_VERSION {
@@ -449,7 +437,7 @@ pub async fn list_parts(req: &S3Request) -> S3Result<HttpResponse> {
     }
     w.elem("MaxParts", &max.to_string())
         .elem("IsTruncated", if truncated { "true" } else { "false" });
-    let alg = info.checksum_algorithm.clone();
+    let alg = info.checksum_algorithm;
     for p in &parts {
         w.open("Part")
             .elem("PartNumber", &p.part_number.to_string())
@@ -463,9 +451,10 @@ pub async fn list_parts(req: &S3Request) -> S3Result<HttpResponse> {
     }
     owner(&mut w, "Initiator");
     owner(&mut w, "Owner");
-    w.elem("StorageClass", &info.storage_class);
-    if let (Some(a), Some(t)) = (&info.checksum_algorithm, &info.checksum_type) {
-        w.elem("ChecksumAlgorithm", a).elem("ChecksumType", t);
+    w.elem("StorageClass", info.storage_class.as_str());
+    if let (Some(a), Some(t)) = (info.checksum_algorithm, info.checksum_type) {
+        w.elem("ChecksumAlgorithm", a.as_str())
+            .elem("ChecksumType", t.as_str());
     }
     Ok(xml_ok(w.finish()))
 }
@@ -530,10 +519,10 @@ pub async fn list_uploads(req: &S3Request) -> S3Result<HttpResponse> {
             .elem("UploadId", &u.upload_id);
         owner(&mut w, "Initiator");
         owner(&mut w, "Owner");
-        w.elem("StorageClass", &u.storage_class)
+        w.elem("StorageClass", u.storage_class.as_str())
             .elem("Initiated", &iso8601(u.initiated_ms));
-        if let Some(a) = &u.checksum_algorithm {
-            w.elem("ChecksumAlgorithm", a);
+        if let Some(a) = u.checksum_algorithm {
+            w.elem("ChecksumAlgorithm", a.as_str());
         }
         w.close();
     }

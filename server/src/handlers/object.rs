@@ -3,11 +3,11 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use strata_storage::{Body, NewVersion, StoredChecksum};
+use strata_storage::{Body, NewVersion, StorageClass, StoredChecksum};
 
 use crate::app::{blocking, S3Request};
 use crate::body::{self, BodySpec};
-use crate::checksum::ChecksumAlgorithm;
+use crate::checksum::{ChecksumAlgorithmExt, ChecksumType};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::http_date;
 use crate::request::{
@@ -70,9 +70,9 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
         .checksum
         .as_ref()
         .map(|(alg, value)| StoredChecksum {
-            algorithm: alg.name().to_owned(),
+            algorithm: *alg,
             value: value.clone(),
-            checksum_type: "FULL_OBJECT".to_owned(),
+            checksum_type: ChecksumType::FullObject,
         });
     let new = NewVersion {
         etag: etag.clone(),
@@ -92,7 +92,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     }
     if let Some((alg, value)) = &digests.checksum {
         resp.insert_header((alg.header(), value.as_str()));
-        resp.insert_header(("x-amz-checksum-type", "FULL_OBJECT"));
+        resp.insert_header(("x-amz-checksum-type", ChecksumType::FullObject.as_str()));
     }
     Ok(resp.finish())
 }
@@ -251,10 +251,8 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
     {
         // Never on a range: the SDK would validate the full-object checksum against the part.
         if let Some(c) = &v.meta.checksum {
-            if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
-                resp.insert_header((alg.header(), c.value.as_str()));
-                resp.insert_header(("x-amz-checksum-type", c.checksum_type.as_str()));
-            }
+            resp.insert_header((c.algorithm.header(), c.value.as_str()));
+            resp.insert_header(("x-amz-checksum-type", c.checksum_type.as_str()));
         }
     }
     if part_number.is_some() {
@@ -344,7 +342,7 @@ fn put_object_headers(
     resp.insert_header((header::ETAG, format!("\"{}\"", v.etag)));
     resp.insert_header((header::LAST_MODIFIED, http_date(v.last_modified_ms)));
     resp.insert_header((header::ACCEPT_RANGES, "bytes"));
-    if v.storage_class != "STANDARD" {
+    if v.storage_class != StorageClass::Standard {
         resp.insert_header(("x-amz-storage-class", v.storage_class.as_str()));
     }
     if v.version_id != strata_storage::NULL_VERSION || bucket_versioned {

@@ -9,7 +9,7 @@ use strata_lifecycle::replication::{
     parse_target, Destination, RemoteReplicator, ReplicationConfiguration, ReplicationFilter,
     ReplicationRule, Target,
 };
-use strata_storage::Versioning;
+use strata_storage::{StorageClass, Versioning};
 
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
@@ -173,7 +173,10 @@ pub fn parse_configuration(body: &[u8]) -> S3Result<ReplicationConfiguration> {
             filter,
             destination: Destination {
                 bucket: dest.bucket.ok_or_else(malformed)?.trim().to_owned(),
-                storage_class: dest.storage_class.map(|c| c.trim().to_owned()),
+                storage_class: dest
+                    .storage_class
+                    .map(|c| c.trim().parse::<StorageClass>().map_err(|_| malformed()))
+                    .transpose()?,
                 account: dest.account,
             },
             delete_marker_replication,
@@ -221,7 +224,10 @@ pub fn render_configuration(cfg: &ReplicationConfiguration) -> String {
         }
         w.open("Destination").elem("Bucket", &r.destination.bucket);
         w.opt("Account", r.destination.account.as_deref());
-        w.opt("StorageClass", r.destination.storage_class.as_deref());
+        w.opt(
+            "StorageClass",
+            r.destination.storage_class.map(StorageClass::as_str),
+        );
         w.close();
         if let Some(existing) = r.existing_object_replication {
             w.open("ExistingObjectReplication")
@@ -337,7 +343,10 @@ mod tests {
         assert!(cfg.rules[0].v2 && cfg.rules[0].enabled);
         assert_eq!(cfg.rules[0].delete_marker_replication, Some(true));
         assert_eq!(
-            cfg.rules[0].destination.storage_class.as_deref(),
+            cfg.rules[0]
+                .destination
+                .storage_class
+                .map(StorageClass::as_str),
             Some("STANDARD_IA")
         );
         assert_eq!(cfg.rules[1].filter.tags, vec![("k".into(), "v".into())]);

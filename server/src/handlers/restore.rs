@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use strata_lifecycle::eval::due_after_days;
+use strata_storage::StorageClass;
 
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
@@ -12,14 +13,14 @@ use crate::versions::{load_readable, status, RestoreStatus};
 use crate::xml;
 
 /// Retrieval delay of a restore tier, in real-time hours (S3's upper bounds).
-fn retrieval_hours(class: &str, tier: &str) -> S3Result<f64> {
+fn retrieval_hours(class: StorageClass, tier: &str) -> S3Result<f64> {
     match (class, tier) {
-        ("GLACIER", "Expedited") => Ok(5.0 / 60.0),
-        ("GLACIER", "Standard") => Ok(5.0),
-        ("GLACIER", "Bulk") => Ok(12.0),
-        ("DEEP_ARCHIVE", "Standard") => Ok(12.0),
-        ("DEEP_ARCHIVE", "Bulk") => Ok(48.0),
-        ("DEEP_ARCHIVE", "Expedited") => Err(s3_error!(
+        (StorageClass::Glacier, "Expedited") => Ok(5.0 / 60.0),
+        (StorageClass::Glacier, "Standard") => Ok(5.0),
+        (StorageClass::Glacier, "Bulk") => Ok(12.0),
+        (StorageClass::DeepArchive, "Standard") => Ok(12.0),
+        (StorageClass::DeepArchive, "Bulk") => Ok(48.0),
+        (StorageClass::DeepArchive, "Expedited") => Err(s3_error!(
             InvalidArgument,
             "Expedited retrievals are not available for the DEEP_ARCHIVE storage class"
         )),
@@ -75,7 +76,7 @@ pub async fn restore_object(req: &mut S3Request, payload: web::Payload) -> S3Res
                 InvalidObjectState,
                 "Restore is not allowed for the object's current storage class"
             )
-            .with_extra("StorageClass", v.storage_class.clone()))
+            .with_extra("StorageClass", v.storage_class.as_str()))
         }
         RestoreStatus::Ongoing => {
             return Err(s3_error!(
@@ -84,7 +85,7 @@ pub async fn restore_object(req: &mut S3Request, payload: web::Payload) -> S3Res
             ))
         }
         RestoreStatus::Restored(_) => None,
-        RestoreStatus::Archived => Some(retrieval_hours(&v.storage_class, &tier)?),
+        RestoreStatus::Archived => Some(retrieval_hours(v.storage_class, &tier)?),
     };
     // Retrieval delays follow the lifecycle clock: an hour is a 24th of a lifecycle day.
     let ready = match hours {

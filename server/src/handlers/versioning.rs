@@ -141,7 +141,7 @@ pub async fn list_object_versions(req: &S3Request) -> S3Result<HttpResponse> {
         if !e.is_delete_marker {
             w.elem("ETag", &format!("\"{}\"", e.etag))
                 .elem("Size", &e.size.to_string())
-                .elem("StorageClass", &e.storage_class);
+                .elem("StorageClass", e.storage_class.as_str());
         }
         w.open("Owner")
             .elem("ID", OWNER_ID)

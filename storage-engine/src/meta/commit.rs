@@ -18,6 +18,7 @@ use crate::meta::queue::{self, ReplicationPolicy};
 use crate::meta::stats::adjust_stats;
 use crate::meta::versions::{current_object_size, invalidate_key};
 use crate::model::ObjectVersion;
+use crate::names::ReplicationStatus;
 
 /// What every commit needs besides the connection: the rules given to `Store::open`.
 #[derive(Clone)]
@@ -36,7 +37,7 @@ pub(crate) struct RemovedRow {
     /// Its row id.
     pub id: i64,
     /// Its replication status when it was removed.
-    pub replication_status: Option<String>,
+    pub replication_status: Option<ReplicationStatus>,
 }
 
 impl RemovedRow {
@@ -44,7 +45,7 @@ impl RemovedRow {
     pub(crate) fn of(v: &ObjectVersion) -> Self {
         Self {
             id: v.id,
-            replication_status: v.replication_status.clone(),
+            replication_status: v.replication_status,
         }
     }
 }
@@ -123,7 +124,7 @@ pub(crate) fn commit_key_from<T>(
             origin: change.origin,
             size: v.size,
             etag: v.etag.clone(),
-            storage_class: v.storage_class.clone(),
+            storage_class: v.storage_class,
         },
         ctx.feed_retain,
     )?;

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::meta::codec::now_ms;
+use crate::names::StorageClass;
 
 /// Events the change feed keeps by default.
 pub const FEED_RETAIN: u64 = 100_000;
@@ -129,7 +130,7 @@ pub struct ChangeEvent {
     /// The version's ETag, without quotes.
     pub etag: String,
     /// The version's storage class.
-    pub storage_class: String,
+    pub storage_class: StorageClass,
 }
 
 /// Appends an event (seq and time are assigned here); returns its seq.

@@ -22,12 +22,10 @@ use crate::meta::codec::now_ms;
 use crate::meta::commit::Change;
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::model::ObjectVersion;
+use crate::names::{ReplicationStatus, StorageClass};
 
 /// The bucket setting that holds a replication configuration (canonical JSON).
 pub const REPLICATION_SETTING: &str = "replication";
-
-/// The status a replica carries.
-pub const REPLICA: &str = "REPLICA";
 
 /// Why the policy is asked about a version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +46,7 @@ pub struct ReplicationTarget {
     /// The destination as configured (a bucket ARN).
     pub destination: String,
     /// The storage class the replica gets (None: the source's).
-    pub storage_class: Option<String>,
+    pub storage_class: Option<StorageClass>,
 }
 
 /// Decides, from a bucket's stored configuration, where a version goes.
@@ -90,7 +88,7 @@ pub(crate) fn on_change(
     change: &Change,
 ) -> Result<usize> {
     for removed in &change.removed {
-        if removed.replication_status.as_deref() == Some("FAILED") {
+        if removed.replication_status == Some(ReplicationStatus::Failed) {
             conn.prepare_cached("DELETE FROM replication_abandoned WHERE version_row = ?1")?
                 .execute([removed.id])?;
         }
@@ -115,8 +113,8 @@ pub(crate) fn enqueue(
     event: ReplicationEvent,
 ) -> Result<usize> {
     let Some(policy) = policy else { return Ok(0) };
-    match (event, v.replication_status.as_deref()) {
-        (_, Some(REPLICA)) => return Ok(0),
+    match (event, v.replication_status) {
+        (_, Some(ReplicationStatus::Replica)) => return Ok(0),
         // Tag changes follow a version that replication already carries.
         (ReplicationEvent::Tags, None) => return Ok(0),
         (ReplicationEvent::Existing, Some(_)) => return Ok(0),
@@ -169,15 +167,15 @@ pub(crate) fn refresh_status(conn: &Connection, version_row: i64) -> Result<()> 
         .prepare_cached("SELECT 1 FROM replication_abandoned WHERE version_row = ?1")?
         .exists([version_row])?;
     let status = match (queued, failed) {
-        _ if abandoned => "FAILED",
-        (0, _) => "COMPLETED",
-        (_, f) if f > 0 => "FAILED",
-        _ => "PENDING",
+        _ if abandoned => ReplicationStatus::Failed,
+        (0, _) => ReplicationStatus::Completed,
+        (_, f) if f > 0 => ReplicationStatus::Failed,
+        _ => ReplicationStatus::Pending,
     };
     conn.prepare_cached(
         "UPDATE versions SET replication_status = ?2 WHERE id = ?1 AND \
-         (replication_status IS NULL OR replication_status != 'REPLICA')",
+         (replication_status IS NULL OR replication_status != ?3)",
     )?
-    .execute(params![version_row, status])?;
+    .execute(params![version_row, status, ReplicationStatus::Replica])?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::meta::codec::{encode_meta, version_from_row, VERSION_COLUMNS};
 use crate::meta::refs::{add_chunk_refs, drop_refs};
 use crate::model::{Body, ObjectMeta, ObjectVersion, Versioning};
+use crate::names::{ReplicationStatus, StorageClass};
 
 /// Whether a bucket exists.
 pub(crate) fn bucket_exists(conn: &Connection, bucket: &str) -> Result<bool> {
@@ -106,10 +107,10 @@ pub(crate) struct NewRow<'a> {
     pub size: u64,
     pub etag: &'a str,
     pub last_modified_ms: i64,
-    pub storage_class: &'a str,
+    pub storage_class: StorageClass,
     pub meta: &'a ObjectMeta,
     pub body: &'a Body,
-    pub replication_status: Option<&'a str>,
+    pub replication_status: Option<ReplicationStatus>,
 }
 
 /// Inserts a row as the key's latest version and takes its chunk references; returns its id.
