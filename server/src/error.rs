@@ -59,6 +59,8 @@ pub enum S3ErrorCode {
     SignatureDoesNotMatch,
     SlowDown,
     XAmzContentSHA256Mismatch,
+    /// A chunk of a signed aws-chunked body other than the last is under 8 KiB.
+    InvalidChunkSizeError,
 }
 
 impl S3ErrorCode {
@@ -117,6 +119,7 @@ impl S3ErrorCode {
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::SlowDown => "SlowDown",
             Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+            Self::InvalidChunkSizeError => "InvalidChunkSizeError",
         }
     }
 
@@ -152,6 +155,7 @@ impl S3ErrorCode {
             Self::AccessDenied
             | Self::AccessForbidden
             | Self::InvalidAccessKeyId
+            | Self::InvalidChunkSizeError
             | Self::InvalidObjectState
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,

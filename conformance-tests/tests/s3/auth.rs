@@ -443,6 +443,44 @@ async fn signed_aws_chunked_upload() {
     }
 }
 
+// Issue 14: a signed aws-chunked body whose chunks before the last were under 8 KiB was accepted.
+#[tokio::test]
+async fn signed_aws_chunked_chunks_under_8_kib_are_refused() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "smallchunks").await;
+    let data = random_bytes(20_000, 34);
+    let request = RawRequest::new("PUT", &format!("/{bucket}/small"))
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", &data.len().to_string())
+        .payload(Payload::Literal(
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into(),
+        ));
+    let (headers, seed) = request.sign(&server);
+    let body = signed_chunked_body(&data, 4096, &seed, request.time, server.region(), None);
+    let answer = Answer::read(
+        send_with_headers(&server, "PUT", &request.path_and_query, &headers, body).await,
+    )
+    .await;
+    answer.assert_error(403, "InvalidChunkSizeError");
+    assert_eq!(
+        crate::common::xml_value(&answer.text(), "BadChunkSize").as_deref(),
+        Some("4096")
+    );
+    assert_eq!(
+        crate::common::xml_value(&answer.text(), "Chunk").as_deref(),
+        Some("2")
+    );
+    let err = client
+        .head_object()
+        .bucket(&bucket)
+        .key("small")
+        .send()
+        .await
+        .expect_err("nothing stored");
+    assert_eq!(error_status(&err), 404);
+}
+
 fn sigv2_signature(string_to_sign: &str) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SECRET_KEY.as_bytes()).expect("hmac key");
     mac.update(string_to_sign.as_bytes());

@@ -110,7 +110,13 @@ pub struct ChunkedDecoder {
     trailers: Vec<(String, String)>,
     /// The `x-amz-trailer-signature` value, if received.
     trailer_signature: Option<String>,
+    /// Data chunks seen so far, and the size of the last one.
+    data_chunks: u64,
+    last_chunk_size: u64,
 }
+
+/// Smallest chunk of a signed aws-chunked body, the last data chunk excepted.
+const MIN_SIGNED_CHUNK: u64 = 8 * 1024;
 
 impl ChunkedDecoder {
     /// A decoder for a body framed and signed as `mode` says.
@@ -132,6 +138,8 @@ impl ChunkedDecoder {
             trailer_lines: 0,
             trailers: Vec::new(),
             trailer_signature: None,
+            data_chunks: 0,
+            last_chunk_size: 0,
         }
     }
 
@@ -325,6 +333,26 @@ impl ChunkedDecoder {
             }
         }
 
+        // S3 refuses a signed body whose chunks other than the last are under 8 KiB (AWS's SigV4
+        // streaming documentation: every chunk but the last is at least 8 KB), naming the chunk
+        // that followed the short one and the short one's size; unsigned streaming bodies have no
+        // such rule.
+        if self.mode.signing.is_some()
+            && size > 0
+            && self.data_chunks > 0
+            && self.last_chunk_size < MIN_SIGNED_CHUNK
+        {
+            return Err(s3_error!(
+                InvalidChunkSizeError,
+                "Only the last chunk is allowed to have a size less than 8192 bytes"
+            )
+            .with_extra("Chunk", (self.data_chunks + 1).to_string())
+            .with_extra("BadChunkSize", self.last_chunk_size.to_string()));
+        }
+        if size > 0 {
+            self.data_chunks += 1;
+            self.last_chunk_size = size;
+        }
         self.chunk_signature = signature;
         self.chunk_hash = Sha256::new();
         if size == 0 {

@@ -430,3 +430,23 @@ proptest! {
         prop_assert_eq!(trailers.len(), 1);
     }
 }
+
+// Issue 14: a signed aws-chunked body with chunks under 8 KiB before its last was accepted.
+#[test]
+fn signed_chunks_before_the_last_are_at_least_8_kib() {
+    let small = vec![b'a'; 8191];
+    let (body, _) = oracle_body(&[&small, b"tail"], None);
+    let err = decode_whole(signed_mode(false, None), &body).unwrap_err();
+    assert_eq!(err.code, S3ErrorCode::InvalidChunkSizeError);
+    assert_eq!(code(decode_bytewise(signed_mode(false, None), &body)), S3ErrorCode::InvalidChunkSizeError);
+    // 8 KiB chunks and a short last one are fine, and so is a body of one short chunk.
+    let exact = vec![b'a'; 8192];
+    let (body, _) = oracle_body(&[&exact, &exact, b"tail"], None);
+    let (out, _) = decode_whole(signed_mode(false, None), &body).unwrap();
+    assert_eq!(out.len(), 2 * 8192 + 4);
+    let (body, _) = oracle_body(&[b"hello"], None);
+    assert!(decode_whole(signed_mode(false, None), &body).is_ok());
+    // Unsigned streaming bodies may have chunks of any size.
+    let body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    assert!(decode_whole(unsigned_trailer_mode(), body).is_ok());
+}
