@@ -24,6 +24,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::{
+    GetBucketLifecycleConfigurationError, GetBucketLifecycleConfigurationOutput,
+};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator,
@@ -104,15 +109,12 @@ fn rule(id: &str, filter: &str, actions: &str) -> String {
 /// PutBucketLifecycleConfiguration of a raw document (with Content-MD5, as S3 requires one
 /// integrity header on this operation).
 async fn put_lifecycle_raw(server: &Server, bucket: &str, document: &str) -> Answer {
-    Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}?lifecycle"))
-            .header("content-md5", &md5_base64(document.as_bytes()))
-            .header("content-type", "application/xml")
-            .body(document.as_bytes().to_vec())
-            .send(server)
-            .await,
-    )
-    .await
+    RawRequest::new("PUT", &format!("/{bucket}?lifecycle"))
+        .header("content-md5", &md5_base64(document.as_bytes()))
+        .header("content-type", "application/xml")
+        .body(document.as_bytes().to_vec())
+        .answer(server)
+        .await
 }
 
 /// Sets these rules on `bucket`, asserting 200.
@@ -128,7 +130,7 @@ async fn set_rules(server: &Server, bucket: &str, rules: &str) {
 
 /// A signed admin request answered with JSON; asserts 200.
 async fn admin_json(server: &Server, method: &str, path_and_query: &str) -> Value {
-    let answer = Answer::read(RawRequest::new(method, path_and_query).send(server).await).await;
+    let answer = RawRequest::new(method, path_and_query).answer(server).await;
     assert_eq!(
         answer.status,
         200,
@@ -375,16 +377,13 @@ async fn restore(server: &Server, bucket: &str, key: &str, days: u32, tier: &str
     let body = format!(
         "<RestoreRequest xmlns=\"{S3_NS}\"><Days>{days}</Days><GlacierJobParameters><Tier>{tier}</Tier></GlacierJobParameters></RestoreRequest>"
     );
-    Answer::read(
-        RawRequest::new(
-            "POST",
-            &format!("/{bucket}/{}?restore", uri_encode(key, false)),
-        )
-        .header("content-md5", &md5_base64(body.as_bytes()))
-        .body(body.into_bytes())
-        .send(server)
-        .await,
+    RawRequest::new(
+        "POST",
+        &format!("/{bucket}/{}?restore", uri_encode(key, false)),
     )
+    .header("content-md5", &md5_base64(body.as_bytes()))
+    .body(body.into_bytes())
+    .answer(server)
     .await
 }
 
@@ -435,21 +434,11 @@ fn prefix_filter(prefix: &str) -> LifecycleRuleFilter {
     LifecycleRuleFilter::builder().prefix(prefix).build()
 }
 
-#[tokio::test]
-async fn configuration_round_trip_replace_and_delete() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcconf").await;
-
-    let err = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect_err("no configuration yet");
-    assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
-
-    let rules = vec![
+/// One rule of each shape S3 accepts: prefix, tag, And and size filters; Days and Date
+/// expirations, expired delete markers, noncurrent expiration with NewerNoncurrentVersions,
+/// transitions through three classes, noncurrent transitions, aborting uploads, a Date transition.
+fn every_kind_of_rule() -> Vec<LifecycleRule> {
+    vec![
         LifecycleRule::builder()
             .id("expire-logs")
             .filter(prefix_filter("logs/"))
@@ -580,7 +569,43 @@ async fn configuration_round_trip_replace_and_delete() {
             )
             .build()
             .expect("rule"),
-    ];
+    ]
+}
+
+/// GetBucketLifecycleConfiguration of `bucket`.
+async fn get_lifecycle(
+    client: &Client,
+    bucket: &str,
+) -> Result<
+    GetBucketLifecycleConfigurationOutput,
+    SdkError<GetBucketLifecycleConfigurationError, HttpResponse>,
+> {
+    client
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+}
+
+/// The prefix of a rule read back from the legacy form: the top-level Prefix, or the filter's.
+fn legacy_prefix(rule: &LifecycleRule) -> Option<String> {
+    #[allow(deprecated)] // the top-level Prefix is deprecated in the model, still valid in S3
+    let top_level = rule.prefix().map(str::to_string);
+    top_level.or_else(|| rule.filter().and_then(|f| f.prefix()).map(str::to_string))
+}
+
+#[tokio::test]
+async fn configuration_round_trip_replace_and_delete() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "lcconf").await;
+
+    let err = get_lifecycle(&client, &bucket)
+        .await
+        .expect_err("no configuration yet");
+    assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
+
+    let rules = every_kind_of_rule();
     client
         .put_bucket_lifecycle_configuration()
         .bucket(&bucket)
@@ -594,10 +619,7 @@ async fn configuration_round_trip_replace_and_delete() {
         .await
         .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {e:?}"));
 
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .unwrap_or_else(|e| panic!("GetBucketLifecycleConfiguration: {e:?}"));
     let got_rules = got.rules().to_vec();
@@ -625,10 +647,7 @@ async fn configuration_round_trip_replace_and_delete() {
         ),
     )
     .await;
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .expect("GetBucketLifecycleConfiguration");
     let ids: Vec<Option<&str>> = got.rules().iter().map(|r| r.id()).collect();
@@ -646,22 +665,12 @@ async fn configuration_round_trip_replace_and_delete() {
     );
     let answer = put_lifecycle_raw(&server, &bucket, &legacy).await;
     assert_eq!(answer.status, 200, "legacy Prefix: {}", answer.text());
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .expect("GetBucketLifecycleConfiguration");
     assert_eq!(got.rules().len(), 1, "{:?}", got.rules());
     let legacy_rule = &got.rules()[0];
-    #[allow(deprecated)] // the top-level Prefix is deprecated in the model, still valid in S3
-    let top_level = legacy_rule.prefix().map(str::to_string);
-    let prefix = top_level.or_else(|| {
-        legacy_rule
-            .filter()
-            .and_then(|f| f.prefix())
-            .map(str::to_string)
-    });
+    let prefix = legacy_prefix(legacy_rule);
     assert_eq!(prefix.as_deref(), Some("old/"), "{legacy_rule:?}");
     assert_eq!(legacy_rule.expiration().and_then(|e| e.days()), Some(3));
 
@@ -671,55 +680,28 @@ async fn configuration_round_trip_replace_and_delete() {
         .send()
         .await
         .expect("DeleteBucketLifecycle");
-    let err = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect_err("deleted");
+    let err = get_lifecycle(&client, &bucket).await.expect_err("deleted");
     assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
-    let answer = Answer::read(
-        RawRequest::new("GET", &format!("/{bucket}?lifecycle"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("GET", &format!("/{bucket}?lifecycle"))
+        .answer(&server)
+        .await;
     answer.assert_error(404, "NoSuchLifecycleConfiguration");
     // AWS answers 204 to DeleteBucketLifecycle also when there is nothing to delete.
-    let answer = Answer::read(
-        RawRequest::new("DELETE", &format!("/{bucket}?lifecycle"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("DELETE", &format!("/{bucket}?lifecycle"))
+        .answer(&server)
+        .await;
     assert_eq!(answer.status, 204, "{}", answer.text());
 }
 
-#[tokio::test]
-async fn invalid_configurations_are_rejected_with_s3_errors() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcbad").await;
-    let good = rule(
-        "good",
-        "<Prefix>a/</Prefix>",
-        "<Expiration><Days>1</Days></Expiration>",
-    );
-    set_rules(&server, &bucket, &good).await;
-
-    let long_id = "x".repeat(256);
-    let too_many: String = (0..1001)
-        .map(|i| {
-            rule(
-                &format!("r{i}"),
-                &format!("<Prefix>p{i}/</Prefix>"),
-                "<Expiration><Days>1</Days></Expiration>",
-            )
-        })
-        .collect();
+/// The invalid configurations of `invalid_configurations_are_rejected_with_s3_errors`: (case,
+/// document, status, the code AWS answers with). `too_many` is 1001 rules, `long_id` an ID of
+/// 256 characters.
+fn invalid_configurations(
+    too_many: &str,
+    long_id: &str,
+) -> Vec<(&'static str, String, u16, &'static str)> {
     let expire_1 = "<Expiration><Days>1</Days></Expiration>";
-    // (case, document, status, the code AWS answers with).
-    let cases: Vec<(&str, String, u16, &str)> = vec![
+    vec![
         (
             "XML that is not well-formed",
             "<LifecycleConfiguration><Rule><ID>x</ID>".to_string(),
@@ -770,7 +752,7 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
         ),
         (
             "an ID of 256 characters",
-            lifecycle_document(&rule(&long_id, "<Prefix>a/</Prefix>", expire_1)),
+            lifecycle_document(&rule(long_id, "<Prefix>a/</Prefix>", expire_1)),
             400,
             "InvalidArgument",
         ),
@@ -903,7 +885,7 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
         // AWS: 400 MalformedXML for 1127 rules (https://github.com/flightstats/hub/issues/529).
         (
             "1001 rules (S3 allows 1000)",
-            lifecycle_document(&too_many),
+            lifecycle_document(too_many),
             400,
             "MalformedXML",
         ),
@@ -951,7 +933,32 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
             400,
             "InvalidRequest",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn invalid_configurations_are_rejected_with_s3_errors() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "lcbad").await;
+    let good = rule(
+        "good",
+        "<Prefix>a/</Prefix>",
+        "<Expiration><Days>1</Days></Expiration>",
+    );
+    set_rules(&server, &bucket, &good).await;
+
+    let long_id = "x".repeat(256);
+    let too_many: String = (0..1001)
+        .map(|i| {
+            rule(
+                &format!("r{i}"),
+                &format!("<Prefix>p{i}/</Prefix>"),
+                "<Expiration><Days>1</Days></Expiration>",
+            )
+        })
+        .collect();
+    let cases = invalid_configurations(&too_many, &long_id);
 
     let mut wrong = Vec::new();
     for (case, document, status, want) in &cases {
@@ -969,10 +976,7 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
     }
 
     // A rejected PUT leaves the previous configuration in place.
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .expect("GetBucketLifecycleConfiguration");
     let ids: Vec<Option<&str>> = got.rules().iter().map(|r| r.id()).collect();
@@ -1622,6 +1626,70 @@ async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
     }
 }
 
+/// Polls GET of `key` until a restore makes it readable, for up to `within.0`, every `within.1`;
+/// until then GET must answer 403 InvalidObjectState. The bytes, and when they were first
+/// readable (ms). `what` is the failure once the time is up.
+async fn wait_until_restored(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    within: (Duration, Duration),
+    what: &str,
+) -> (Vec<u8>, i64) {
+    let deadline = Instant::now() + within.0;
+    loop {
+        match client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => {
+                let at = now_ms();
+                let got = out.body.collect().await.expect("body").into_bytes();
+                return (got.to_vec(), at);
+            }
+            Err(err) => {
+                assert_sdk_error(&err, 403, "InvalidObjectState");
+                assert!(Instant::now() < deadline, "{what}");
+                tokio::time::sleep(within.1).await;
+            }
+        }
+    }
+}
+
+/// Writes `body` straight into GLACIER three ways: PutObject `g/put`, CopyObject `g/copy` (from
+/// `src`, a STANDARD copy of the body), multipart upload `g/mpu`.
+async fn write_into_glacier(client: &Client, bucket: &str, body: &[u8]) {
+    put_class(client, bucket, "g/put", body, StorageClass::Glacier).await;
+    put(client, bucket, "src", body).await;
+    client
+        .copy_object()
+        .bucket(bucket)
+        .key("g/copy")
+        .copy_source(format!("{bucket}/src"))
+        .storage_class(StorageClass::Glacier)
+        .send()
+        .await
+        .expect("CopyObject into GLACIER");
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key("g/mpu")
+        .storage_class(StorageClass::Glacier)
+        .send()
+        .await
+        .expect("CreateMultipartUpload")
+        .upload_id()
+        .expect("UploadId")
+        .to_string();
+    let etag = upload_part(client, bucket, "g/mpu", &upload, 1, body).await;
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key("g/mpu")
+        .upload_id(&upload)
+        .multipart_upload(completed_parts(&[(1, &etag)]))
+        .send()
+        .await
+        .expect("CompleteMultipartUpload");
+}
+
 #[tokio::test]
 async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
     let server = manual_server(2);
@@ -1676,28 +1744,15 @@ async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
     );
     assert_archived(&client, &bucket, "arc/a", None).await;
 
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let readable_at = loop {
-        match client
-            .get_object()
-            .bucket(&bucket)
-            .key("arc/a")
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let at = now_ms();
-                let got = out.body.collect().await.expect("body").into_bytes();
-                assert_eq!(got.as_ref(), body.as_slice(), "restored bytes");
-                break at;
-            }
-            Err(err) => {
-                assert_sdk_error(&err, 403, "InvalidObjectState");
-                assert!(Instant::now() < deadline, "restore did not complete");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let (got, readable_at) = wait_until_restored(
+        &client,
+        &bucket,
+        "arc/a",
+        (Duration::from_secs(6), Duration::from_millis(50)),
+        "restore did not complete",
+    )
+    .await;
+    assert_eq!(got.as_slice(), body.as_slice(), "restored bytes");
     assert!(
         readable_at - asked >= 1000 - 20,
         "the Bulk retrieval delay (1 s on this clock) was not respected: {} ms",
@@ -1748,38 +1803,7 @@ async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expir
     let client = server.client();
     let bucket = create_bucket(&client, "lcputglacier").await;
     let body = random_bytes(100 * 1024, 31);
-    put_class(&client, &bucket, "g/put", &body, StorageClass::Glacier).await;
-    put(&client, &bucket, "src", &body).await;
-    client
-        .copy_object()
-        .bucket(&bucket)
-        .key("g/copy")
-        .copy_source(format!("{bucket}/src"))
-        .storage_class(StorageClass::Glacier)
-        .send()
-        .await
-        .expect("CopyObject into GLACIER");
-    let upload = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("g/mpu")
-        .storage_class(StorageClass::Glacier)
-        .send()
-        .await
-        .expect("CreateMultipartUpload")
-        .upload_id()
-        .expect("UploadId")
-        .to_string();
-    let etag = upload_part(&client, &bucket, "g/mpu", &upload, 1, &body).await;
-    client
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("g/mpu")
-        .upload_id(&upload)
-        .multipart_upload(completed_parts(&[(1, &etag)]))
-        .send()
-        .await
-        .expect("CompleteMultipartUpload");
+    write_into_glacier(&client, &bucket, &body).await;
 
     for key in ["g/put", "g/copy", "g/mpu"] {
         assert_eq!(head_class(&client, &bucket, key, None).await, "GLACIER");
@@ -1794,30 +1818,15 @@ async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expir
     // Expedited: 5 minutes, a few ms on this clock. Kept one day (one second).
     let answer = restore(&server, &bucket, "g/put", 1, "Expedited").await;
     assert_eq!(answer.status, 202, "{}", answer.text());
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        match client
-            .get_object()
-            .bucket(&bucket)
-            .key("g/put")
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let got = out.body.collect().await.expect("body").into_bytes();
-                assert_eq!(got.as_ref(), body.as_slice());
-                break;
-            }
-            Err(err) => {
-                assert_sdk_error(&err, 403, "InvalidObjectState");
-                assert!(
-                    Instant::now() < deadline,
-                    "Expedited restore did not complete"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    let (got, _) = wait_until_restored(
+        &client,
+        &bucket,
+        "g/put",
+        (Duration::from_secs(3), Duration::from_millis(20)),
+        "Expedited restore did not complete",
+    )
+    .await;
+    assert_eq!(got.as_slice(), body.as_slice());
     let header = restore_header(&client, &bucket, "g/put")
         .await
         .expect("x-amz-restore");
@@ -2490,19 +2499,13 @@ async fn admin_lifecycle_endpoints_need_credentials_and_a_bucket() {
             answer.text()
         );
     }
-    let answer = Answer::read(
-        RawRequest::new("GET", "/_strata/lifecycle/explain?bucket=no-such-bucket-lc")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("GET", "/_strata/lifecycle/explain?bucket=no-such-bucket-lc")
+        .answer(&server)
+        .await;
     answer.assert_error(404, "NoSuchBucket");
-    let answer = Answer::read(
-        RawRequest::new("POST", "/_strata/lifecycle/run?bucket=no-such-bucket-lc")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("POST", "/_strata/lifecycle/run?bucket=no-such-bucket-lc")
+        .answer(&server)
+        .await;
     answer.assert_error(404, "NoSuchBucket");
 }
 
@@ -2671,12 +2674,9 @@ async fn background_worker_applies_an_action_between_d_and_d_plus_one_days() {
     );
     assert!(exists(&client, &bucket, "keep").await);
 
-    let metrics = Answer::read(
-        RawRequest::new("GET", "/_strata/metrics")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let metrics = RawRequest::new("GET", "/_strata/metrics")
+        .answer(&server)
+        .await;
     assert_eq!(metrics.status, 200, "{}", metrics.text());
     let text = metrics.text();
     let value = |name: &str| -> f64 {
