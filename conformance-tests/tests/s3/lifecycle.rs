@@ -316,6 +316,20 @@ async fn list_versions(client: &Client, bucket: &str) -> Vec<Listed> {
     all
 }
 
+/// A server on lifecycle days of `day_seconds` whose worker waits for `run` passes, with one
+/// bucket `TAG`: (server, a client of it, the bucket).
+struct LifecycleBucket(Server, Client, String);
+
+impl LifecycleBucket {
+    /// Starts the server and creates the bucket.
+    async fn new(day_seconds: u64, tag: &str) -> LifecycleBucket {
+        let server = manual_server(day_seconds);
+        let client = server.client();
+        let bucket = create_bucket(&client, tag).await;
+        LifecycleBucket(server, client, bucket)
+    }
+}
+
 /// PutObject; returns the version id S3 answers (`None` in an unversioned bucket).
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> Option<String> {
     client
@@ -572,6 +586,22 @@ fn every_kind_of_rule() -> Vec<LifecycleRule> {
     ]
 }
 
+/// PutBucketLifecycleConfiguration of `rules` through the SDK.
+async fn put_lifecycle_rules(client: &Client, bucket: &str, rules: Vec<LifecycleRule>) {
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules))
+                .build()
+                .expect("configuration"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {e:?}"));
+}
+
 /// GetBucketLifecycleConfiguration of `bucket`.
 async fn get_lifecycle(
     client: &Client,
@@ -606,18 +636,7 @@ async fn configuration_round_trip_replace_and_delete() {
     assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
 
     let rules = every_kind_of_rule();
-    client
-        .put_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .lifecycle_configuration(
-            BucketLifecycleConfiguration::builder()
-                .set_rules(Some(rules.clone()))
-                .build()
-                .expect("configuration"),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {e:?}"));
+    put_lifecycle_rules(&client, &bucket, rules.clone()).await;
 
     let got = get_lifecycle(&client, &bucket)
         .await
@@ -997,9 +1016,7 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
 
 #[tokio::test]
 async fn expiration_deletes_objects_in_an_unversioned_bucket_after_the_days() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcexp").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcexp").await;
     set_rules(
         &server,
         &bucket,
@@ -1074,9 +1091,7 @@ async fn expiration_deletes_objects_in_an_unversioned_bucket_after_the_days() {
 
 #[tokio::test]
 async fn expiration_in_a_versioned_bucket_adds_one_delete_marker_and_keeps_the_version() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcvexp").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcvexp").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1149,9 +1164,7 @@ async fn expiration_in_a_versioned_bucket_adds_one_delete_marker_and_keeps_the_v
 
 #[tokio::test]
 async fn expiration_in_a_suspended_bucket_replaces_the_null_version_with_a_null_marker() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcsusp").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcsusp").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&client, &bucket, "k", b"versioned")
         .await
@@ -1202,9 +1215,7 @@ async fn expiration_in_a_suspended_bucket_replaces_the_null_version_with_a_null_
 
 #[tokio::test]
 async fn expiration_date_in_the_past_applies_at_the_next_pass() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcdate").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcdate").await;
     set_rules(
         &server,
         &bucket,
@@ -1228,9 +1239,7 @@ async fn expiration_date_in_the_past_applies_at_the_next_pass() {
 
 #[tokio::test]
 async fn expired_object_delete_marker_is_removed_only_when_it_is_the_only_version() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lceodm").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lceodm").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1332,9 +1341,7 @@ async fn expired_object_delete_marker_is_removed_only_when_it_is_the_only_versio
 
 #[tokio::test]
 async fn noncurrent_expiration_keeps_exactly_the_newer_noncurrent_versions() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcnnv").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcnnv").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1410,9 +1417,7 @@ async fn noncurrent_expiration_keeps_exactly_the_newer_noncurrent_versions() {
 
 #[tokio::test]
 async fn noncurrent_days_count_from_when_a_version_became_noncurrent() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcncd").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcncd").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1469,9 +1474,7 @@ async fn noncurrent_days_count_from_when_a_version_became_noncurrent() {
 
 #[tokio::test]
 async fn noncurrent_transition_archives_old_versions_only() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcnct").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcnct").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1526,13 +1529,12 @@ async fn noncurrent_transition_archives_old_versions_only() {
 // Transitions and the archive tier
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcwarm").await;
+/// The rules of `transitions_to_readable_classes_change_the_class_and_keep_the_bytes`: a past
+/// Date into STANDARD_IA and ONEZONE_IA, one day into INTELLIGENT_TIERING and GLACIER_IR, and a
+/// STANDARD_IA transition not yet due.
+fn readable_transition_rules() -> String {
     let past = "<Date>2020-01-01T00:00:00.000Z</Date>";
-    let rules = [
+    [
         rule(
             "to-ia",
             "<Prefix>ia/</Prefix>",
@@ -1559,7 +1561,13 @@ async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
             "<Transition><Days>30</Days><StorageClass>STANDARD_IA</StorageClass></Transition>",
         ),
     ]
-    .concat();
+    .concat()
+}
+
+#[tokio::test]
+async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcwarm").await;
+    let rules = readable_transition_rules();
     set_rules(&server, &bucket, &rules).await;
 
     let objects = [
@@ -1692,9 +1700,7 @@ async fn write_into_glacier(client: &Client, bucket: &str, body: &[u8]) {
 
 #[tokio::test]
 async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
-    let server = manual_server(2);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcglacier").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(2, "lcglacier").await;
     set_rules(
         &server,
         &bucket,
@@ -1799,9 +1805,7 @@ async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
 
 #[tokio::test]
 async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expires() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcputglacier").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcputglacier").await;
     let body = random_bytes(100 * 1024, 31);
     write_into_glacier(&client, &bucket, &body).await;
 
@@ -1873,9 +1877,7 @@ async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expir
 
 #[tokio::test]
 async fn deep_archive_refuses_expedited_and_restores_with_standard() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcdeep").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcdeep").await;
     let body = random_bytes(64 * 1024, 41);
     put_class(&client, &bucket, "deep", &body, StorageClass::DeepArchive).await;
     put(&client, &bucket, "hot", b"standard").await;
@@ -1935,11 +1937,51 @@ async fn deep_archive_refuses_expedited_and_restores_with_standard() {
 // Filters and multipart uploads
 // ---------------------------------------------------------------------------------------------
 
+/// An object of `filters_by_tag_size_prefix_and_legacy_prefix`: ((key, size, tags), whether it
+/// expires).
+type FilterCase = ((&'static str, usize, Option<&'static str>), bool);
+
+/// The objects of `filters_by_tag_size_prefix_and_legacy_prefix`, each with whether the rules
+/// expire it.
+fn filter_cases() -> [FilterCase; 14] {
+    let tagged = |key: &'static str, size: usize, tags: Option<&'static str>| (key, size, tags);
+    [
+        // (key, size, tags), then whether it expires
+        (tagged("t/temp", 100, Some("class=temp")), true),
+        (tagged("t/other", 100, Some("class=keep")), false),
+        (tagged("t/untagged", 100, None), false),
+        (tagged("t/later", 100, None), true), // tagged after the PUT, below
+        (tagged("sized/small", 500, None), false),
+        (tagged("sized/exact", 1000, None), false),
+        (tagged("sized/mid", 2000, None), true),
+        (tagged("sized/big", 10_000, None), false),
+        (tagged("other/mid", 2000, None), false),
+        (tagged("multi/both", 100, Some("a=1&b=2")), true),
+        (tagged("multi/extra", 100, Some("a=1&b=2&c=3")), true),
+        (tagged("multi/one", 100, Some("a=1")), false),
+        (tagged("nomulti/both", 100, Some("a=1&b=2")), false),
+        (tagged("z/five", 5, None), true),
+    ]
+}
+
+/// PUTs each object of `cases` with its size and tags.
+async fn put_filter_cases(client: &Client, bucket: &str, cases: &[FilterCase]) {
+    for ((key, size, tags), _) in cases {
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(*key)
+            .set_tagging(tags.map(str::to_string))
+            .body(vec![b'x'; *size].into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
+    }
+}
+
 #[tokio::test]
 async fn filters_by_tag_size_prefix_and_legacy_prefix() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcfilter").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcfilter").await;
     let expire = "<Expiration><Days>1</Days></Expiration>";
     let rules = [
         rule(
@@ -1978,35 +2020,8 @@ async fn filters_by_tag_size_prefix_and_legacy_prefix() {
     put(&client, &legacy_bucket, "legacy/x", b"x").await;
     put(&client, &legacy_bucket, "notlegacy/x", b"x").await;
 
-    let tagged = |key: &'static str, size: usize, tags: Option<&'static str>| (key, size, tags);
-    let objects = [
-        // (key, size, tags), then whether it expires
-        (tagged("t/temp", 100, Some("class=temp")), true),
-        (tagged("t/other", 100, Some("class=keep")), false),
-        (tagged("t/untagged", 100, None), false),
-        (tagged("t/later", 100, None), true), // tagged after the PUT, below
-        (tagged("sized/small", 500, None), false),
-        (tagged("sized/exact", 1000, None), false),
-        (tagged("sized/mid", 2000, None), true),
-        (tagged("sized/big", 10_000, None), false),
-        (tagged("other/mid", 2000, None), false),
-        (tagged("multi/both", 100, Some("a=1&b=2")), true),
-        (tagged("multi/extra", 100, Some("a=1&b=2&c=3")), true),
-        (tagged("multi/one", 100, Some("a=1")), false),
-        (tagged("nomulti/both", 100, Some("a=1&b=2")), false),
-        (tagged("z/five", 5, None), true),
-    ];
-    for ((key, size, tags), _) in &objects {
-        client
-            .put_object()
-            .bucket(&bucket)
-            .key(*key)
-            .set_tagging(tags.map(str::to_string))
-            .body(vec![b'x'; *size].into())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
-    }
+    let objects = filter_cases();
+    put_filter_cases(&client, &bucket, &objects).await;
     client
         .put_object_tagging()
         .bucket(&bucket)
@@ -2044,11 +2059,35 @@ async fn filters_by_tag_size_prefix_and_legacy_prefix() {
     );
 }
 
+/// ListParts of the upload and an UploadPart into it both answer 404 NoSuchUpload.
+async fn assert_upload_aborted(client: &Client, bucket: &str, key: &str, upload_id: &str) {
+    let err = client
+        .list_parts()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+        .map(|_| ())
+        .expect_err("aborted upload");
+    assert_sdk_error(&err, 404, "NoSuchUpload");
+    let err = client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(2)
+        .body(b"late".to_vec().into())
+        .send()
+        .await
+        .map(|_| ())
+        .expect_err("aborted upload");
+    assert_sdk_error(&err, 404, "NoSuchUpload");
+}
+
 #[tokio::test]
 async fn abort_incomplete_multipart_upload_removes_the_upload_and_its_parts() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcmpu").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcmpu").await;
     set_rules(
         &server,
         &bucket,
@@ -2101,28 +2140,7 @@ async fn abort_incomplete_multipart_upload_removes_the_upload_and_its_parts() {
         .expect("ListMultipartUploads");
     let keys: Vec<Option<&str>> = uploads.uploads().iter().map(|u| u.key()).collect();
     assert_eq!(keys, vec![Some("keep/big")], "{uploads:?}");
-    let err = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("tmp/big")
-        .upload_id(&stale)
-        .send()
-        .await
-        .map(|_| ())
-        .expect_err("aborted upload");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
-    let err = client
-        .upload_part()
-        .bucket(&bucket)
-        .key("tmp/big")
-        .upload_id(&stale)
-        .part_number(2)
-        .body(b"late".to_vec().into())
-        .send()
-        .await
-        .map(|_| ())
-        .expect_err("aborted upload");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
+    assert_upload_aborted(&client, &bucket, "tmp/big", &stale).await;
     let hot_after = wait_for_bytes(&hot, |b| b + (MIB as u64) <= hot_before).await;
     assert!(
         hot_after + (MIB as u64) <= hot_before,
@@ -2286,9 +2304,7 @@ async fn x_amz_expiration_on_put_get_and_head_follows_s3_rounding() {
 
 #[tokio::test]
 async fn explain_shows_the_next_action_its_rule_and_time() {
-    let server = manual_server(10);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcexplain").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(10, "lcexplain").await;
     let day_ms = 10_000;
     let rules = [
         rule(
@@ -2373,11 +2389,35 @@ async fn explain_shows_the_next_action_its_rule_and_time() {
     assert!(log_entries(&server, Some(&bucket), None).await.is_empty());
 }
 
+/// Checks the fields every log entry of a pass over `bucket` has: the bucket, a version id, a
+/// `time_ms` within `pass` (its start and end, ms) and a `time` that says the same.
+fn assert_log_entry_fields(entry: &Value, bucket: &str, pass: (i64, i64)) {
+    let (before_pass, after_pass) = pass;
+    assert_eq!(entry["bucket"], bucket, "{entry}");
+    assert!(entry["version_id"].is_string(), "{entry}");
+    let time_ms = entry["time_ms"].as_i64().expect("time_ms");
+    assert!(
+        time_ms >= before_pass && time_ms <= after_pass,
+        "time_ms {time_ms} within the pass ({before_pass}..{after_pass}): {entry}"
+    );
+    let time = entry["time"].as_str().expect("time");
+    assert!(
+        (parse_rfc3339_ms(time) - time_ms).abs() < 1000,
+        "time {time} and time_ms {time_ms} agree"
+    );
+}
+
+/// The log entry of `key`.
+fn log_entry_for<'a>(entries: &'a [Value], key: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["key"] == key)
+        .unwrap_or_else(|| panic!("no entry for {key}: {entries:?}"))
+}
+
 #[tokio::test]
 async fn log_lists_applied_actions_with_their_rules() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lclog").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lclog").await;
     let other_bucket = create_bucket(&client, "lclog2").await;
     let rules = [
         rule(
@@ -2430,32 +2470,15 @@ async fn log_lists_applied_actions_with_their_rules() {
     let entries = log_entries(&server, Some(&bucket), None).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     for entry in &entries {
-        assert_eq!(entry["bucket"], bucket.as_str(), "{entry}");
-        assert!(entry["version_id"].is_string(), "{entry}");
-        let time_ms = entry["time_ms"].as_i64().expect("time_ms");
-        assert!(
-            time_ms >= before_pass && time_ms <= after_pass,
-            "time_ms {time_ms} within the pass ({before_pass}..{after_pass}): {entry}"
-        );
-        let time = entry["time"].as_str().expect("time");
-        assert!(
-            (parse_rfc3339_ms(time) - time_ms).abs() < 1000,
-            "time {time} and time_ms {time_ms} agree"
-        );
+        assert_log_entry_fields(entry, &bucket, (before_pass, after_pass));
     }
-    let tmp = entries
-        .iter()
-        .find(|e| e["key"] == "tmp/a")
-        .unwrap_or_else(|| panic!("no entry for tmp/a: {entries:?}"));
+    let tmp = log_entry_for(&entries, "tmp/a");
     assert_eq!(tmp["rule_id"], "expire-tmp", "{tmp}");
     assert!(
         tmp["action"].as_str().is_some_and(|a| a.contains("Expir")),
         "{tmp}"
     );
-    let arc = entries
-        .iter()
-        .find(|e| e["key"] == "arc/b")
-        .unwrap_or_else(|| panic!("no entry for arc/b: {entries:?}"));
+    let arc = log_entry_for(&entries, "arc/b");
     assert_eq!(arc["rule_id"], "archive", "{arc}");
     assert!(
         arc["action"]
@@ -2480,9 +2503,7 @@ async fn log_lists_applied_actions_with_their_rules() {
 
 #[tokio::test]
 async fn admin_lifecycle_endpoints_need_credentials_and_a_bucket() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcadmin").await;
+    let LifecycleBucket(server, _client, bucket) = LifecycleBucket::new(1, "lcadmin").await;
     for (method, path) in [
         ("POST", "/_strata/lifecycle/run".to_string()),
         ("GET", format!("/_strata/lifecycle/explain?bucket={bucket}")),
@@ -2537,9 +2558,7 @@ fn strata_cli(server: &Server, args: &[&str], secret: &str) -> (bool, String, St
 
 #[tokio::test]
 async fn cli_explain_log_and_run_print_what_the_endpoints_return() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lccli").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lccli").await;
     let rules = [
         rule(
             "expire-tmp",
