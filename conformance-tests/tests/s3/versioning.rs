@@ -126,6 +126,22 @@ async fn delete_by_id(
         .await
 }
 
+/// GET of `key` answers 404 NoSuchKey with `x-amz-delete-marker: true`: its latest version is a
+/// delete marker. `what` names the GET in a failure; `why` is the header check's message, where
+/// the test gives one.
+async fn assert_deleted(client: &Client, bucket: &str, key: &str, what: &str, why: Option<&str>) {
+    let err = match get_latest(client, bucket, key).await {
+        Ok(out) => panic!("{what}: {out:?}"),
+        Err(err) => err,
+    };
+    assert_sdk_error(&err, 404, "NoSuchKey");
+    let header = error_header(&err, "x-amz-delete-marker");
+    match why {
+        Some(why) => assert_eq!(header.as_deref(), Some("true"), "{why}"),
+        None => assert_eq!(header.as_deref(), Some("true")),
+    }
+}
+
 /// PutObject in a versioning-enabled bucket; returns the new version id.
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
     let out = client
@@ -646,15 +662,14 @@ async fn delete_without_version_id_adds_delete_marker() {
     assert_ne!(m1, v1);
 
     // GET/HEAD of a key whose latest version is a marker: 404 NoSuchKey, x-amz-delete-marker.
-    let err = get_latest(&client, &bucket, "k")
-        .await
-        .expect_err("GET of a deleted key");
-    assert_sdk_error(&err, 404, "NoSuchKey");
-    assert_eq!(
-        error_header(&err, "x-amz-delete-marker").as_deref(),
-        Some("true"),
-        "GetObject: the current version is a delete marker"
-    );
+    assert_deleted(
+        &client,
+        &bucket,
+        "k",
+        "GET of a deleted key",
+        Some("GetObject: the current version is a delete marker"),
+    )
+    .await;
     let answer = raw(&server, "HEAD", &format!("/{bucket}/k")).await;
     assert_eq!(answer.status, 404);
     assert!(answer.body.is_empty());
@@ -693,14 +708,7 @@ async fn delete_without_version_id_adds_delete_marker() {
         .expect("DELETE marker m2 by id");
     assert_eq!(out.delete_marker(), Some(true));
     assert_eq!(out.version_id(), Some(m2.as_str()));
-    let err = get_latest(&client, &bucket, "k")
-        .await
-        .expect_err("still deleted");
-    assert_sdk_error(&err, 404, "NoSuchKey");
-    assert_eq!(
-        error_header(&err, "x-amz-delete-marker").as_deref(),
-        Some("true")
-    );
+    assert_deleted(&client, &bucket, "k", "still deleted", None).await;
 
     // Deleting the remaining marker makes v1 current again.
     let answer = raw(
@@ -1177,14 +1185,14 @@ async fn suspended_delete_leaves_one_null_marker(
         Some("the null version became a null delete marker"),
     )
     .await;
-    let err = get_latest(client, bucket, "k")
-        .await
-        .expect_err("GET of a key whose latest is the null marker");
-    assert_sdk_error(&err, 404, "NoSuchKey");
-    assert_eq!(
-        error_header(&err, "x-amz-delete-marker").as_deref(),
-        Some("true")
-    );
+    assert_deleted(
+        client,
+        bucket,
+        "k",
+        "GET of a key whose latest is the null marker",
+        None,
+    )
+    .await;
     let err = get_by_id(client, bucket, "k", "null")
         .await
         .expect_err("GET of the null marker by id");
@@ -1992,6 +2000,48 @@ async fn conditional_get_per_version() {
     assert_eq!(got, second);
 }
 
+/// PutObjectTagging of version `version_id` of `k` (`what` names it in a failure); the version
+/// id S3 echoes.
+async fn tag_version(
+    client: &Client,
+    bucket: &str,
+    version_id: &str,
+    tags: &[(&str, &str)],
+    what: &str,
+) -> Option<String> {
+    let out = client
+        .put_object_tagging()
+        .bucket(bucket)
+        .key("k")
+        .version_id(version_id)
+        .tagging(tagging(tags))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectTagging {what}: {e:?}"));
+    out.version_id().map(str::to_string)
+}
+
+/// GetObjectTagging of `k` (the latest version, or `version_id`): the version id S3 echoes and
+/// the tags, sorted.
+async fn version_tags(
+    client: &Client,
+    bucket: &str,
+    version_id: Option<String>,
+) -> (Option<String>, Vec<(String, String)>) {
+    let out = client
+        .get_object_tagging()
+        .bucket(bucket)
+        .key("k")
+        .set_version_id(version_id)
+        .send()
+        .await
+        .expect("GetObjectTagging");
+    (
+        out.version_id().map(str::to_string),
+        sorted_tags(out.tag_set()),
+    )
+}
+
 #[tokio::test]
 async fn tagging_per_version() {
     let Versioned(server, client, bucket) = Versioned::new("vtag").await;
@@ -2009,20 +2059,7 @@ async fn tagging_per_version() {
         .to_string();
     let v2 = put_version(&client, &bucket, "k", b"two").await;
 
-    let tags_of = |version_id: Option<String>| {
-        let request = client
-            .get_object_tagging()
-            .bucket(&bucket)
-            .key("k")
-            .set_version_id(version_id);
-        async move {
-            let out = request.send().await.expect("GetObjectTagging");
-            (
-                out.version_id().map(str::to_string),
-                sorted_tags(out.tag_set()),
-            )
-        }
-    };
+    let tags_of = |version_id: Option<String>| version_tags(&client, &bucket, version_id);
 
     // Current version (v2) has no tags; v1 keeps its own.
     assert_eq!(tags_of(None).await, (Some(v2.clone()), vec![]));
@@ -2032,26 +2069,10 @@ async fn tagging_per_version() {
     );
 
     // PutObjectTagging on one version leaves the other alone.
-    let out = client
-        .put_object_tagging()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v2)
-        .tagging(tagging(&[("gen", "2"), ("extra", "x")]))
-        .send()
-        .await
-        .expect("PutObjectTagging v2");
-    assert_eq!(out.version_id(), Some(v2.as_str()));
-    let out = client
-        .put_object_tagging()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v1)
-        .tagging(tagging(&[("color", "blue")]))
-        .send()
-        .await
-        .expect("PutObjectTagging v1");
-    assert_eq!(out.version_id(), Some(v1.as_str()));
+    let echoed = tag_version(&client, &bucket, &v2, &[("gen", "2"), ("extra", "x")], "v2").await;
+    assert_eq!(echoed.as_deref(), Some(v2.as_str()));
+    let echoed = tag_version(&client, &bucket, &v1, &[("color", "blue")], "v1").await;
+    assert_eq!(echoed.as_deref(), Some(v1.as_str()));
     assert_eq!(
         tags_of(Some(v1.clone())).await,
         (Some(v1.clone()), sorted_pairs(&[("color", "blue")]))
