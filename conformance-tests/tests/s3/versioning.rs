@@ -142,6 +142,25 @@ async fn assert_deleted(client: &Client, bucket: &str, key: &str, what: &str, wh
     }
 }
 
+/// CopyObject of the latest version of `from` to `to` in the same bucket (`what` names it in a
+/// failure).
+async fn copy_object(
+    client: &Client,
+    bucket: &str,
+    from: &str,
+    to: &str,
+    what: &str,
+) -> aws_sdk_s3::operation::copy_object::CopyObjectOutput {
+    client
+        .copy_object()
+        .bucket(bucket)
+        .key(to)
+        .copy_source(format!("{bucket}/{from}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+}
+
 /// PutObject in a versioning-enabled bucket; returns the new version id.
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
     let out = client
@@ -462,14 +481,7 @@ async fn enabled_writes_return_unique_version_ids() {
     assert_eq!(head.version_id(), Some(ids[2].as_str()));
 
     // CopyObject creates a version of the target.
-    let copied = client
-        .copy_object()
-        .bucket(&bucket)
-        .key("copy")
-        .copy_source(format!("{bucket}/k"))
-        .send()
-        .await
-        .expect("CopyObject");
+    let copied = copy_object(&client, &bucket, "k", "copy", "CopyObject").await;
     let copy_id = copied
         .version_id()
         .expect("CopyObject into a versioned bucket returns x-amz-version-id")
@@ -481,14 +493,7 @@ async fn enabled_writes_return_unique_version_ids() {
     );
     record(&mut history, "copy", false, &copy_id);
     ids.push(copy_id.clone());
-    let again = client
-        .copy_object()
-        .bucket(&bucket)
-        .key("copy")
-        .copy_source(format!("{bucket}/k"))
-        .send()
-        .await
-        .expect("CopyObject again");
+    let again = copy_object(&client, &bucket, "k", "copy", "CopyObject again").await;
     let copy_id2 = again.version_id().expect("x-amz-version-id").to_string();
     record(&mut history, "copy", false, &copy_id2);
     ids.push(copy_id2);
