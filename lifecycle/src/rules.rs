@@ -119,10 +119,10 @@ impl LifecycleConfiguration {
         if self.rules.is_empty() {
             return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
         }
+        // AWS answers more than 1000 rules with MalformedXML, as it does a schema failure
+        // (https://github.com/flightstats/hub/issues/529: 1127 rules, Java SDK).
         if self.rules.len() > MAX_RULES {
-            return Err(InvalidRequest(format!(
-                "Configuration has more than {MAX_RULES} rules"
-            )));
+            return Err(Malformed("The XML you provided was not well-formed or did not validate against our published schema".into()));
         }
         let mut ids = std::collections::HashSet::new();
         for rule in &self.rules {
@@ -168,8 +168,11 @@ impl Rule {
             self.filter.object_size_greater_than,
             self.filter.object_size_less_than,
         ) {
+            // AWS rejects out-of-range size bounds with InvalidRequest
+            // (https://github.com/hashicorp/terraform-provider-aws/issues/41521); an empty
+            // range is taken to be the same class of error.
             if gt >= lt {
-                return Err(InvalidArgument(
+                return Err(InvalidRequest(
                     "ObjectSizeGreaterThan must be less than ObjectSizeLessThan".into(),
                 ));
             }
@@ -429,12 +432,12 @@ mod tests {
         let mut r = rule("a");
         r.filter.object_size_greater_than = Some(10);
         r.filter.object_size_less_than = Some(5);
-        assert!(cfg(vec![r]).validate().is_err());
-        let many: Vec<Rule> = (0..1001).map(|i| rule(&i.to_string())).collect();
         assert!(matches!(
-            cfg(many).validate(),
+            cfg(vec![r]).validate(),
             Err(RuleError::InvalidRequest(_))
         ));
+        let many: Vec<Rule> = (0..1001).map(|i| rule(&i.to_string())).collect();
+        assert!(matches!(cfg(many).validate(), Err(RuleError::Malformed(_))));
     }
 
     #[test]

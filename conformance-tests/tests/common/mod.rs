@@ -661,6 +661,22 @@ impl Checksum {
     }
 }
 
+/// The `checksum_*` field of `algorithm` on an SDK output (PutObject, HeadObject, GetObject,
+/// UploadPart, a listed part, CompleteMultipartUpload...): the outputs share the accessors but
+/// no trait, so this is a macro. An `Option<&str>`.
+macro_rules! checksum_field {
+    ($out:expr, $algorithm:expr) => {
+        match $algorithm {
+            $crate::common::Checksum::Crc32 => $out.checksum_crc32(),
+            $crate::common::Checksum::Crc32c => $out.checksum_crc32_c(),
+            $crate::common::Checksum::Crc64Nvme => $out.checksum_crc64_nvme(),
+            $crate::common::Checksum::Sha1 => $out.checksum_sha1(),
+            $crate::common::Checksum::Sha256 => $out.checksum_sha256(),
+        }
+    };
+}
+pub(crate) use checksum_field;
+
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
@@ -772,6 +788,11 @@ impl RawRequest {
                 .map(|(n, v)| (n.to_string(), v.to_string())),
         );
         (headers, signature)
+    }
+
+    /// Signs and sends the request to `server` and reads the whole answer.
+    pub async fn answer(self, server: &Server) -> Answer {
+        Answer::read(self.send(server).await).await
     }
 
     /// Signs and sends the request to `server`.

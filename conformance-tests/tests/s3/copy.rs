@@ -119,13 +119,10 @@ async fn copy_object_result_document() {
     let client = server.client();
     let bucket = create_bucket(&client, "copydoc").await;
     put(&client, &bucket, "src", b"document").await;
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}/dst"))
-            .header("x-amz-copy-source", &format!("/{bucket}/src"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &format!("/{bucket}/dst"))
+        .header("x-amz-copy-source", &format!("/{bucket}/src"))
+        .answer(&server)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let text = answer.text();
     assert!(
@@ -216,14 +213,11 @@ async fn metadata_directive_copy_and_replace() {
     assert_eq!(get_bytes(&client, &bucket, "replaced").await, b"body");
 
     // Any other directive is refused.
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}/bad"))
-            .header("x-amz-copy-source", &format!("/{bucket}/src"))
-            .header("x-amz-metadata-directive", "MERGE")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &format!("/{bucket}/bad"))
+        .header("x-amz-copy-source", &format!("/{bucket}/src"))
+        .header("x-amz-metadata-directive", "MERGE")
+        .answer(&server)
+        .await;
     answer.assert_error(400, "InvalidArgument");
 }
 
@@ -290,6 +284,102 @@ async fn tagging_directive_copy_and_replace() {
     );
 }
 
+/// The `x-amz-copy-source-if-*` cases of a source whose ETag is `etag` and whose Last-Modified
+/// is `at`, `other` being another ETag and `before` a date before `at`: (case, headers, whether
+/// the copy is made).
+fn copy_condition_cases(
+    etag: &str,
+    other: &str,
+    before: &str,
+    at: &str,
+) -> Vec<(&'static str, Headers<'static>, bool)> {
+    vec![
+        (
+            "if-match equal",
+            vec![("x-amz-copy-source-if-match", etag.to_string())],
+            true,
+        ),
+        (
+            "if-match other",
+            vec![("x-amz-copy-source-if-match", other.to_string())],
+            false,
+        ),
+        (
+            "if-none-match equal",
+            vec![("x-amz-copy-source-if-none-match", etag.to_string())],
+            false,
+        ),
+        (
+            "if-none-match other",
+            vec![("x-amz-copy-source-if-none-match", other.to_string())],
+            true,
+        ),
+        (
+            "if-modified-since before",
+            vec![("x-amz-copy-source-if-modified-since", before.to_string())],
+            true,
+        ),
+        (
+            "if-modified-since at",
+            vec![("x-amz-copy-source-if-modified-since", at.to_string())],
+            false,
+        ),
+        (
+            "if-unmodified-since before",
+            vec![("x-amz-copy-source-if-unmodified-since", before.to_string())],
+            false,
+        ),
+        (
+            "if-unmodified-since at",
+            vec![("x-amz-copy-source-if-unmodified-since", at.to_string())],
+            true,
+        ),
+        // AWS: if-match true and if-unmodified-since false -> the copy is made.
+        (
+            "if-match true, if-unmodified-since false",
+            vec![
+                ("x-amz-copy-source-if-match", etag.to_string()),
+                ("x-amz-copy-source-if-unmodified-since", before.to_string()),
+            ],
+            true,
+        ),
+        // AWS: if-none-match false and if-modified-since true -> 412.
+        (
+            "if-none-match false, if-modified-since true",
+            vec![
+                ("x-amz-copy-source-if-none-match", etag.to_string()),
+                ("x-amz-copy-source-if-modified-since", before.to_string()),
+            ],
+            false,
+        ),
+    ]
+}
+
+/// Copies `src` of `bucket` to `target` with these request headers: the answer, and whether
+/// `target` exists afterwards.
+async fn copy_src_with(
+    server: &Server,
+    client: &Client,
+    bucket: &str,
+    target: &str,
+    headers: &Headers<'_>,
+) -> (Answer, bool) {
+    let mut request = RawRequest::new("PUT", &format!("/{bucket}/{target}"))
+        .header("x-amz-copy-source", &format!("/{bucket}/src"));
+    for (header, value) in headers {
+        request = request.header(header, value);
+    }
+    let answer = request.answer(server).await;
+    let exists = client
+        .head_object()
+        .bucket(bucket)
+        .key(target)
+        .send()
+        .await
+        .is_ok();
+    (answer, exists)
+}
+
 #[tokio::test]
 async fn copy_source_conditions() {
     let server = Server::start();
@@ -311,82 +401,11 @@ async fn copy_source_conditions() {
     let before = httpdate::fmt_http_date(last_modified - Duration::from_secs(3600));
     let at = httpdate::fmt_http_date(last_modified);
 
-    let cases: Vec<(&str, Headers, bool)> = vec![
-        (
-            "if-match equal",
-            vec![("x-amz-copy-source-if-match", etag.clone())],
-            true,
-        ),
-        (
-            "if-match other",
-            vec![("x-amz-copy-source-if-match", other.clone())],
-            false,
-        ),
-        (
-            "if-none-match equal",
-            vec![("x-amz-copy-source-if-none-match", etag.clone())],
-            false,
-        ),
-        (
-            "if-none-match other",
-            vec![("x-amz-copy-source-if-none-match", other.clone())],
-            true,
-        ),
-        (
-            "if-modified-since before",
-            vec![("x-amz-copy-source-if-modified-since", before.clone())],
-            true,
-        ),
-        (
-            "if-modified-since at",
-            vec![("x-amz-copy-source-if-modified-since", at.clone())],
-            false,
-        ),
-        (
-            "if-unmodified-since before",
-            vec![("x-amz-copy-source-if-unmodified-since", before.clone())],
-            false,
-        ),
-        (
-            "if-unmodified-since at",
-            vec![("x-amz-copy-source-if-unmodified-since", at.clone())],
-            true,
-        ),
-        // AWS: if-match true and if-unmodified-since false -> the copy is made.
-        (
-            "if-match true, if-unmodified-since false",
-            vec![
-                ("x-amz-copy-source-if-match", etag.clone()),
-                ("x-amz-copy-source-if-unmodified-since", before.clone()),
-            ],
-            true,
-        ),
-        // AWS: if-none-match false and if-modified-since true -> 412.
-        (
-            "if-none-match false, if-modified-since true",
-            vec![
-                ("x-amz-copy-source-if-none-match", etag.clone()),
-                ("x-amz-copy-source-if-modified-since", before.clone()),
-            ],
-            false,
-        ),
-    ];
+    let cases = copy_condition_cases(&etag, &other, &before, &at);
     let mut wrong = Vec::new();
     for (i, (name, headers, copies)) in cases.into_iter().enumerate() {
         let target = format!("dst-{i}");
-        let mut request = RawRequest::new("PUT", &format!("/{bucket}/{target}"))
-            .header("x-amz-copy-source", &format!("/{bucket}/src"));
-        for (header, value) in &headers {
-            request = request.header(header, value);
-        }
-        let answer = Answer::read(request.send(&server).await).await;
-        let exists = client
-            .head_object()
-            .bucket(&bucket)
-            .key(&target)
-            .send()
-            .await
-            .is_ok();
+        let (answer, exists) = copy_src_with(&server, &client, &bucket, &target, &headers).await;
         if copies {
             if answer.status != 200 || !exists {
                 wrong.push(format!(

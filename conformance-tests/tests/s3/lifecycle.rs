@@ -10,8 +10,8 @@
 //! LifecycleRule, RestoreObject, GetObject, HeadObject) and the S3 user guide on lifecycle
 //! (expiring objects, transitioning objects, lifecycle configuration elements); the validation
 //! codes are the ones AWS answers, as captured by other S3 implementations' test suites and by
-//! client issue trackers (Terraform, CDK, the AWS CLI). Where AWS's code for a case is not known
-//! for sure, the test accepts a small set of codes and says so.
+//! client issue trackers (Terraform, CDK, the AWS CLI). Each case expects one code; where AWS's
+//! code is not known for sure, the case's comment says so and names what the choice follows.
 //!
 //! Most tests start a server whose worker is idle for the whole test (`--lifecycle-interval-ms
 //! 60000`) and ask for passes with `POST /_strata/lifecycle/run`, so "not yet due" and "due"
@@ -24,6 +24,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::{
+    GetBucketLifecycleConfigurationError, GetBucketLifecycleConfigurationOutput,
+};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator,
@@ -104,15 +109,12 @@ fn rule(id: &str, filter: &str, actions: &str) -> String {
 /// PutBucketLifecycleConfiguration of a raw document (with Content-MD5, as S3 requires one
 /// integrity header on this operation).
 async fn put_lifecycle_raw(server: &Server, bucket: &str, document: &str) -> Answer {
-    Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}?lifecycle"))
-            .header("content-md5", &md5_base64(document.as_bytes()))
-            .header("content-type", "application/xml")
-            .body(document.as_bytes().to_vec())
-            .send(server)
-            .await,
-    )
-    .await
+    RawRequest::new("PUT", &format!("/{bucket}?lifecycle"))
+        .header("content-md5", &md5_base64(document.as_bytes()))
+        .header("content-type", "application/xml")
+        .body(document.as_bytes().to_vec())
+        .answer(server)
+        .await
 }
 
 /// Sets these rules on `bucket`, asserting 200.
@@ -128,7 +130,7 @@ async fn set_rules(server: &Server, bucket: &str, rules: &str) {
 
 /// A signed admin request answered with JSON; asserts 200.
 async fn admin_json(server: &Server, method: &str, path_and_query: &str) -> Value {
-    let answer = Answer::read(RawRequest::new(method, path_and_query).send(server).await).await;
+    let answer = RawRequest::new(method, path_and_query).answer(server).await;
     assert_eq!(
         answer.status,
         200,
@@ -314,6 +316,20 @@ async fn list_versions(client: &Client, bucket: &str) -> Vec<Listed> {
     all
 }
 
+/// A server on lifecycle days of `day_seconds` whose worker waits for `run` passes, with one
+/// bucket `TAG`: (server, a client of it, the bucket).
+struct LifecycleBucket(Server, Client, String);
+
+impl LifecycleBucket {
+    /// Starts the server and creates the bucket.
+    async fn new(day_seconds: u64, tag: &str) -> LifecycleBucket {
+        let server = manual_server(day_seconds);
+        let client = server.client();
+        let bucket = create_bucket(&client, tag).await;
+        LifecycleBucket(server, client, bucket)
+    }
+}
+
 /// PutObject; returns the version id S3 answers (`None` in an unversioned bucket).
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> Option<String> {
     client
@@ -375,16 +391,13 @@ async fn restore(server: &Server, bucket: &str, key: &str, days: u32, tier: &str
     let body = format!(
         "<RestoreRequest xmlns=\"{S3_NS}\"><Days>{days}</Days><GlacierJobParameters><Tier>{tier}</Tier></GlacierJobParameters></RestoreRequest>"
     );
-    Answer::read(
-        RawRequest::new(
-            "POST",
-            &format!("/{bucket}/{}?restore", uri_encode(key, false)),
-        )
-        .header("content-md5", &md5_base64(body.as_bytes()))
-        .body(body.into_bytes())
-        .send(server)
-        .await,
+    RawRequest::new(
+        "POST",
+        &format!("/{bucket}/{}?restore", uri_encode(key, false)),
     )
+    .header("content-md5", &md5_base64(body.as_bytes()))
+    .body(body.into_bytes())
+    .answer(server)
     .await
 }
 
@@ -435,21 +448,11 @@ fn prefix_filter(prefix: &str) -> LifecycleRuleFilter {
     LifecycleRuleFilter::builder().prefix(prefix).build()
 }
 
-#[tokio::test]
-async fn configuration_round_trip_replace_and_delete() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcconf").await;
-
-    let err = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect_err("no configuration yet");
-    assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
-
-    let rules = vec![
+/// One rule of each shape S3 accepts: prefix, tag, And and size filters; Days and Date
+/// expirations, expired delete markers, noncurrent expiration with NewerNoncurrentVersions,
+/// transitions through three classes, noncurrent transitions, aborting uploads, a Date transition.
+fn every_kind_of_rule() -> Vec<LifecycleRule> {
+    vec![
         LifecycleRule::builder()
             .id("expire-logs")
             .filter(prefix_filter("logs/"))
@@ -580,24 +583,62 @@ async fn configuration_round_trip_replace_and_delete() {
             )
             .build()
             .expect("rule"),
-    ];
+    ]
+}
+
+/// PutBucketLifecycleConfiguration of `rules` through the SDK.
+async fn put_lifecycle_rules(client: &Client, bucket: &str, rules: Vec<LifecycleRule>) {
     client
         .put_bucket_lifecycle_configuration()
-        .bucket(&bucket)
+        .bucket(bucket)
         .lifecycle_configuration(
             BucketLifecycleConfiguration::builder()
-                .set_rules(Some(rules.clone()))
+                .set_rules(Some(rules))
                 .build()
                 .expect("configuration"),
         )
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {e:?}"));
+}
 
-    let got = client
+/// GetBucketLifecycleConfiguration of `bucket`.
+async fn get_lifecycle(
+    client: &Client,
+    bucket: &str,
+) -> Result<
+    GetBucketLifecycleConfigurationOutput,
+    SdkError<GetBucketLifecycleConfigurationError, HttpResponse>,
+> {
+    client
         .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
+        .bucket(bucket)
         .send()
+        .await
+}
+
+/// The prefix of a rule read back from the legacy form: the top-level Prefix, or the filter's.
+fn legacy_prefix(rule: &LifecycleRule) -> Option<String> {
+    #[allow(deprecated)] // the top-level Prefix is deprecated in the model, still valid in S3
+    let top_level = rule.prefix().map(str::to_string);
+    top_level.or_else(|| rule.filter().and_then(|f| f.prefix()).map(str::to_string))
+}
+
+#[tokio::test]
+async fn configuration_round_trip_replace_and_delete() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "lcconf").await;
+
+    let err = get_lifecycle(&client, &bucket)
+        .await
+        .expect_err("no configuration yet");
+    assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
+
+    let rules = every_kind_of_rule();
+    put_lifecycle_rules(&client, &bucket, rules.clone()).await;
+
+    let got = get_lifecycle(&client, &bucket)
         .await
         .unwrap_or_else(|e| panic!("GetBucketLifecycleConfiguration: {e:?}"));
     let got_rules = got.rules().to_vec();
@@ -625,10 +666,7 @@ async fn configuration_round_trip_replace_and_delete() {
         ),
     )
     .await;
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .expect("GetBucketLifecycleConfiguration");
     let ids: Vec<Option<&str>> = got.rules().iter().map(|r| r.id()).collect();
@@ -646,22 +684,12 @@ async fn configuration_round_trip_replace_and_delete() {
     );
     let answer = put_lifecycle_raw(&server, &bucket, &legacy).await;
     assert_eq!(answer.status, 200, "legacy Prefix: {}", answer.text());
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .expect("GetBucketLifecycleConfiguration");
     assert_eq!(got.rules().len(), 1, "{:?}", got.rules());
     let legacy_rule = &got.rules()[0];
-    #[allow(deprecated)] // the top-level Prefix is deprecated in the model, still valid in S3
-    let top_level = legacy_rule.prefix().map(str::to_string);
-    let prefix = top_level.or_else(|| {
-        legacy_rule
-            .filter()
-            .and_then(|f| f.prefix())
-            .map(str::to_string)
-    });
+    let prefix = legacy_prefix(legacy_rule);
     assert_eq!(prefix.as_deref(), Some("old/"), "{legacy_rule:?}");
     assert_eq!(legacy_rule.expiration().and_then(|e| e.days()), Some(3));
 
@@ -671,28 +699,260 @@ async fn configuration_round_trip_replace_and_delete() {
         .send()
         .await
         .expect("DeleteBucketLifecycle");
-    let err = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect_err("deleted");
+    let err = get_lifecycle(&client, &bucket).await.expect_err("deleted");
     assert_sdk_error(&err, 404, "NoSuchLifecycleConfiguration");
-    let answer = Answer::read(
-        RawRequest::new("GET", &format!("/{bucket}?lifecycle"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("GET", &format!("/{bucket}?lifecycle"))
+        .answer(&server)
+        .await;
     answer.assert_error(404, "NoSuchLifecycleConfiguration");
     // AWS answers 204 to DeleteBucketLifecycle also when there is nothing to delete.
-    let answer = Answer::read(
-        RawRequest::new("DELETE", &format!("/{bucket}?lifecycle"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("DELETE", &format!("/{bucket}?lifecycle"))
+        .answer(&server)
+        .await;
     assert_eq!(answer.status, 204, "{}", answer.text());
+}
+
+/// The invalid configurations of `invalid_configurations_are_rejected_with_s3_errors`: (case,
+/// document, status, the code AWS answers with). `too_many` is 1001 rules, `long_id` an ID of
+/// 256 characters.
+fn invalid_configurations(
+    too_many: &str,
+    long_id: &str,
+) -> Vec<(&'static str, String, u16, &'static str)> {
+    let expire_1 = "<Expiration><Days>1</Days></Expiration>";
+    vec![
+        (
+            "XML that is not well-formed",
+            "<LifecycleConfiguration><Rule><ID>x</ID>".to_string(),
+            400,
+            "MalformedXML",
+        ),
+        (
+            "a configuration without rules",
+            lifecycle_document(""),
+            400,
+            "MalformedXML",
+        ),
+        (
+            "Status `enabled` (S3's values are Enabled and Disabled)",
+            lifecycle_document(&format!(
+                "<Rule><ID>s</ID><Filter><Prefix>a/</Prefix></Filter><Status>enabled</Status>{expire_1}</Rule>"
+            )),
+            400,
+            "MalformedXML",
+        ),
+        (
+            "a rule without Status",
+            lifecycle_document(&format!(
+                "<Rule><ID>s</ID><Filter><Prefix>a/</Prefix></Filter>{expire_1}</Rule>"
+            )),
+            400,
+            "MalformedXML",
+        ),
+        (
+            "Days that are not a number",
+            lifecycle_document(&rule(
+                "n",
+                "<Prefix>a/</Prefix>",
+                "<Expiration><Days>ten</Days></Expiration>",
+            )),
+            400,
+            "MalformedXML",
+        ),
+        (
+            "two rules with the same ID",
+            lifecycle_document(&format!(
+                "{}{}",
+                rule("same", "<Prefix>a/</Prefix>", expire_1),
+                rule("same", "<Prefix>b/</Prefix>", expire_1)
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "an ID of 256 characters",
+            lifecycle_document(&rule(long_id, "<Prefix>a/</Prefix>", expire_1)),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "Expiration Days 0",
+            lifecycle_document(&rule(
+                "zero",
+                "<Prefix>a/</Prefix>",
+                "<Expiration><Days>0</Days></Expiration>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "an Expiration Date that is not midnight UTC",
+            lifecycle_document(&rule(
+                "noon",
+                "<Prefix>a/</Prefix>",
+                "<Expiration><Date>2030-01-01T12:00:00.000Z</Date></Expiration>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "a rule without any action",
+            lifecycle_document(&rule("idle", "<Prefix>a/</Prefix>", "")),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "a STANDARD_IA transition before 30 days",
+            lifecycle_document(&rule(
+                "ia",
+                "<Prefix>a/</Prefix>",
+                "<Transition><Days>29</Days><StorageClass>STANDARD_IA</StorageClass></Transition>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "a ONEZONE_IA transition before 30 days",
+            lifecycle_document(&rule(
+                "oz",
+                "<Prefix>a/</Prefix>",
+                "<Transition><Days>10</Days><StorageClass>ONEZONE_IA</StorageClass></Transition>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "a noncurrent STANDARD_IA transition before 30 days",
+            lifecycle_document(&rule(
+                "nia",
+                "<Prefix>a/</Prefix>",
+                "<NoncurrentVersionTransition><NoncurrentDays>10</NoncurrentDays><StorageClass>STANDARD_IA</StorageClass></NoncurrentVersionTransition>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "Expiration Days not after the Transition Days",
+            lifecycle_document(&rule(
+                "order",
+                "<Prefix>a/</Prefix>",
+                "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition><Expiration><Days>30</Days></Expiration>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "NoncurrentVersionExpiration NoncurrentDays 0",
+            lifecycle_document(&rule(
+                "nc0",
+                "<Prefix>a/</Prefix>",
+                "<NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "NewerNoncurrentVersions above 100",
+            lifecycle_document(&rule(
+                "nnv",
+                "<Prefix>a/</Prefix>",
+                "<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>101</NewerNoncurrentVersions></NoncurrentVersionExpiration>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "AbortIncompleteMultipartUpload DaysAfterInitiation 0",
+            lifecycle_document(&rule(
+                "mpu0",
+                "<Prefix>a/</Prefix>",
+                "<AbortIncompleteMultipartUpload><DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "AbortIncompleteMultipartUpload with a tag filter",
+            lifecycle_document(&rule(
+                "mpu-tag",
+                "<Tag><Key>k</Key><Value>v</Value></Tag>",
+                "<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
+            )),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "duplicate tag keys in And",
+            lifecycle_document(&rule(
+                "dup-tags",
+                "<And><Tag><Key>k</Key><Value>1</Value></Tag><Tag><Key>k</Key><Value>2</Value></Tag></And>",
+                expire_1,
+            )),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "Date and Days transitions mixed in one rule",
+            lifecycle_document(&rule(
+                "mixed",
+                "<Prefix>a/</Prefix>",
+                "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition><Transition><Date>2030-01-01T00:00:00.000Z</Date><StorageClass>DEEP_ARCHIVE</StorageClass></Transition>",
+            )),
+            400,
+            "InvalidRequest",
+        ),
+        // AWS: 400 MalformedXML for 1127 rules (https://github.com/flightstats/hub/issues/529).
+        (
+            "1001 rules (S3 allows 1000)",
+            lifecycle_document(too_many),
+            400,
+            "MalformedXML",
+        ),
+        // Not confirmed against AWS: its transition-order errors ("'Days' in the Transition action for StorageClass ...") are InvalidArgument (https://github.com/noobaa/noobaa-core/pull/9969).
+        (
+            "a transition from GLACIER back to STANDARD_IA",
+            lifecycle_document(&rule(
+                "backwards",
+                "<Prefix>a/</Prefix>",
+                "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition><Transition><Days>60</Days><StorageClass>STANDARD_IA</StorageClass></Transition>",
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        // Not confirmed against AWS: STANDARD is outside the schema's TransitionStorageClass values (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Transition.html).
+        (
+            "a transition to STANDARD",
+            lifecycle_document(&rule(
+                "to-standard",
+                "<Prefix>a/</Prefix>",
+                "<Transition><Days>30</Days><StorageClass>STANDARD</StorageClass></Transition>",
+            )),
+            400,
+            "MalformedXML",
+        ),
+        // Not confirmed against AWS: the rule is documented (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-configuration-examples.html), the code follows its AbortIncompleteMultipartUpload-with-tags twin.
+        (
+            "ExpiredObjectDeleteMarker with a tag filter",
+            lifecycle_document(&rule(
+                "eodm-tag",
+                "<Tag><Key>k</Key><Value>v</Value></Tag>",
+                "<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>",
+            )),
+            400,
+            "InvalidRequest",
+        ),
+        // Not confirmed against AWS: it answers size bounds out of range with InvalidRequest (https://github.com/hashicorp/terraform-provider-aws/issues/41521).
+        (
+            "ObjectSizeGreaterThan not below ObjectSizeLessThan",
+            lifecycle_document(&rule(
+                "sizes",
+                "<And><Prefix>a/</Prefix><ObjectSizeGreaterThan>5000</ObjectSizeGreaterThan><ObjectSizeLessThan>1000</ObjectSizeLessThan></And>",
+                expire_1,
+            )),
+            400,
+            "InvalidRequest",
+        ),
+    ]
 }
 
 #[tokio::test]
@@ -717,246 +977,15 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
             )
         })
         .collect();
-    let expire_1 = "<Expiration><Days>1</Days></Expiration>";
-    // (case, document, status, acceptable codes). One code where AWS's answer is known; a set
-    // where it is not documented.
-    let cases: Vec<(&str, String, u16, &[&str])> = vec![
-        (
-            "XML that is not well-formed",
-            "<LifecycleConfiguration><Rule><ID>x</ID>".to_string(),
-            400,
-            &["MalformedXML"],
-        ),
-        (
-            "a configuration without rules",
-            lifecycle_document(""),
-            400,
-            &["MalformedXML"],
-        ),
-        (
-            "Status `enabled` (S3's values are Enabled and Disabled)",
-            lifecycle_document(&format!(
-                "<Rule><ID>s</ID><Filter><Prefix>a/</Prefix></Filter><Status>enabled</Status>{expire_1}</Rule>"
-            )),
-            400,
-            &["MalformedXML"],
-        ),
-        (
-            "a rule without Status",
-            lifecycle_document(&format!(
-                "<Rule><ID>s</ID><Filter><Prefix>a/</Prefix></Filter>{expire_1}</Rule>"
-            )),
-            400,
-            &["MalformedXML"],
-        ),
-        (
-            "Days that are not a number",
-            lifecycle_document(&rule(
-                "n",
-                "<Prefix>a/</Prefix>",
-                "<Expiration><Days>ten</Days></Expiration>",
-            )),
-            400,
-            &["MalformedXML"],
-        ),
-        (
-            "two rules with the same ID",
-            lifecycle_document(&format!(
-                "{}{}",
-                rule("same", "<Prefix>a/</Prefix>", expire_1),
-                rule("same", "<Prefix>b/</Prefix>", expire_1)
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "an ID of 256 characters",
-            lifecycle_document(&rule(&long_id, "<Prefix>a/</Prefix>", expire_1)),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "Expiration Days 0",
-            lifecycle_document(&rule(
-                "zero",
-                "<Prefix>a/</Prefix>",
-                "<Expiration><Days>0</Days></Expiration>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "an Expiration Date that is not midnight UTC",
-            lifecycle_document(&rule(
-                "noon",
-                "<Prefix>a/</Prefix>",
-                "<Expiration><Date>2030-01-01T12:00:00.000Z</Date></Expiration>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "a rule without any action",
-            lifecycle_document(&rule("idle", "<Prefix>a/</Prefix>", "")),
-            400,
-            &["InvalidRequest"],
-        ),
-        (
-            "a STANDARD_IA transition before 30 days",
-            lifecycle_document(&rule(
-                "ia",
-                "<Prefix>a/</Prefix>",
-                "<Transition><Days>29</Days><StorageClass>STANDARD_IA</StorageClass></Transition>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "a ONEZONE_IA transition before 30 days",
-            lifecycle_document(&rule(
-                "oz",
-                "<Prefix>a/</Prefix>",
-                "<Transition><Days>10</Days><StorageClass>ONEZONE_IA</StorageClass></Transition>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "a noncurrent STANDARD_IA transition before 30 days",
-            lifecycle_document(&rule(
-                "nia",
-                "<Prefix>a/</Prefix>",
-                "<NoncurrentVersionTransition><NoncurrentDays>10</NoncurrentDays><StorageClass>STANDARD_IA</StorageClass></NoncurrentVersionTransition>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "Expiration Days not after the Transition Days",
-            lifecycle_document(&rule(
-                "order",
-                "<Prefix>a/</Prefix>",
-                "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition><Expiration><Days>30</Days></Expiration>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "NoncurrentVersionExpiration NoncurrentDays 0",
-            lifecycle_document(&rule(
-                "nc0",
-                "<Prefix>a/</Prefix>",
-                "<NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "NewerNoncurrentVersions above 100",
-            lifecycle_document(&rule(
-                "nnv",
-                "<Prefix>a/</Prefix>",
-                "<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>101</NewerNoncurrentVersions></NoncurrentVersionExpiration>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "AbortIncompleteMultipartUpload DaysAfterInitiation 0",
-            lifecycle_document(&rule(
-                "mpu0",
-                "<Prefix>a/</Prefix>",
-                "<AbortIncompleteMultipartUpload><DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
-            )),
-            400,
-            &["InvalidArgument"],
-        ),
-        (
-            "AbortIncompleteMultipartUpload with a tag filter",
-            lifecycle_document(&rule(
-                "mpu-tag",
-                "<Tag><Key>k</Key><Value>v</Value></Tag>",
-                "<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
-            )),
-            400,
-            &["InvalidRequest"],
-        ),
-        (
-            "duplicate tag keys in And",
-            lifecycle_document(&rule(
-                "dup-tags",
-                "<And><Tag><Key>k</Key><Value>1</Value></Tag><Tag><Key>k</Key><Value>2</Value></Tag></And>",
-                expire_1,
-            )),
-            400,
-            &["InvalidRequest"],
-        ),
-        (
-            "Date and Days transitions mixed in one rule",
-            lifecycle_document(&rule(
-                "mixed",
-                "<Prefix>a/</Prefix>",
-                "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition><Transition><Date>2030-01-01T00:00:00.000Z</Date><StorageClass>DEEP_ARCHIVE</StorageClass></Transition>",
-            )),
-            400,
-            &["InvalidRequest"],
-        ),
-        // AWS documents the limits and constraints below but not the code it answers with.
-        (
-            "1001 rules (S3 allows 1000)",
-            lifecycle_document(&too_many),
-            400,
-            &["MalformedXML", "InvalidRequest", "InvalidArgument"],
-        ),
-        (
-            "a transition from GLACIER back to STANDARD_IA",
-            lifecycle_document(&rule(
-                "backwards",
-                "<Prefix>a/</Prefix>",
-                "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition><Transition><Days>60</Days><StorageClass>STANDARD_IA</StorageClass></Transition>",
-            )),
-            400,
-            &["InvalidArgument", "InvalidRequest"],
-        ),
-        (
-            "a transition to STANDARD",
-            lifecycle_document(&rule(
-                "to-standard",
-                "<Prefix>a/</Prefix>",
-                "<Transition><Days>30</Days><StorageClass>STANDARD</StorageClass></Transition>",
-            )),
-            400,
-            &["MalformedXML", "InvalidArgument", "InvalidRequest"],
-        ),
-        (
-            "ExpiredObjectDeleteMarker with a tag filter",
-            lifecycle_document(&rule(
-                "eodm-tag",
-                "<Tag><Key>k</Key><Value>v</Value></Tag>",
-                "<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>",
-            )),
-            400,
-            &["InvalidRequest", "InvalidArgument"],
-        ),
-        (
-            "ObjectSizeGreaterThan not below ObjectSizeLessThan",
-            lifecycle_document(&rule(
-                "sizes",
-                "<And><Prefix>a/</Prefix><ObjectSizeGreaterThan>5000</ObjectSizeGreaterThan><ObjectSizeLessThan>1000</ObjectSizeLessThan></And>",
-                expire_1,
-            )),
-            400,
-            &["InvalidArgument", "InvalidRequest"],
-        ),
-    ];
+    let cases = invalid_configurations(&too_many, &long_id);
 
     let mut wrong = Vec::new();
-    for (case, document, status, codes) in &cases {
+    for (case, document, status, want) in &cases {
         let answer = put_lifecycle_raw(&server, &bucket, document).await;
         let code = crate::common::xml_value(&answer.text(), "Code").unwrap_or_default();
-        if answer.status != *status || !codes.contains(&code.as_str()) {
+        if answer.status != *status || code != *want {
             wrong.push(format!(
-                "{case}: want {status} {codes:?}, got {} {code:?} ({})",
+                "{case}: want {status} {want:?}, got {} {code:?} ({})",
                 answer.status,
                 answer.text()
             ));
@@ -966,10 +995,7 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
     }
 
     // A rejected PUT leaves the previous configuration in place.
-    let got = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
+    let got = get_lifecycle(&client, &bucket)
         .await
         .expect("GetBucketLifecycleConfiguration");
     let ids: Vec<Option<&str>> = got.rules().iter().map(|r| r.id()).collect();
@@ -990,9 +1016,7 @@ async fn invalid_configurations_are_rejected_with_s3_errors() {
 
 #[tokio::test]
 async fn expiration_deletes_objects_in_an_unversioned_bucket_after_the_days() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcexp").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcexp").await;
     set_rules(
         &server,
         &bucket,
@@ -1067,9 +1091,7 @@ async fn expiration_deletes_objects_in_an_unversioned_bucket_after_the_days() {
 
 #[tokio::test]
 async fn expiration_in_a_versioned_bucket_adds_one_delete_marker_and_keeps_the_version() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcvexp").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcvexp").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1142,9 +1164,7 @@ async fn expiration_in_a_versioned_bucket_adds_one_delete_marker_and_keeps_the_v
 
 #[tokio::test]
 async fn expiration_in_a_suspended_bucket_replaces_the_null_version_with_a_null_marker() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcsusp").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcsusp").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&client, &bucket, "k", b"versioned")
         .await
@@ -1195,9 +1215,7 @@ async fn expiration_in_a_suspended_bucket_replaces_the_null_version_with_a_null_
 
 #[tokio::test]
 async fn expiration_date_in_the_past_applies_at_the_next_pass() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcdate").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcdate").await;
     set_rules(
         &server,
         &bucket,
@@ -1221,9 +1239,7 @@ async fn expiration_date_in_the_past_applies_at_the_next_pass() {
 
 #[tokio::test]
 async fn expired_object_delete_marker_is_removed_only_when_it_is_the_only_version() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lceodm").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lceodm").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1325,9 +1341,7 @@ async fn expired_object_delete_marker_is_removed_only_when_it_is_the_only_versio
 
 #[tokio::test]
 async fn noncurrent_expiration_keeps_exactly_the_newer_noncurrent_versions() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcnnv").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcnnv").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1403,9 +1417,7 @@ async fn noncurrent_expiration_keeps_exactly_the_newer_noncurrent_versions() {
 
 #[tokio::test]
 async fn noncurrent_days_count_from_when_a_version_became_noncurrent() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcncd").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcncd").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1462,9 +1474,7 @@ async fn noncurrent_days_count_from_when_a_version_became_noncurrent() {
 
 #[tokio::test]
 async fn noncurrent_transition_archives_old_versions_only() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcnct").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcnct").await;
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     set_rules(
         &server,
@@ -1519,13 +1529,12 @@ async fn noncurrent_transition_archives_old_versions_only() {
 // Transitions and the archive tier
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcwarm").await;
+/// The rules of `transitions_to_readable_classes_change_the_class_and_keep_the_bytes`: a past
+/// Date into STANDARD_IA and ONEZONE_IA, one day into INTELLIGENT_TIERING and GLACIER_IR, and a
+/// STANDARD_IA transition not yet due.
+fn readable_transition_rules() -> String {
     let past = "<Date>2020-01-01T00:00:00.000Z</Date>";
-    let rules = [
+    [
         rule(
             "to-ia",
             "<Prefix>ia/</Prefix>",
@@ -1552,7 +1561,13 @@ async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
             "<Transition><Days>30</Days><StorageClass>STANDARD_IA</StorageClass></Transition>",
         ),
     ]
-    .concat();
+    .concat()
+}
+
+#[tokio::test]
+async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcwarm").await;
+    let rules = readable_transition_rules();
     set_rules(&server, &bucket, &rules).await;
 
     let objects = [
@@ -1619,11 +1634,73 @@ async fn transitions_to_readable_classes_change_the_class_and_keep_the_bytes() {
     }
 }
 
+/// Polls GET of `key` until a restore makes it readable, for up to `within.0`, every `within.1`;
+/// until then GET must answer 403 InvalidObjectState. The bytes, and when they were first
+/// readable (ms). `what` is the failure once the time is up.
+async fn wait_until_restored(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    within: (Duration, Duration),
+    what: &str,
+) -> (Vec<u8>, i64) {
+    let deadline = Instant::now() + within.0;
+    loop {
+        match client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => {
+                let at = now_ms();
+                let got = out.body.collect().await.expect("body").into_bytes();
+                return (got.to_vec(), at);
+            }
+            Err(err) => {
+                assert_sdk_error(&err, 403, "InvalidObjectState");
+                assert!(Instant::now() < deadline, "{what}");
+                tokio::time::sleep(within.1).await;
+            }
+        }
+    }
+}
+
+/// Writes `body` straight into GLACIER three ways: PutObject `g/put`, CopyObject `g/copy` (from
+/// `src`, a STANDARD copy of the body), multipart upload `g/mpu`.
+async fn write_into_glacier(client: &Client, bucket: &str, body: &[u8]) {
+    put_class(client, bucket, "g/put", body, StorageClass::Glacier).await;
+    put(client, bucket, "src", body).await;
+    client
+        .copy_object()
+        .bucket(bucket)
+        .key("g/copy")
+        .copy_source(format!("{bucket}/src"))
+        .storage_class(StorageClass::Glacier)
+        .send()
+        .await
+        .expect("CopyObject into GLACIER");
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key("g/mpu")
+        .storage_class(StorageClass::Glacier)
+        .send()
+        .await
+        .expect("CreateMultipartUpload")
+        .upload_id()
+        .expect("UploadId")
+        .to_string();
+    let etag = upload_part(client, bucket, "g/mpu", &upload, 1, body).await;
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key("g/mpu")
+        .upload_id(&upload)
+        .multipart_upload(completed_parts(&[(1, &etag)]))
+        .send()
+        .await
+        .expect("CompleteMultipartUpload");
+}
+
 #[tokio::test]
 async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
-    let server = manual_server(2);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcglacier").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(2, "lcglacier").await;
     set_rules(
         &server,
         &bucket,
@@ -1673,28 +1750,15 @@ async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
     );
     assert_archived(&client, &bucket, "arc/a", None).await;
 
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let readable_at = loop {
-        match client
-            .get_object()
-            .bucket(&bucket)
-            .key("arc/a")
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let at = now_ms();
-                let got = out.body.collect().await.expect("body").into_bytes();
-                assert_eq!(got.as_ref(), body.as_slice(), "restored bytes");
-                break at;
-            }
-            Err(err) => {
-                assert_sdk_error(&err, 403, "InvalidObjectState");
-                assert!(Instant::now() < deadline, "restore did not complete");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let (got, readable_at) = wait_until_restored(
+        &client,
+        &bucket,
+        "arc/a",
+        (Duration::from_secs(6), Duration::from_millis(50)),
+        "restore did not complete",
+    )
+    .await;
+    assert_eq!(got.as_slice(), body.as_slice(), "restored bytes");
     assert!(
         readable_at - asked >= 1000 - 20,
         "the Bulk retrieval delay (1 s on this clock) was not respected: {} ms",
@@ -1741,42 +1805,9 @@ async fn transition_to_glacier_archives_and_restore_makes_it_readable() {
 
 #[tokio::test]
 async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expires() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcputglacier").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcputglacier").await;
     let body = random_bytes(100 * 1024, 31);
-    put_class(&client, &bucket, "g/put", &body, StorageClass::Glacier).await;
-    put(&client, &bucket, "src", &body).await;
-    client
-        .copy_object()
-        .bucket(&bucket)
-        .key("g/copy")
-        .copy_source(format!("{bucket}/src"))
-        .storage_class(StorageClass::Glacier)
-        .send()
-        .await
-        .expect("CopyObject into GLACIER");
-    let upload = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("g/mpu")
-        .storage_class(StorageClass::Glacier)
-        .send()
-        .await
-        .expect("CreateMultipartUpload")
-        .upload_id()
-        .expect("UploadId")
-        .to_string();
-    let etag = upload_part(&client, &bucket, "g/mpu", &upload, 1, &body).await;
-    client
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("g/mpu")
-        .upload_id(&upload)
-        .multipart_upload(completed_parts(&[(1, &etag)]))
-        .send()
-        .await
-        .expect("CompleteMultipartUpload");
+    write_into_glacier(&client, &bucket, &body).await;
 
     for key in ["g/put", "g/copy", "g/mpu"] {
         assert_eq!(head_class(&client, &bucket, key, None).await, "GLACIER");
@@ -1791,30 +1822,15 @@ async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expir
     // Expedited: 5 minutes, a few ms on this clock. Kept one day (one second).
     let answer = restore(&server, &bucket, "g/put", 1, "Expedited").await;
     assert_eq!(answer.status, 202, "{}", answer.text());
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        match client
-            .get_object()
-            .bucket(&bucket)
-            .key("g/put")
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let got = out.body.collect().await.expect("body").into_bytes();
-                assert_eq!(got.as_ref(), body.as_slice());
-                break;
-            }
-            Err(err) => {
-                assert_sdk_error(&err, 403, "InvalidObjectState");
-                assert!(
-                    Instant::now() < deadline,
-                    "Expedited restore did not complete"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    let (got, _) = wait_until_restored(
+        &client,
+        &bucket,
+        "g/put",
+        (Duration::from_secs(3), Duration::from_millis(20)),
+        "Expedited restore did not complete",
+    )
+    .await;
+    assert_eq!(got.as_slice(), body.as_slice());
     let header = restore_header(&client, &bucket, "g/put")
         .await
         .expect("x-amz-restore");
@@ -1861,9 +1877,7 @@ async fn writes_straight_into_glacier_need_a_restore_and_the_restored_copy_expir
 
 #[tokio::test]
 async fn deep_archive_refuses_expedited_and_restores_with_standard() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcdeep").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcdeep").await;
     let body = random_bytes(64 * 1024, 41);
     put_class(&client, &bucket, "deep", &body, StorageClass::DeepArchive).await;
     put(&client, &bucket, "hot", b"standard").await;
@@ -1923,11 +1937,51 @@ async fn deep_archive_refuses_expedited_and_restores_with_standard() {
 // Filters and multipart uploads
 // ---------------------------------------------------------------------------------------------
 
+/// An object of `filters_by_tag_size_prefix_and_legacy_prefix`: ((key, size, tags), whether it
+/// expires).
+type FilterCase = ((&'static str, usize, Option<&'static str>), bool);
+
+/// The objects of `filters_by_tag_size_prefix_and_legacy_prefix`, each with whether the rules
+/// expire it.
+fn filter_cases() -> [FilterCase; 14] {
+    let tagged = |key: &'static str, size: usize, tags: Option<&'static str>| (key, size, tags);
+    [
+        // (key, size, tags), then whether it expires
+        (tagged("t/temp", 100, Some("class=temp")), true),
+        (tagged("t/other", 100, Some("class=keep")), false),
+        (tagged("t/untagged", 100, None), false),
+        (tagged("t/later", 100, None), true), // tagged after the PUT, below
+        (tagged("sized/small", 500, None), false),
+        (tagged("sized/exact", 1000, None), false),
+        (tagged("sized/mid", 2000, None), true),
+        (tagged("sized/big", 10_000, None), false),
+        (tagged("other/mid", 2000, None), false),
+        (tagged("multi/both", 100, Some("a=1&b=2")), true),
+        (tagged("multi/extra", 100, Some("a=1&b=2&c=3")), true),
+        (tagged("multi/one", 100, Some("a=1")), false),
+        (tagged("nomulti/both", 100, Some("a=1&b=2")), false),
+        (tagged("z/five", 5, None), true),
+    ]
+}
+
+/// PUTs each object of `cases` with its size and tags.
+async fn put_filter_cases(client: &Client, bucket: &str, cases: &[FilterCase]) {
+    for ((key, size, tags), _) in cases {
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(*key)
+            .set_tagging(tags.map(str::to_string))
+            .body(vec![b'x'; *size].into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
+    }
+}
+
 #[tokio::test]
 async fn filters_by_tag_size_prefix_and_legacy_prefix() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcfilter").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcfilter").await;
     let expire = "<Expiration><Days>1</Days></Expiration>";
     let rules = [
         rule(
@@ -1966,35 +2020,8 @@ async fn filters_by_tag_size_prefix_and_legacy_prefix() {
     put(&client, &legacy_bucket, "legacy/x", b"x").await;
     put(&client, &legacy_bucket, "notlegacy/x", b"x").await;
 
-    let tagged = |key: &'static str, size: usize, tags: Option<&'static str>| (key, size, tags);
-    let objects = [
-        // (key, size, tags), then whether it expires
-        (tagged("t/temp", 100, Some("class=temp")), true),
-        (tagged("t/other", 100, Some("class=keep")), false),
-        (tagged("t/untagged", 100, None), false),
-        (tagged("t/later", 100, None), true), // tagged after the PUT, below
-        (tagged("sized/small", 500, None), false),
-        (tagged("sized/exact", 1000, None), false),
-        (tagged("sized/mid", 2000, None), true),
-        (tagged("sized/big", 10_000, None), false),
-        (tagged("other/mid", 2000, None), false),
-        (tagged("multi/both", 100, Some("a=1&b=2")), true),
-        (tagged("multi/extra", 100, Some("a=1&b=2&c=3")), true),
-        (tagged("multi/one", 100, Some("a=1")), false),
-        (tagged("nomulti/both", 100, Some("a=1&b=2")), false),
-        (tagged("z/five", 5, None), true),
-    ];
-    for ((key, size, tags), _) in &objects {
-        client
-            .put_object()
-            .bucket(&bucket)
-            .key(*key)
-            .set_tagging(tags.map(str::to_string))
-            .body(vec![b'x'; *size].into())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
-    }
+    let objects = filter_cases();
+    put_filter_cases(&client, &bucket, &objects).await;
     client
         .put_object_tagging()
         .bucket(&bucket)
@@ -2032,11 +2059,35 @@ async fn filters_by_tag_size_prefix_and_legacy_prefix() {
     );
 }
 
+/// ListParts of the upload and an UploadPart into it both answer 404 NoSuchUpload.
+async fn assert_upload_aborted(client: &Client, bucket: &str, key: &str, upload_id: &str) {
+    let err = client
+        .list_parts()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+        .map(|_| ())
+        .expect_err("aborted upload");
+    assert_sdk_error(&err, 404, "NoSuchUpload");
+    let err = client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(2)
+        .body(b"late".to_vec().into())
+        .send()
+        .await
+        .map(|_| ())
+        .expect_err("aborted upload");
+    assert_sdk_error(&err, 404, "NoSuchUpload");
+}
+
 #[tokio::test]
 async fn abort_incomplete_multipart_upload_removes_the_upload_and_its_parts() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcmpu").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lcmpu").await;
     set_rules(
         &server,
         &bucket,
@@ -2089,28 +2140,7 @@ async fn abort_incomplete_multipart_upload_removes_the_upload_and_its_parts() {
         .expect("ListMultipartUploads");
     let keys: Vec<Option<&str>> = uploads.uploads().iter().map(|u| u.key()).collect();
     assert_eq!(keys, vec![Some("keep/big")], "{uploads:?}");
-    let err = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("tmp/big")
-        .upload_id(&stale)
-        .send()
-        .await
-        .map(|_| ())
-        .expect_err("aborted upload");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
-    let err = client
-        .upload_part()
-        .bucket(&bucket)
-        .key("tmp/big")
-        .upload_id(&stale)
-        .part_number(2)
-        .body(b"late".to_vec().into())
-        .send()
-        .await
-        .map(|_| ())
-        .expect_err("aborted upload");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
+    assert_upload_aborted(&client, &bucket, "tmp/big", &stale).await;
     let hot_after = wait_for_bytes(&hot, |b| b + (MIB as u64) <= hot_before).await;
     assert!(
         hot_after + (MIB as u64) <= hot_before,
@@ -2274,9 +2304,7 @@ async fn x_amz_expiration_on_put_get_and_head_follows_s3_rounding() {
 
 #[tokio::test]
 async fn explain_shows_the_next_action_its_rule_and_time() {
-    let server = manual_server(10);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcexplain").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(10, "lcexplain").await;
     let day_ms = 10_000;
     let rules = [
         rule(
@@ -2361,11 +2389,35 @@ async fn explain_shows_the_next_action_its_rule_and_time() {
     assert!(log_entries(&server, Some(&bucket), None).await.is_empty());
 }
 
+/// Checks the fields every log entry of a pass over `bucket` has: the bucket, a version id, a
+/// `time_ms` within `pass` (its start and end, ms) and a `time` that says the same.
+fn assert_log_entry_fields(entry: &Value, bucket: &str, pass: (i64, i64)) {
+    let (before_pass, after_pass) = pass;
+    assert_eq!(entry["bucket"], bucket, "{entry}");
+    assert!(entry["version_id"].is_string(), "{entry}");
+    let time_ms = entry["time_ms"].as_i64().expect("time_ms");
+    assert!(
+        time_ms >= before_pass && time_ms <= after_pass,
+        "time_ms {time_ms} within the pass ({before_pass}..{after_pass}): {entry}"
+    );
+    let time = entry["time"].as_str().expect("time");
+    assert!(
+        (parse_rfc3339_ms(time) - time_ms).abs() < 1000,
+        "time {time} and time_ms {time_ms} agree"
+    );
+}
+
+/// The log entry of `key`.
+fn log_entry_for<'a>(entries: &'a [Value], key: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["key"] == key)
+        .unwrap_or_else(|| panic!("no entry for {key}: {entries:?}"))
+}
+
 #[tokio::test]
 async fn log_lists_applied_actions_with_their_rules() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lclog").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lclog").await;
     let other_bucket = create_bucket(&client, "lclog2").await;
     let rules = [
         rule(
@@ -2418,32 +2470,15 @@ async fn log_lists_applied_actions_with_their_rules() {
     let entries = log_entries(&server, Some(&bucket), None).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     for entry in &entries {
-        assert_eq!(entry["bucket"], bucket.as_str(), "{entry}");
-        assert!(entry["version_id"].is_string(), "{entry}");
-        let time_ms = entry["time_ms"].as_i64().expect("time_ms");
-        assert!(
-            time_ms >= before_pass && time_ms <= after_pass,
-            "time_ms {time_ms} within the pass ({before_pass}..{after_pass}): {entry}"
-        );
-        let time = entry["time"].as_str().expect("time");
-        assert!(
-            (parse_rfc3339_ms(time) - time_ms).abs() < 1000,
-            "time {time} and time_ms {time_ms} agree"
-        );
+        assert_log_entry_fields(entry, &bucket, (before_pass, after_pass));
     }
-    let tmp = entries
-        .iter()
-        .find(|e| e["key"] == "tmp/a")
-        .unwrap_or_else(|| panic!("no entry for tmp/a: {entries:?}"));
+    let tmp = log_entry_for(&entries, "tmp/a");
     assert_eq!(tmp["rule_id"], "expire-tmp", "{tmp}");
     assert!(
         tmp["action"].as_str().is_some_and(|a| a.contains("Expir")),
         "{tmp}"
     );
-    let arc = entries
-        .iter()
-        .find(|e| e["key"] == "arc/b")
-        .unwrap_or_else(|| panic!("no entry for arc/b: {entries:?}"));
+    let arc = log_entry_for(&entries, "arc/b");
     assert_eq!(arc["rule_id"], "archive", "{arc}");
     assert!(
         arc["action"]
@@ -2468,9 +2503,7 @@ async fn log_lists_applied_actions_with_their_rules() {
 
 #[tokio::test]
 async fn admin_lifecycle_endpoints_need_credentials_and_a_bucket() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lcadmin").await;
+    let LifecycleBucket(server, _client, bucket) = LifecycleBucket::new(1, "lcadmin").await;
     for (method, path) in [
         ("POST", "/_strata/lifecycle/run".to_string()),
         ("GET", format!("/_strata/lifecycle/explain?bucket={bucket}")),
@@ -2487,19 +2520,13 @@ async fn admin_lifecycle_endpoints_need_credentials_and_a_bucket() {
             answer.text()
         );
     }
-    let answer = Answer::read(
-        RawRequest::new("GET", "/_strata/lifecycle/explain?bucket=no-such-bucket-lc")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("GET", "/_strata/lifecycle/explain?bucket=no-such-bucket-lc")
+        .answer(&server)
+        .await;
     answer.assert_error(404, "NoSuchBucket");
-    let answer = Answer::read(
-        RawRequest::new("POST", "/_strata/lifecycle/run?bucket=no-such-bucket-lc")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("POST", "/_strata/lifecycle/run?bucket=no-such-bucket-lc")
+        .answer(&server)
+        .await;
     answer.assert_error(404, "NoSuchBucket");
 }
 
@@ -2531,9 +2558,7 @@ fn strata_cli(server: &Server, args: &[&str], secret: &str) -> (bool, String, St
 
 #[tokio::test]
 async fn cli_explain_log_and_run_print_what_the_endpoints_return() {
-    let server = manual_server(1);
-    let client = server.client();
-    let bucket = create_bucket(&client, "lccli").await;
+    let LifecycleBucket(server, client, bucket) = LifecycleBucket::new(1, "lccli").await;
     let rules = [
         rule(
             "expire-tmp",
@@ -2668,12 +2693,9 @@ async fn background_worker_applies_an_action_between_d_and_d_plus_one_days() {
     );
     assert!(exists(&client, &bucket, "keep").await);
 
-    let metrics = Answer::read(
-        RawRequest::new("GET", "/_strata/metrics")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let metrics = RawRequest::new("GET", "/_strata/metrics")
+        .answer(&server)
+        .await;
     assert_eq!(metrics.status, 200, "{}", metrics.text());
     let text = metrics.text();
     let value = |name: &str| -> f64 {

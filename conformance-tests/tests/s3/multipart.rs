@@ -2,6 +2,13 @@
 //! AbortMultipartUpload, ListParts, ListMultipartUploads, and GetObject by part number, with the
 //! rules and error codes of AWS's S3 API reference.
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::list_multipart_uploads::builders::ListMultipartUploadsFluentBuilder;
+use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
+use aws_sdk_s3::operation::list_parts::{ListPartsError, ListPartsOutput};
+use aws_sdk_s3::operation::upload_part::{UploadPartError, UploadPartOutput};
+use aws_sdk_s3::operation::upload_part_copy::{UploadPartCopyError, UploadPartCopyOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
@@ -10,9 +17,9 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 
 use crate::common::{
-    assert_sdk_error, b64_decode, completed_parts, create_bucket, create_upload, error_status,
-    get_bytes, md5_hex, multipart_etag, multipart_put, put, random_bytes, upload_part, xml_value,
-    xml_values, Answer, Checksum, RawRequest, Server, MIB, MIN_PART,
+    assert_sdk_error, b64_decode, checksum_field, completed_parts, create_bucket, create_upload,
+    error_status, get_bytes, md5_hex, multipart_etag, multipart_put, put, random_bytes,
+    upload_part, xml_value, xml_values, Checksum, RawRequest, Server, MIB, MIN_PART,
 };
 
 async fn complete(
@@ -38,11 +45,159 @@ async fn complete(
         .await
 }
 
+/// One server with one bucket `TAG`: (server, a client of it, the bucket).
+struct MpuBucket(Server, Client, String);
+
+impl MpuBucket {
+    /// Starts the server and creates the bucket.
+    async fn new(tag: &str) -> MpuBucket {
+        let server = Server::start();
+        let client = server.client();
+        let bucket = create_bucket(&client, tag).await;
+        MpuBucket(server, client, bucket)
+    }
+}
+
+/// ListParts of `upload_id` under `key`.
+async fn list_parts(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<ListPartsOutput, SdkError<ListPartsError, HttpResponse>> {
+    client
+        .list_parts()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+}
+
+/// UploadPart of `body` as part `n` of `upload_id` under `key`, for tests that look at the error.
+async fn try_upload_part(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    n: i32,
+    body: &[u8],
+) -> Result<UploadPartOutput, SdkError<UploadPartError, HttpResponse>> {
+    client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(n)
+        .body(body.to_vec().into())
+        .send()
+        .await
+}
+
+/// UploadPartCopy of `source` (`bucket/key`), or of `range` of it, as part `n` of `upload_id`
+/// under `key`.
+async fn upload_part_copy(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    n: i32,
+    source: String,
+    range: Option<String>,
+) -> Result<UploadPartCopyOutput, SdkError<UploadPartCopyError, HttpResponse>> {
+    client
+        .upload_part_copy()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(n)
+        .copy_source(source)
+        .set_copy_source_range(range)
+        .send()
+        .await
+}
+
+/// ListMultipartUploads of `bucket` with the parameters `with` sets; `what` names the request
+/// in a failure.
+async fn list_uploads(
+    client: &Client,
+    bucket: &str,
+    with: impl FnOnce(ListMultipartUploadsFluentBuilder) -> ListMultipartUploadsFluentBuilder,
+    what: &str,
+) -> ListMultipartUploadsOutput {
+    with(client.list_multipart_uploads().bucket(bucket))
+        .send()
+        .await
+        .expect(what)
+}
+
+/// The keys of a ListMultipartUploads page, in order.
+fn upload_keys(page: &ListMultipartUploadsOutput) -> Vec<&str> {
+    page.uploads().iter().filter_map(|u| u.key()).collect()
+}
+
+/// The (key, upload id) pairs of a ListMultipartUploads page, in order.
+fn upload_keys_and_ids(page: &ListMultipartUploadsOutput) -> Vec<(&str, &str)> {
+    page.uploads()
+        .iter()
+        .map(|u| (u.key().unwrap_or(""), u.upload_id().unwrap_or("")))
+        .collect()
+}
+
+/// The common prefixes of a ListMultipartUploads page, in order.
+fn upload_prefixes(page: &ListMultipartUploadsOutput) -> Vec<&str> {
+    page.common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect()
+}
+
+/// Uploads `parts` as parts 1, 2, ... of `upload_id`, checking that each part's ETag is its
+/// MD5; the ETags.
+async fn upload_parts_checking_etags(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[Vec<u8>],
+) -> Vec<String> {
+    let mut etags = Vec::new();
+    for (i, body) in parts.iter().enumerate() {
+        let etag = upload_part(client, bucket, key, upload_id, i as i32 + 1, body).await;
+        assert_eq!(
+            etag,
+            format!("\"{}\"", md5_hex(body)),
+            "part ETag is its MD5"
+        );
+        etags.push(etag);
+    }
+    etags
+}
+
+/// After the upload ended (`after`: "completion", "abort"), ListParts and an UploadPart of `body`
+/// as part `n` both answer 404 NoSuchUpload.
+async fn assert_upload_is_gone(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    after: &str,
+    n: i32,
+    body: &[u8],
+) {
+    match list_parts(client, bucket, key, upload_id).await {
+        Ok(out) => panic!("ListParts after {after}: {out:?}"),
+        Err(err) => assert_sdk_error(&err, 404, "NoSuchUpload"),
+    }
+    match try_upload_part(client, bucket, key, upload_id, n, body).await {
+        Ok(out) => panic!("UploadPart after {after}: {out:?}"),
+        Err(err) => assert_sdk_error(&err, 404, "NoSuchUpload"),
+    }
+}
+
 #[tokio::test]
 async fn multipart_upload_round_trip() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "mpu").await;
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("mpu").await;
     let parts = [
         random_bytes(MIN_PART, 1),
         random_bytes(MIN_PART + 17, 2),
@@ -64,32 +219,11 @@ async fn multipart_upload_round_trip() {
     let upload_id = created.upload_id().expect("UploadId").to_string();
     assert!(!upload_id.is_empty());
 
-    let mut etags = Vec::new();
-    for (i, body) in parts.iter().enumerate() {
-        let etag = upload_part(
-            &client,
-            &bucket,
-            "dir/big.bin",
-            &upload_id,
-            i as i32 + 1,
-            body,
-        )
-        .await;
-        assert_eq!(
-            etag,
-            format!("\"{}\"", md5_hex(body)),
-            "part ETag is its MD5"
-        );
-        etags.push(etag);
-    }
+    let etags =
+        upload_parts_checking_etags(&client, &bucket, "dir/big.bin", &upload_id, &parts).await;
 
     // The upload is listed until it completes.
-    let listed = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("ListMultipartUploads");
+    let listed = list_uploads(&client, &bucket, |r| r, "ListMultipartUploads").await;
     let ids: Vec<&str> = listed
         .uploads()
         .iter()
@@ -142,54 +276,34 @@ async fn multipart_upload_round_trip() {
     assert!(get_bytes(&client, &bucket, "dir/big.bin").await == parts.concat());
 
     // A completed upload is gone: no listing, no parts.
-    let listed = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("ListMultipartUploads");
+    let listed = list_uploads(&client, &bucket, |r| r, "ListMultipartUploads").await;
     assert!(listed.uploads().is_empty(), "{:?}", listed.uploads());
-    let err = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("dir/big.bin")
-        .upload_id(&upload_id)
-        .send()
-        .await
-        .expect_err("ListParts after completion");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
-    let err = client
-        .upload_part()
-        .bucket(&bucket)
-        .key("dir/big.bin")
-        .upload_id(&upload_id)
-        .part_number(4)
-        .body(b"late".to_vec().into())
-        .send()
-        .await
-        .expect_err("UploadPart after completion");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
+    assert_upload_is_gone(
+        &client,
+        &bucket,
+        "dir/big.bin",
+        &upload_id,
+        "completion",
+        4,
+        b"late",
+    )
+    .await;
 }
 
 /// The raw CompleteMultipartUploadResult document and the ETag S3 computes, with parts numbered
 /// 1 and 10000 (the bounds): numbers need not be contiguous.
 #[tokio::test]
 async fn part_numbers_are_1_to_10000() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "partnum").await;
+    let MpuBucket(server, client, bucket) = MpuBucket::new("partnum").await;
     let upload_id = create_upload(&client, &bucket, "k").await;
 
     for bad in ["0", "10001", "-1", "abc"] {
-        let answer = Answer::read(
-            RawRequest::new(
-                "PUT",
-                &format!("/{bucket}/k?partNumber={bad}&uploadId={upload_id}"),
-            )
-            .body(b"data".to_vec())
-            .send(&server)
-            .await,
+        let answer = RawRequest::new(
+            "PUT",
+            &format!("/{bucket}/k?partNumber={bad}&uploadId={upload_id}"),
         )
+        .body(b"data".to_vec())
+        .answer(&server)
         .await;
         answer.assert_error(400, "InvalidArgument");
     }
@@ -203,13 +317,10 @@ async fn part_numbers_are_1_to_10000() {
         "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part>\
          <Part><PartNumber>10000</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>"
     );
-    let answer = Answer::read(
-        RawRequest::new("POST", &format!("/{bucket}/k?uploadId={upload_id}"))
-            .body(body)
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("POST", &format!("/{bucket}/k?uploadId={upload_id}"))
+        .body(body)
+        .answer(&server)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let text = answer.text();
     assert!(
@@ -230,9 +341,7 @@ async fn part_numbers_are_1_to_10000() {
 
 #[tokio::test]
 async fn parts_before_the_last_must_be_5_mib() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "toosmall").await;
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("toosmall").await;
     let upload_id = create_upload(&client, &bucket, "k").await;
     let small = random_bytes(MIN_PART - 1, 1);
     let e1 = upload_part(&client, &bucket, "k", &upload_id, 1, &small).await;
@@ -262,9 +371,7 @@ async fn parts_before_the_last_must_be_5_mib() {
 
 #[tokio::test]
 async fn invalid_part_and_invalid_part_order() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "badparts").await;
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("badparts").await;
     let upload_id = create_upload(&client, &bucket, "k").await;
     let p1 = random_bytes(MIN_PART, 1);
     let p2 = random_bytes(MIN_PART, 2);
@@ -324,28 +431,14 @@ async fn invalid_part_and_invalid_part_order() {
 
 #[tokio::test]
 async fn no_such_upload_for_unknown_and_aborted_uploads() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "nosuch").await;
+    let MpuBucket(server, client, bucket) = MpuBucket::new("nosuch").await;
     let bogus = "this-upload-id-does-not-exist";
 
-    let err = client
-        .upload_part()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(bogus)
-        .part_number(1)
-        .body(b"x".to_vec().into())
-        .send()
+    let err = try_upload_part(&client, &bucket, "k", bogus, 1, b"x")
         .await
         .expect_err("UploadPart");
     assert_sdk_error(&err, 404, "NoSuchUpload");
-    let err = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(bogus)
-        .send()
+    let err = list_parts(&client, &bucket, "k", bogus)
         .await
         .expect_err("ListParts");
     assert_sdk_error(&err, 404, "NoSuchUpload");
@@ -365,60 +458,28 @@ async fn no_such_upload_for_unknown_and_aborted_uploads() {
 
     // An upload id is bound to its key.
     let upload_id = create_upload(&client, &bucket, "k").await;
-    let err = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("other-key")
-        .upload_id(&upload_id)
-        .send()
+    let err = list_parts(&client, &bucket, "other-key", &upload_id)
         .await
         .expect_err("ListParts under another key");
     assert_sdk_error(&err, 404, "NoSuchUpload");
 
     // Abort answers 204 and removes the upload and its parts.
     let e1 = upload_part(&client, &bucket, "k", &upload_id, 1, b"part").await;
-    let answer = Answer::read(
-        RawRequest::new("DELETE", &format!("/{bucket}/k?uploadId={upload_id}"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("DELETE", &format!("/{bucket}/k?uploadId={upload_id}"))
+        .answer(&server)
+        .await;
     assert_eq!(
         answer.status,
         204,
         "AbortMultipartUpload: {}",
         answer.text()
     );
-    let err = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload_id)
-        .send()
-        .await
-        .expect_err("ListParts after abort");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
-    let err = client
-        .upload_part()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload_id)
-        .part_number(2)
-        .body(b"x".to_vec().into())
-        .send()
-        .await
-        .expect_err("UploadPart after abort");
-    assert_sdk_error(&err, 404, "NoSuchUpload");
+    assert_upload_is_gone(&client, &bucket, "k", &upload_id, "abort", 2, b"x").await;
     let err = complete(&client, &bucket, "k", &upload_id, &[(1, &e1)])
         .await
         .expect_err("Complete after abort");
     assert_sdk_error(&err, 404, "NoSuchUpload");
-    let listed = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("ListMultipartUploads");
+    let listed = list_uploads(&client, &bucket, |r| r, "ListMultipartUploads").await;
     assert!(listed.uploads().is_empty(), "{:?}", listed.uploads());
     let err = client
         .head_object()
@@ -441,9 +502,7 @@ async fn no_such_upload_for_unknown_and_aborted_uploads() {
 
 #[tokio::test]
 async fn a_part_uploaded_twice_keeps_the_last() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "twice").await;
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("twice").await;
     let upload_id = create_upload(&client, &bucket, "k").await;
     let first = random_bytes(MIN_PART, 1);
     let second = random_bytes(MIN_PART + 100, 2);
@@ -452,12 +511,7 @@ async fn a_part_uploaded_twice_keeps_the_last() {
     let tail = upload_part(&client, &bucket, "k", &upload_id, 2, b"tail").await;
     assert_ne!(old, new);
 
-    let parts = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload_id)
-        .send()
+    let parts = list_parts(&client, &bucket, "k", &upload_id)
         .await
         .expect("ListParts");
     let listed: Vec<(Option<i32>, Option<&str>, Option<i64>)> = parts
@@ -485,9 +539,7 @@ async fn a_part_uploaded_twice_keeps_the_last() {
 
 #[tokio::test]
 async fn delete_bucket_fails_while_an_upload_is_in_progress() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "busy").await;
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("busy").await;
     let upload_id = create_upload(&client, &bucket, "pending").await;
     let err = client
         .delete_bucket()
@@ -514,9 +566,7 @@ async fn delete_bucket_fails_while_an_upload_is_in_progress() {
 
 #[tokio::test]
 async fn get_and_head_by_part_number() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "partget").await;
+    let MpuBucket(server, client, bucket) = MpuBucket::new("partget").await;
     let parts = [
         random_bytes(MIN_PART, 1),
         random_bytes(MIN_PART + 3, 2),
@@ -529,12 +579,9 @@ async fn get_and_head_by_part_number() {
     for (i, part) in parts.iter().enumerate() {
         let n = i + 1;
         let end = start + part.len() - 1;
-        let answer = Answer::read(
-            RawRequest::new("GET", &format!("/{bucket}/k?partNumber={n}"))
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("GET", &format!("/{bucket}/k?partNumber={n}"))
+            .answer(&server)
+            .await;
         assert_eq!(answer.status, 206, "GET partNumber={n}: {}", answer.text());
         assert_eq!(
             answer.header("content-range"),
@@ -565,12 +612,9 @@ async fn get_and_head_by_part_number() {
         .expect("HeadObject partNumber=2");
     assert_eq!(head.content_length(), Some(parts[1].len() as i64));
     assert_eq!(head.parts_count(), Some(3));
-    let raw = Answer::read(
-        RawRequest::new("HEAD", &format!("/{bucket}/k?partNumber=2"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let raw = RawRequest::new("HEAD", &format!("/{bucket}/k?partNumber=2"))
+        .answer(&server)
+        .await;
     assert_eq!(raw.status, 206);
 
     // With checksum mode on, the SDK validates whatever checksum comes back: a part must not
@@ -593,20 +637,15 @@ async fn get_and_head_by_part_number() {
         .into_bytes();
     assert!(bytes[..] == parts[0][..]);
 
-    let answer = Answer::read(
-        RawRequest::new("GET", &format!("/{bucket}/k?partNumber=4"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("GET", &format!("/{bucket}/k?partNumber=4"))
+        .answer(&server)
+        .await;
     answer.assert_error(416, "InvalidPartNumber");
 }
 
 #[tokio::test]
 async fn list_parts_paginates() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "lparts").await;
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("lparts").await;
     let upload_id = create_upload(&client, &bucket, "k").await;
     let mut etags = Vec::new();
     for n in 1..=5 {
@@ -678,101 +717,17 @@ async fn list_parts_paginates() {
     assert_eq!(page.is_truncated(), Some(false));
 }
 
-#[tokio::test]
-async fn list_multipart_uploads_prefix_delimiter_markers() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "luploads").await;
-    let mut ids = Vec::new();
-    // Two uploads of "b": S3 lists uploads of one key in the order they were initiated.
-    for key in ["a/1", "a/2", "b", "b", "c/x/1", "d"] {
-        ids.push((key, create_upload(&client, &bucket, key).await));
-    }
-
-    let all = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("ListMultipartUploads");
-    let listed: Vec<(&str, &str)> = all
-        .uploads()
-        .iter()
-        .map(|u| (u.key().unwrap_or(""), u.upload_id().unwrap_or("")))
-        .collect();
-    let want: Vec<(&str, &str)> = ids.iter().map(|(k, id)| (*k, id.as_str())).collect();
-    assert_eq!(listed, want);
-    assert_eq!(all.bucket(), Some(bucket.as_str()));
-    assert_eq!(all.is_truncated(), Some(false));
-    for upload in all.uploads() {
-        assert!(upload.initiated().is_some(), "Initiated");
-        assert_eq!(upload.storage_class(), Some(&StorageClass::Standard));
-    }
-
-    let page = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .prefix("a/")
-        .send()
-        .await
-        .expect("prefix");
-    let keys: Vec<&str> = page.uploads().iter().filter_map(|u| u.key()).collect();
-    assert_eq!(keys, ["a/1", "a/2"]);
-    assert_eq!(page.prefix(), Some("a/"));
-
-    let page = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .delimiter("/")
-        .send()
-        .await
-        .expect("delimiter");
-    let keys: Vec<&str> = page.uploads().iter().filter_map(|u| u.key()).collect();
-    let prefixes: Vec<&str> = page
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(keys, ["b", "b", "d"]);
-    assert_eq!(prefixes, ["a/", "c/"]);
-    assert_eq!(page.delimiter(), Some("/"));
-
-    let page = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .prefix("c/")
-        .delimiter("/")
-        .send()
-        .await
-        .expect("prefix and delimiter");
-    assert!(page.uploads().is_empty());
-    let prefixes: Vec<&str> = page
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(prefixes, ["c/x/"]);
-
-    // key-marker alone: only keys after the marker.
-    let page = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .key_marker("b")
-        .send()
-        .await
-        .expect("key-marker");
-    let keys: Vec<&str> = page.uploads().iter().filter_map(|u| u.key()).collect();
-    assert_eq!(keys, ["c/x/1", "d"]);
-    assert_eq!(page.key_marker(), Some("b"));
-
-    // max-uploads pages with NextKeyMarker / NextUploadIdMarker and ends where the full list does.
+/// Pages through the uploads of `bucket` two at a time, following NextKeyMarker and
+/// NextUploadIdMarker and checking each page: the (key, upload id) pairs seen, and the number of
+/// pages.
+async fn page_uploads_by_two(client: &Client, bucket: &str) -> (Vec<(String, String)>, usize) {
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut markers: Option<(String, String)> = None;
     let mut pages = 0;
     loop {
         let mut request = client
             .list_multipart_uploads()
-            .bucket(&bucket)
+            .bucket(bucket)
             .max_uploads(2);
         if let Some((key, id)) = &markers {
             request = request.key_marker(key).upload_id_marker(id);
@@ -797,24 +752,73 @@ async fn list_multipart_uploads_prefix_delimiter_markers() {
         }
         assert!(pages < 10, "pagination does not end");
     }
+    (seen, pages)
+}
+
+#[tokio::test]
+async fn list_multipart_uploads_prefix_delimiter_markers() {
+    let MpuBucket(_server, client, bucket) = MpuBucket::new("luploads").await;
+    let mut ids = Vec::new();
+    // Two uploads of "b": S3 lists uploads of one key in the order they were initiated.
+    for key in ["a/1", "a/2", "b", "b", "c/x/1", "d"] {
+        ids.push((key, create_upload(&client, &bucket, key).await));
+    }
+
+    let all = list_uploads(&client, &bucket, |r| r, "ListMultipartUploads").await;
+    let listed = upload_keys_and_ids(&all);
+    let want: Vec<(&str, &str)> = ids.iter().map(|(k, id)| (*k, id.as_str())).collect();
+    assert_eq!(listed, want);
+    assert_eq!(all.bucket(), Some(bucket.as_str()));
+    assert_eq!(all.is_truncated(), Some(false));
+    for upload in all.uploads() {
+        assert!(upload.initiated().is_some(), "Initiated");
+        assert_eq!(upload.storage_class(), Some(&StorageClass::Standard));
+    }
+
+    let page = list_uploads(&client, &bucket, |r| r.prefix("a/"), "prefix").await;
+    let keys = upload_keys(&page);
+    assert_eq!(keys, ["a/1", "a/2"]);
+    assert_eq!(page.prefix(), Some("a/"));
+
+    let page = list_uploads(&client, &bucket, |r| r.delimiter("/"), "delimiter").await;
+    let keys = upload_keys(&page);
+    let prefixes = upload_prefixes(&page);
+    assert_eq!(keys, ["b", "b", "d"]);
+    assert_eq!(prefixes, ["a/", "c/"]);
+    assert_eq!(page.delimiter(), Some("/"));
+
+    let page = list_uploads(
+        &client,
+        &bucket,
+        |r| r.prefix("c/").delimiter("/"),
+        "prefix and delimiter",
+    )
+    .await;
+    assert!(page.uploads().is_empty());
+    let prefixes = upload_prefixes(&page);
+    assert_eq!(prefixes, ["c/x/"]);
+
+    // key-marker alone: only keys after the marker.
+    let page = list_uploads(&client, &bucket, |r| r.key_marker("b"), "key-marker").await;
+    let keys = upload_keys(&page);
+    assert_eq!(keys, ["c/x/1", "d"]);
+    assert_eq!(page.key_marker(), Some("b"));
+
+    // max-uploads pages with NextKeyMarker / NextUploadIdMarker and ends where the full list does.
+    let (seen, pages) = page_uploads_by_two(&client, &bucket).await;
     let seen: Vec<(&str, &str)> = seen.iter().map(|(k, i)| (k.as_str(), i.as_str())).collect();
     assert_eq!(seen, want);
     assert_eq!(pages, 3);
 
     // The page boundary between the two uploads of "b".
-    let page = client
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .key_marker("b")
-        .upload_id_marker(&ids[2].1)
-        .send()
-        .await
-        .expect("key-marker and upload-id-marker");
-    let listed: Vec<(&str, &str)> = page
-        .uploads()
-        .iter()
-        .map(|u| (u.key().unwrap_or(""), u.upload_id().unwrap_or("")))
-        .collect();
+    let page = list_uploads(
+        &client,
+        &bucket,
+        |r| r.key_marker("b").upload_id_marker(&ids[2].1),
+        "key-marker and upload-id-marker",
+    )
+    .await;
+    let listed = upload_keys_and_ids(&page);
     assert_eq!(
         listed,
         [
@@ -837,17 +841,17 @@ async fn upload_part_copy_with_ranges() {
     put(&client, &bucket, "small", b"a small whole object").await;
 
     let upload_id = create_upload(&client, &bucket, "assembled").await;
-    let copied = client
-        .upload_part_copy()
-        .bucket(&bucket)
-        .key("assembled")
-        .upload_id(&upload_id)
-        .part_number(1)
-        .copy_source(format!("{source_bucket}/source.bin"))
-        .copy_source_range(format!("bytes=0-{}", MIN_PART - 1))
-        .send()
-        .await
-        .expect("UploadPartCopy part 1");
+    let copied = upload_part_copy(
+        &client,
+        &bucket,
+        "assembled",
+        &upload_id,
+        1,
+        format!("{source_bucket}/source.bin"),
+        Some(format!("bytes=0-{}", MIN_PART - 1)),
+    )
+    .await
+    .expect("UploadPartCopy part 1");
     let result = copied.copy_part_result().expect("CopyPartResult");
     let e1 = result.e_tag().expect("ETag").to_string();
     assert_eq!(
@@ -862,19 +866,16 @@ async fn upload_part_copy_with_ranges() {
 
     // The raw CopyPartResult document, with a range up to the last byte.
     let from = 6 * MIB;
-    let answer = Answer::read(
-        RawRequest::new(
-            "PUT",
-            &format!("/{bucket}/assembled?partNumber=3&uploadId={upload_id}"),
-        )
-        .header("x-amz-copy-source", &format!("/{source_bucket}/source.bin"))
-        .header(
-            "x-amz-copy-source-range",
-            &format!("bytes={from}-{}", source.len() - 1),
-        )
-        .send(&server)
-        .await,
+    let answer = RawRequest::new(
+        "PUT",
+        &format!("/{bucket}/assembled?partNumber=3&uploadId={upload_id}"),
     )
+    .header("x-amz-copy-source", &format!("/{source_bucket}/source.bin"))
+    .header(
+        "x-amz-copy-source-range",
+        &format!("bytes={from}-{}", source.len() - 1),
+    )
+    .answer(&server)
     .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let text = answer.text();
@@ -886,14 +887,8 @@ async fn upload_part_copy_with_ranges() {
     assert_eq!(e3, format!("\"{}\"", md5_hex(&source[from..])));
 
     // Without a range, the whole source object is the part.
-    let e4 = client
-        .upload_part_copy()
-        .bucket(&bucket)
-        .key("assembled")
-        .upload_id(&upload_id)
-        .part_number(4)
-        .copy_source(format!("{bucket}/small"))
-        .send()
+    let small = format!("{bucket}/small");
+    let e4 = upload_part_copy(&client, &bucket, "assembled", &upload_id, 4, small, None)
         .await
         .expect("UploadPartCopy without range")
         .copy_part_result()
@@ -924,57 +919,37 @@ async fn upload_part_copy_with_ranges() {
 
 #[tokio::test]
 async fn upload_part_copy_errors() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "copyerr").await;
+    let MpuBucket(server, client, bucket) = MpuBucket::new("copyerr").await;
     put(&client, &bucket, "src", &[7u8; 1000]).await;
     let upload_id = create_upload(&client, &bucket, "dst").await;
     let path = format!("/{bucket}/dst?partNumber=1&uploadId={upload_id}");
 
     // AWS: "Range specified is not valid for source object of size: 1000".
-    let answer = Answer::read(
-        RawRequest::new("PUT", &path)
-            .header("x-amz-copy-source", &format!("{bucket}/src"))
-            .header("x-amz-copy-source-range", "bytes=0-1000")
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &path)
+        .header("x-amz-copy-source", &format!("{bucket}/src"))
+        .header("x-amz-copy-source-range", "bytes=0-1000")
+        .answer(&server)
+        .await;
     answer.assert_error(400, "InvalidArgument");
 
     // AWS: "The x-amz-copy-source-range value must be of the form bytes=first-last ...".
     for malformed in ["bytes=10-", "bytes=-10", "0-10", "bytes=0-10,20-30"] {
-        let answer = Answer::read(
-            RawRequest::new("PUT", &path)
-                .header("x-amz-copy-source", &format!("{bucket}/src"))
-                .header("x-amz-copy-source-range", malformed)
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("PUT", &path)
+            .header("x-amz-copy-source", &format!("{bucket}/src"))
+            .header("x-amz-copy-source-range", malformed)
+            .answer(&server)
+            .await;
         answer.assert_error(400, "InvalidArgument");
     }
 
-    let err = client
-        .upload_part_copy()
-        .bucket(&bucket)
-        .key("dst")
-        .upload_id(&upload_id)
-        .part_number(1)
-        .copy_source(format!("{bucket}/missing"))
-        .send()
+    let missing = format!("{bucket}/missing");
+    let err = upload_part_copy(&client, &bucket, "dst", &upload_id, 1, missing, None)
         .await
         .expect_err("missing source");
     assert_sdk_error(&err, 404, "NoSuchKey");
 
-    let err = client
-        .upload_part_copy()
-        .bucket(&bucket)
-        .key("dst")
-        .upload_id("no-such-upload")
-        .part_number(1)
-        .copy_source(format!("{bucket}/src"))
-        .send()
+    let src = format!("{bucket}/src");
+    let err = upload_part_copy(&client, &bucket, "dst", "no-such-upload", 1, src, None)
         .await
         .expect_err("unknown upload");
     assert_sdk_error(&err, 404, "NoSuchUpload");
@@ -1063,13 +1038,7 @@ async fn checksummed_upload(
             .send()
             .await
             .expect("UploadPart with a checksum");
-        let echoed = match algorithm {
-            Checksum::Crc32 => out.checksum_crc32(),
-            Checksum::Crc32c => out.checksum_crc32_c(),
-            Checksum::Crc64Nvme => out.checksum_crc64_nvme(),
-            Checksum::Sha1 => out.checksum_sha1(),
-            Checksum::Sha256 => out.checksum_sha256(),
-        };
+        let echoed = checksum_field!(out, algorithm);
         assert_eq!(
             echoed,
             Some(algorithm.of(body).as_str()),
@@ -1079,23 +1048,12 @@ async fn checksummed_upload(
         sums.push(algorithm.of(body));
     }
 
-    let listed = client
-        .list_parts()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload_id)
-        .send()
+    let listed = list_parts(&client, &bucket, "k", &upload_id)
         .await
         .expect("ListParts");
     assert_eq!(listed.checksum_algorithm(), Some(&sdk_algorithm(algorithm)));
     for (part, sum) in listed.parts().iter().zip(&sums) {
-        let got = match algorithm {
-            Checksum::Crc32 => part.checksum_crc32(),
-            Checksum::Crc32c => part.checksum_crc32_c(),
-            Checksum::Crc64Nvme => part.checksum_crc64_nvme(),
-            Checksum::Sha1 => part.checksum_sha1(),
-            Checksum::Sha256 => part.checksum_sha256(),
-        };
+        let got = checksum_field!(part, algorithm);
         assert_eq!(got, Some(sum.as_str()), "ListParts part checksum");
     }
 
@@ -1114,15 +1072,9 @@ async fn checksummed_upload(
         };
     }
     let done = request.send().await.expect("CompleteMultipartUpload");
-    let value = match algorithm {
-        Checksum::Crc32 => done.checksum_crc32(),
-        Checksum::Crc32c => done.checksum_crc32_c(),
-        Checksum::Crc64Nvme => done.checksum_crc64_nvme(),
-        Checksum::Sha1 => done.checksum_sha1(),
-        Checksum::Sha256 => done.checksum_sha256(),
-    }
-    .unwrap_or_else(|| panic!("CompleteMultipartUpload returns the {algorithm:?} checksum"))
-    .to_string();
+    let value = checksum_field!(done, algorithm)
+        .unwrap_or_else(|| panic!("CompleteMultipartUpload returns the {algorithm:?} checksum"))
+        .to_string();
     let kind = done.checksum_type().expect("ChecksumType").clone();
     assert_eq!(
         created.checksum_type(),
@@ -1138,13 +1090,7 @@ async fn checksummed_upload(
         .send()
         .await
         .expect("HeadObject");
-    let from_head = match algorithm {
-        Checksum::Crc32 => head.checksum_crc32(),
-        Checksum::Crc32c => head.checksum_crc32_c(),
-        Checksum::Crc64Nvme => head.checksum_crc64_nvme(),
-        Checksum::Sha1 => head.checksum_sha1(),
-        Checksum::Sha256 => head.checksum_sha256(),
-    };
+    let from_head = checksum_field!(head, algorithm);
     assert_eq!(from_head, Some(value.as_str()), "HeadObject checksum");
     assert_eq!(
         head.checksum_type(),
@@ -1223,9 +1169,7 @@ async fn full_object_checksums_crc64nvme_and_crc32() {
 /// parts that were uploaded but left out.
 #[tokio::test]
 async fn parts_left_out_of_complete_are_not_in_the_object() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "leftout").await;
+    let MpuBucket(server, client, bucket) = MpuBucket::new("leftout").await;
     let upload_id = create_upload(&client, &bucket, "k").await;
     let p1 = random_bytes(MIN_PART, 31);
     let p2 = random_bytes(MIN_PART, 32);
@@ -1241,13 +1185,10 @@ async fn parts_left_out_of_complete_are_not_in_the_object() {
     assert_eq!(got.len(), p1.len() + p3.len());
     assert!(got == [p1, p3].concat());
     let listed = xml_values(
-        &Answer::read(
-            RawRequest::new("GET", &format!("/{bucket}?uploads"))
-                .send(&server)
-                .await,
-        )
-        .await
-        .text(),
+        &RawRequest::new("GET", &format!("/{bucket}?uploads"))
+            .answer(&server)
+            .await
+            .text(),
         "UploadId",
     );
     assert!(listed.is_empty(), "no upload left: {listed:?}");

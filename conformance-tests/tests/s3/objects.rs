@@ -10,8 +10,8 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Delete, ObjectIdentifie
 use md5::{Digest, Md5};
 
 use crate::common::{
-    create_bucket, error_code, error_status, get_bytes, md5_base64, md5_hex, put, random_bytes,
-    Answer, Checksum, Payload, RawRequest, Server,
+    checksum_field, create_bucket, error_code, error_status, get_bytes, md5_base64, md5_hex, put,
+    random_bytes, Checksum, Payload, RawRequest, Server,
 };
 
 fn assert_recent(last_modified: &DateTime) {
@@ -20,6 +20,53 @@ fn assert_recent(last_modified: &DateTime) {
         (now.secs() - last_modified.secs()).abs() < 300,
         "Last-Modified {last_modified} is not about now"
     );
+}
+
+/// PUTs `doc.txt` with every header S3 stores (and two metadata entries), expiring at
+/// `expires_secs`.
+async fn put_doc_with_every_header(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    body: &[u8],
+    expires_secs: u64,
+) -> aws_sdk_s3::operation::put_object::PutObjectOutput {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key("doc.txt")
+        .body(body.to_vec().into())
+        .content_type("text/plain; charset=utf-8")
+        .content_encoding("identity")
+        .content_disposition("attachment; filename=\"doc.txt\"")
+        .cache_control("max-age=3600, must-revalidate")
+        .content_language("en-GB")
+        .expires(DateTime::from_secs(expires_secs as i64))
+        .metadata("color", "blue")
+        .metadata("Mixed-Case", "Value With Spaces")
+        .send()
+        .await
+        .expect("PutObject")
+}
+
+/// Asserts on a GetObject or HeadObject output the headers
+/// `put_get_head_round_trip_with_persisted_headers` stored (the two outputs share the accessors
+/// but no trait, so this is a macro).
+macro_rules! assert_persisted_headers {
+    ($out:expr, $etag:expr, $len:expr, $expires_http:expr, $want_meta:expr) => {{
+        let out = &$out;
+        assert_eq!(out.e_tag(), Some($etag));
+        assert_eq!(out.content_length(), Some($len));
+        assert_eq!(out.content_type(), Some("text/plain; charset=utf-8"));
+        assert_eq!(out.content_encoding(), Some("identity"));
+        assert_eq!(
+            out.content_disposition(),
+            Some("attachment; filename=\"doc.txt\"")
+        );
+        assert_eq!(out.cache_control(), Some("max-age=3600, must-revalidate"));
+        assert_eq!(out.content_language(), Some("en-GB"));
+        assert_eq!(out.expires_string(), Some($expires_http));
+        assert_eq!(out.metadata(), Some($want_meta));
+    }};
 }
 
 #[tokio::test]
@@ -31,22 +78,7 @@ async fn put_get_head_round_trip_with_persisted_headers() {
     let expires_secs = 1_900_000_000;
     let expires_http = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(expires_secs));
 
-    let put_out = client
-        .put_object()
-        .bucket(&bucket)
-        .key("doc.txt")
-        .body(body.clone().into())
-        .content_type("text/plain; charset=utf-8")
-        .content_encoding("identity")
-        .content_disposition("attachment; filename=\"doc.txt\"")
-        .cache_control("max-age=3600, must-revalidate")
-        .content_language("en-GB")
-        .expires(DateTime::from_secs(expires_secs as i64))
-        .metadata("color", "blue")
-        .metadata("Mixed-Case", "Value With Spaces")
-        .send()
-        .await
-        .expect("PutObject");
+    let put_out = put_doc_with_every_header(&client, &bucket, &body, expires_secs).await;
     let etag = format!("\"{}\"", md5_hex(&body));
     assert_eq!(
         put_out.e_tag(),
@@ -67,18 +99,8 @@ async fn put_get_head_round_trip_with_persisted_headers() {
         .send()
         .await
         .expect("GetObject");
-    assert_eq!(get.e_tag(), Some(etag.as_str()));
-    assert_eq!(get.content_length(), Some(body.len() as i64));
-    assert_eq!(get.content_type(), Some("text/plain; charset=utf-8"));
-    assert_eq!(get.content_encoding(), Some("identity"));
-    assert_eq!(
-        get.content_disposition(),
-        Some("attachment; filename=\"doc.txt\"")
-    );
-    assert_eq!(get.cache_control(), Some("max-age=3600, must-revalidate"));
-    assert_eq!(get.content_language(), Some("en-GB"));
-    assert_eq!(get.expires_string(), Some(expires_http.as_str()));
-    assert_eq!(get.metadata(), Some(&want_meta));
+    let len = body.len() as i64;
+    assert_persisted_headers!(get, etag.as_str(), len, expires_http.as_str(), &want_meta);
     let get_last_modified = *get.last_modified().expect("Last-Modified");
     assert_recent(&get_last_modified);
     let got = get.body.collect().await.expect("body").into_bytes();
@@ -91,27 +113,13 @@ async fn put_get_head_round_trip_with_persisted_headers() {
         .send()
         .await
         .expect("HeadObject");
-    assert_eq!(head.e_tag(), Some(etag.as_str()));
-    assert_eq!(head.content_length(), Some(body.len() as i64));
-    assert_eq!(head.content_type(), Some("text/plain; charset=utf-8"));
-    assert_eq!(head.content_encoding(), Some("identity"));
-    assert_eq!(
-        head.content_disposition(),
-        Some("attachment; filename=\"doc.txt\"")
-    );
-    assert_eq!(head.cache_control(), Some("max-age=3600, must-revalidate"));
-    assert_eq!(head.content_language(), Some("en-GB"));
-    assert_eq!(head.expires_string(), Some(expires_http.as_str()));
-    assert_eq!(head.metadata(), Some(&want_meta));
+    assert_persisted_headers!(head, etag.as_str(), len, expires_http.as_str(), &want_meta);
     assert_eq!(head.last_modified(), Some(&get_last_modified));
 
     // The raw headers, as any HTTP client sees them.
-    let raw = Answer::read(
-        RawRequest::new("GET", &format!("/{bucket}/doc.txt"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let raw = RawRequest::new("GET", &format!("/{bucket}/doc.txt"))
+        .answer(&server)
+        .await;
     assert_eq!(raw.status, 200);
     assert_eq!(raw.header("etag"), Some(etag.clone()));
     assert_eq!(raw.header("x-amz-meta-color").as_deref(), Some("blue"));
@@ -148,12 +156,9 @@ async fn put_without_content_type_defaults_and_empty_object() {
     assert!(get_bytes(&client, &bucket, "empty").await.is_empty());
 
     // An object stored without Content-Type still answers one (S3 uses binary/octet-stream).
-    let raw = Answer::read(
-        RawRequest::new("GET", &format!("/{bucket}/empty"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let raw = RawRequest::new("GET", &format!("/{bucket}/empty"))
+        .answer(&server)
+        .await;
     assert_eq!(raw.status, 200);
     assert!(
         raw.header("content-type").is_some_and(|t| !t.is_empty()),
@@ -343,14 +348,11 @@ async fn content_md5_is_verified() {
     assert_eq!(error_status(&err), 404);
 
     // Not the base64 of 16 bytes at all.
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}/invalid"))
-            .header("content-md5", "not-an-md5")
-            .body(body.clone())
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &format!("/{bucket}/invalid"))
+        .header("content-md5", "not-an-md5")
+        .body(body.clone())
+        .answer(&server)
+        .await;
     answer.assert_error(400, "InvalidDigest");
 }
 
@@ -412,33 +414,24 @@ async fn raw_wrong_checksum_header_is_bad_digest() {
     let body = b"raw body".to_vec();
     for algorithm in Checksum::ALL {
         let key = format!("raw-{algorithm:?}");
-        let answer = Answer::read(
-            RawRequest::new("PUT", &format!("/{bucket}/{key}"))
-                .header(algorithm.header(), &algorithm.of(b"not the body"))
-                .body(body.clone())
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("PUT", &format!("/{bucket}/{key}"))
+            .header(algorithm.header(), &algorithm.of(b"not the body"))
+            .body(body.clone())
+            .answer(&server)
+            .await;
         answer.assert_error(400, "BadDigest");
 
         // The right value is accepted and returned.
-        let answer = Answer::read(
-            RawRequest::new("PUT", &format!("/{bucket}/{key}"))
-                .header(algorithm.header(), &algorithm.of(&body))
-                .body(body.clone())
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("PUT", &format!("/{bucket}/{key}"))
+            .header(algorithm.header(), &algorithm.of(&body))
+            .body(body.clone())
+            .answer(&server)
+            .await;
         assert_eq!(answer.status, 200, "{algorithm:?}: {}", answer.text());
-        let head = Answer::read(
-            RawRequest::new("HEAD", &format!("/{bucket}/{key}"))
-                .header("x-amz-checksum-mode", "ENABLED")
-                .send(&server)
-                .await,
-        )
-        .await;
+        let head = RawRequest::new("HEAD", &format!("/{bucket}/{key}"))
+            .header("x-amz-checksum-mode", "ENABLED")
+            .answer(&server)
+            .await;
         assert_eq!(head.status, 200);
         assert_eq!(
             head.header(algorithm.header()),
@@ -448,15 +441,12 @@ async fn raw_wrong_checksum_header_is_bad_digest() {
     }
 
     // Two checksum headers at once are refused.
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}/two"))
-            .header("x-amz-checksum-crc32", &Checksum::Crc32.of(&body))
-            .header("x-amz-checksum-sha256", &Checksum::Sha256.of(&body))
-            .body(body.clone())
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &format!("/{bucket}/two"))
+        .header("x-amz-checksum-crc32", &Checksum::Crc32.of(&body))
+        .header("x-amz-checksum-sha256", &Checksum::Sha256.of(&body))
+        .body(body.clone())
+        .answer(&server)
+        .await;
     answer.assert_error(400, "InvalidRequest");
 }
 
@@ -485,13 +475,7 @@ async fn checksums_are_stored_and_returned_with_checksum_mode() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("PutObject {algorithm:?}: {e:?}"));
-        let from_put = match algorithm {
-            Checksum::Crc32 => put.checksum_crc32(),
-            Checksum::Crc32c => put.checksum_crc32_c(),
-            Checksum::Crc64Nvme => put.checksum_crc64_nvme(),
-            Checksum::Sha1 => put.checksum_sha1(),
-            Checksum::Sha256 => put.checksum_sha256(),
-        };
+        let from_put = checksum_field!(put, algorithm);
         assert_eq!(
             from_put,
             Some(want.as_str()),
@@ -506,13 +490,7 @@ async fn checksums_are_stored_and_returned_with_checksum_mode() {
             .send()
             .await
             .expect("HeadObject");
-        let from_head = match algorithm {
-            Checksum::Crc32 => head.checksum_crc32(),
-            Checksum::Crc32c => head.checksum_crc32_c(),
-            Checksum::Crc64Nvme => head.checksum_crc64_nvme(),
-            Checksum::Sha1 => head.checksum_sha1(),
-            Checksum::Sha256 => head.checksum_sha256(),
-        };
+        let from_head = checksum_field!(head, algorithm);
         assert_eq!(from_head, Some(want.as_str()), "HeadObject {algorithm:?}");
 
         let get = client
@@ -523,14 +501,7 @@ async fn checksums_are_stored_and_returned_with_checksum_mode() {
             .send()
             .await
             .expect("GetObject");
-        let from_get = match algorithm {
-            Checksum::Crc32 => get.checksum_crc32(),
-            Checksum::Crc32c => get.checksum_crc32_c(),
-            Checksum::Crc64Nvme => get.checksum_crc64_nvme(),
-            Checksum::Sha1 => get.checksum_sha1(),
-            Checksum::Sha256 => get.checksum_sha256(),
-        }
-        .map(str::to_string);
+        let from_get = checksum_field!(get, algorithm).map(str::to_string);
         assert_eq!(
             from_get.as_deref(),
             Some(want.as_str()),
@@ -647,19 +618,16 @@ async fn raw_unsigned_trailer_checksum_is_verified() {
     ] {
         let body =
             unsigned_trailer_body(&data, &format!("x-amz-checksum-crc32c:{checksum}"), 65_536);
-        let answer = Answer::read(
-            RawRequest::new("PUT", &format!("/{bucket}/{key}"))
-                .header("content-encoding", "aws-chunked")
-                .header("x-amz-decoded-content-length", &data.len().to_string())
-                .header("x-amz-trailer", "x-amz-checksum-crc32c")
-                .payload(Payload::Literal(
-                    "STREAMING-UNSIGNED-PAYLOAD-TRAILER".into(),
-                ))
-                .body(body)
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("PUT", &format!("/{bucket}/{key}"))
+            .header("content-encoding", "aws-chunked")
+            .header("x-amz-decoded-content-length", &data.len().to_string())
+            .header("x-amz-trailer", "x-amz-checksum-crc32c")
+            .payload(Payload::Literal(
+                "STREAMING-UNSIGNED-PAYLOAD-TRAILER".into(),
+            ))
+            .body(body)
+            .answer(&server)
+            .await;
         if want_ok {
             assert_eq!(answer.status, 200, "{}", answer.text());
             assert_eq!(
@@ -689,12 +657,9 @@ async fn delete_object() {
     put(&client, &bucket, "k", b"v").await;
     put(&client, &bucket, "keep", b"v").await;
 
-    let answer = Answer::read(
-        RawRequest::new("DELETE", &format!("/{bucket}/k"))
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("DELETE", &format!("/{bucket}/k"))
+        .answer(&server)
+        .await;
     assert_eq!(answer.status, 204, "{}", answer.text());
     let err = client
         .get_object()
@@ -830,14 +795,11 @@ async fn delete_objects_malformed_xml() {
     let client = server.client();
     let bucket = create_bucket(&client, "badxml").await;
     let body = b"<Delete><Object><Key>unterminated".to_vec();
-    let answer = Answer::read(
-        RawRequest::new("POST", &format!("/{bucket}?delete"))
-            .header("content-md5", &md5_base64(&body))
-            .body(body)
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("POST", &format!("/{bucket}?delete"))
+        .header("content-md5", &md5_base64(&body))
+        .body(body)
+        .answer(&server)
+        .await;
     answer.assert_error(400, "MalformedXML");
 }
 
@@ -912,14 +874,11 @@ async fn unsigned_payload_and_sha256_mismatch() {
     let client = server.client();
     let bucket = create_bucket(&client, "payload").await;
 
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}/unsigned"))
-            .payload(Payload::Unsigned)
-            .body(b"unsigned payload".to_vec())
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &format!("/{bucket}/unsigned"))
+        .payload(Payload::Unsigned)
+        .body(b"unsigned payload".to_vec())
+        .answer(&server)
+        .await;
     assert_eq!(answer.status, 200, "UNSIGNED-PAYLOAD: {}", answer.text());
     assert_eq!(
         get_bytes(&client, &bucket, "unsigned").await,
@@ -927,14 +886,11 @@ async fn unsigned_payload_and_sha256_mismatch() {
     );
 
     // The declared hash is of another body.
-    let answer = Answer::read(
-        RawRequest::new("PUT", &format!("/{bucket}/mismatch"))
-            .payload(Payload::Literal(crate::common::sha256_hex(b"declared")))
-            .body(b"actually sent".to_vec())
-            .send(&server)
-            .await,
-    )
-    .await;
+    let answer = RawRequest::new("PUT", &format!("/{bucket}/mismatch"))
+        .payload(Payload::Literal(crate::common::sha256_hex(b"declared")))
+        .body(b"actually sent".to_vec())
+        .answer(&server)
+        .await;
     answer.assert_error(400, "XAmzContentSHA256Mismatch");
     let err = client
         .head_object()
@@ -976,7 +932,7 @@ async fn content_encoding_is_stored_as_sent() {
         } else {
             request.body(data.clone())
         };
-        let answer = Answer::read(request.send(&server).await).await;
+        let answer = request.answer(&server).await;
         assert_eq!(answer.status, 200, "{}", answer.text());
         let head = client
             .head_object()

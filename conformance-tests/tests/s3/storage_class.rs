@@ -4,10 +4,11 @@
 //! ListMultipartUploads; `InvalidStorageClass` for any other name.
 
 use aws_sdk_s3::types::{MetadataDirective, StorageClass};
+use aws_sdk_s3::Client;
 
 use crate::common::{
     assert_sdk_error, completed_parts, create_bucket, describe_error, get_bytes, put, upload_part,
-    Answer, RawRequest, Server,
+    RawRequest, Server,
 };
 
 /// Every storage class name in the S3 API model.
@@ -30,11 +31,72 @@ fn header_for(class: &StorageClass) -> Option<&StorageClass> {
     (class != &StorageClass::Standard).then_some(class)
 }
 
+/// One server with one bucket `TAG`: (server, a client of it, the bucket).
+struct ClassBucket(Server, Client, String);
+
+impl ClassBucket {
+    /// Starts the server and creates the bucket.
+    async fn new(tag: &str) -> ClassBucket {
+        let server = Server::start();
+        let client = server.client();
+        let bucket = create_bucket(&client, tag).await;
+        ClassBucket(server, client, bucket)
+    }
+}
+
+/// HEADs `key`: a discrepancy unless it carries the `x-amz-storage-class` `class` must. `mismatch`
+/// words a wrong header from the class name and the header HEAD returned.
+async fn head_class_mismatch(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    class: &StorageClass,
+    mismatch: fn(&str, Option<&StorageClass>) -> String,
+) -> Option<String> {
+    match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) if head.storage_class() == header_for(class) => None,
+        Ok(head) => Some(mismatch(class.as_str(), head.storage_class())),
+        Err(err) => Some(format!(
+            "HeadObject {}: {}",
+            class.as_str(),
+            describe_error(&err)
+        )),
+    }
+}
+
+/// Copies `key` onto itself in `class` (replacing its metadata when `directive` says so) and
+/// returns the storage class HEAD then reports.
+async fn copy_onto_itself(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    class: StorageClass,
+    directive: Option<MetadataDirective>,
+    what: &str,
+) -> Option<StorageClass> {
+    client
+        .copy_object()
+        .bucket(bucket)
+        .key(key)
+        .copy_source(format!("{bucket}/{key}"))
+        .storage_class(class)
+        .set_metadata_directive(directive)
+        .send()
+        .await
+        .expect(what);
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("HeadObject");
+    head.storage_class().cloned()
+}
+
 #[tokio::test]
 async fn every_class_on_put_is_reported_by_head_get_and_list() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "classes").await;
+    let ClassBucket(_server, client, bucket) = ClassBucket::new("classes").await;
     let mut wrong = Vec::new();
 
     for class in all_classes() {
@@ -55,19 +117,12 @@ async fn every_class_on_put_is_reported_by_head_get_and_list() {
             ));
             continue;
         }
-        match client.head_object().bucket(&bucket).key(&key).send().await {
-            Ok(head) if head.storage_class() == header_for(&class) => {}
-            Ok(head) => wrong.push(format!(
-                "HeadObject {}: x-amz-storage-class {:?}",
-                class.as_str(),
-                head.storage_class()
-            )),
-            Err(err) => wrong.push(format!(
-                "HeadObject {}: {}",
-                class.as_str(),
-                describe_error(&err)
-            )),
-        }
+        wrong.extend(
+            head_class_mismatch(&client, &bucket, &key, &class, |class, got| {
+                format!("HeadObject {class}: x-amz-storage-class {got:?}")
+            })
+            .await,
+        );
         if readable_without_restore(&class) {
             match client.get_object().bucket(&bucket).key(&key).send().await {
                 Ok(get) if get.storage_class() == header_for(&class) => {}
@@ -116,9 +171,7 @@ async fn every_class_on_put_is_reported_by_head_get_and_list() {
 
 #[tokio::test]
 async fn every_class_on_copy() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "copyclass").await;
+    let ClassBucket(_server, client, bucket) = ClassBucket::new("copyclass").await;
     put(&client, &bucket, "src", b"standard source").await;
     let mut wrong = Vec::new();
 
@@ -140,69 +193,45 @@ async fn every_class_on_copy() {
             ));
             continue;
         }
-        match client.head_object().bucket(&bucket).key(&key).send().await {
-            Ok(head) if head.storage_class() == header_for(&class) => {}
-            Ok(head) => wrong.push(format!(
-                "HeadObject of a {} copy: {:?}",
-                class.as_str(),
-                head.storage_class()
-            )),
-            Err(err) => wrong.push(format!(
-                "HeadObject {}: {}",
-                class.as_str(),
-                describe_error(&err)
-            )),
-        }
+        wrong.extend(
+            head_class_mismatch(&client, &bucket, &key, &class, |class, got| {
+                format!("HeadObject of a {class} copy: {got:?}")
+            })
+            .await,
+        );
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
     // Changing only the storage class makes a copy onto itself legal (AWS: the copy must change
     // the metadata, storage class, website redirect location or encryption attributes).
-    client
-        .copy_object()
-        .bucket(&bucket)
-        .key("src")
-        .copy_source(format!("{bucket}/src"))
-        .storage_class(StorageClass::StandardIa)
-        .send()
-        .await
-        .expect("copy onto itself with a new storage class");
-    let head = client
-        .head_object()
-        .bucket(&bucket)
-        .key("src")
-        .send()
-        .await
-        .expect("HeadObject");
-    assert_eq!(head.storage_class(), Some(&StorageClass::StandardIa));
+    let class = copy_onto_itself(
+        &client,
+        &bucket,
+        "src",
+        StorageClass::StandardIa,
+        None,
+        "copy onto itself with a new storage class",
+    )
+    .await;
+    assert_eq!(class.as_ref(), Some(&StorageClass::StandardIa));
     assert_eq!(get_bytes(&client, &bucket, "src").await, b"standard source");
 
     // And back to STANDARD, with metadata replaced at the same time.
-    client
-        .copy_object()
-        .bucket(&bucket)
-        .key("src")
-        .copy_source(format!("{bucket}/src"))
-        .storage_class(StorageClass::Standard)
-        .metadata_directive(MetadataDirective::Replace)
-        .send()
-        .await
-        .expect("copy back to STANDARD");
-    let head = client
-        .head_object()
-        .bucket(&bucket)
-        .key("src")
-        .send()
-        .await
-        .expect("HeadObject");
-    assert_eq!(head.storage_class(), None);
+    let class = copy_onto_itself(
+        &client,
+        &bucket,
+        "src",
+        StorageClass::Standard,
+        Some(MetadataDirective::Replace),
+        "copy back to STANDARD",
+    )
+    .await;
+    assert_eq!(class.as_ref(), None);
 }
 
 #[tokio::test]
 async fn every_class_on_multipart() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "mpuclass").await;
+    let ClassBucket(_server, client, bucket) = ClassBucket::new("mpuclass").await;
     let mut wrong = Vec::new();
     let mut uploads = Vec::new();
 
@@ -271,19 +300,12 @@ async fn every_class_on_multipart() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("Complete {}: {e:?}", class.as_str()));
-        match client.head_object().bucket(&bucket).key(key).send().await {
-            Ok(head) if head.storage_class() == header_for(class) => {}
-            Ok(head) => wrong.push(format!(
-                "HeadObject of a {} multipart object: {:?}",
-                class.as_str(),
-                head.storage_class()
-            )),
-            Err(err) => wrong.push(format!(
-                "HeadObject {}: {}",
-                class.as_str(),
-                describe_error(&err)
-            )),
-        }
+        wrong.extend(
+            head_class_mismatch(&client, &bucket, key, class, |class, got| {
+                format!("HeadObject of a {class} multipart object: {got:?}")
+            })
+            .await,
+        );
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -296,33 +318,24 @@ async fn unknown_storage_class_is_invalid_storage_class() {
     put(&client, &bucket, "src", b"x").await;
 
     for bad in ["NOT_A_CLASS", "GLACIER_DEEP"] {
-        let answer = Answer::read(
-            RawRequest::new("PUT", &format!("/{bucket}/put"))
-                .header("x-amz-storage-class", bad)
-                .body(b"data".to_vec())
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("PUT", &format!("/{bucket}/put"))
+            .header("x-amz-storage-class", bad)
+            .body(b"data".to_vec())
+            .answer(&server)
+            .await;
         answer.assert_error(400, "InvalidStorageClass");
 
-        let answer = Answer::read(
-            RawRequest::new("POST", &format!("/{bucket}/mpu?uploads"))
-                .header("x-amz-storage-class", bad)
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("POST", &format!("/{bucket}/mpu?uploads"))
+            .header("x-amz-storage-class", bad)
+            .answer(&server)
+            .await;
         answer.assert_error(400, "InvalidStorageClass");
 
-        let answer = Answer::read(
-            RawRequest::new("PUT", &format!("/{bucket}/copy"))
-                .header("x-amz-copy-source", &format!("/{bucket}/src"))
-                .header("x-amz-storage-class", bad)
-                .send(&server)
-                .await,
-        )
-        .await;
+        let answer = RawRequest::new("PUT", &format!("/{bucket}/copy"))
+            .header("x-amz-copy-source", &format!("/{bucket}/src"))
+            .header("x-amz-storage-class", bad)
+            .answer(&server)
+            .await;
         answer.assert_error(400, "InvalidStorageClass");
     }
     for key in ["put", "copy"] {

@@ -14,6 +14,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::delete_object::{DeleteObjectError, DeleteObjectOutput};
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+use aws_sdk_s3::operation::list_object_versions::builders::ListObjectVersionsFluentBuilder;
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration,
 };
@@ -27,6 +34,132 @@ use crate::common::{
 
 /// A version id of the form S3 rejects as malformed (it decodes to no version id at all).
 const MALFORMED_VERSION_ID: &str = "not-a-version-id";
+
+/// One server with one versioning-enabled bucket `TAG`: (server, a client of it, the bucket).
+struct Versioned(Server, Client, String);
+
+impl Versioned {
+    /// Starts the server and creates the bucket with versioning enabled.
+    async fn new(tag: &str) -> Versioned {
+        let server = Server::start();
+        let client = server.client();
+        let bucket = versioned_bucket(&client, tag).await;
+        Versioned(server, client, bucket)
+    }
+}
+
+/// What an SDK operation answers.
+type Sdk<T, E> = Result<T, SdkError<E, HttpResponse>>;
+
+/// GetObject of the latest version of `key`.
+async fn get_latest(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Sdk<GetObjectOutput, GetObjectError> {
+    client.get_object().bucket(bucket).key(key).send().await
+}
+
+/// GetObject of one version of `key`.
+async fn get_by_id(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Sdk<GetObjectOutput, GetObjectError> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+}
+
+/// HeadObject of the latest version of `key`.
+async fn head_latest(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Sdk<HeadObjectOutput, HeadObjectError> {
+    client.head_object().bucket(bucket).key(key).send().await
+}
+
+/// HeadObject of one version of `key`.
+async fn head_by_id(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Sdk<HeadObjectOutput, HeadObjectError> {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+}
+
+/// DeleteObject of `key` without a version id.
+async fn delete_latest(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Sdk<DeleteObjectOutput, DeleteObjectError> {
+    client.delete_object().bucket(bucket).key(key).send().await
+}
+
+/// DeleteObject of one version of `key`.
+async fn delete_by_id(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Sdk<DeleteObjectOutput, DeleteObjectError> {
+    client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+}
+
+/// GET of `key` answers 404 NoSuchKey with `x-amz-delete-marker: true`: its latest version is a
+/// delete marker. `what` names the GET in a failure; `why` is the header check's message, where
+/// the test gives one.
+async fn assert_deleted(client: &Client, bucket: &str, key: &str, what: &str, why: Option<&str>) {
+    let err = match get_latest(client, bucket, key).await {
+        Ok(out) => panic!("{what}: {out:?}"),
+        Err(err) => err,
+    };
+    assert_sdk_error(&err, 404, "NoSuchKey");
+    let header = error_header(&err, "x-amz-delete-marker");
+    match why {
+        Some(why) => assert_eq!(header.as_deref(), Some("true"), "{why}"),
+        None => assert_eq!(header.as_deref(), Some("true")),
+    }
+}
+
+/// CopyObject of the latest version of `from` to `to` in the same bucket (`what` names it in a
+/// failure).
+async fn copy_object(
+    client: &Client,
+    bucket: &str,
+    from: &str,
+    to: &str,
+    what: &str,
+) -> aws_sdk_s3::operation::copy_object::CopyObjectOutput {
+    client
+        .copy_object()
+        .bucket(bucket)
+        .key(to)
+        .copy_source(format!("{bucket}/{from}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+}
 
 /// PutObject in a versioning-enabled bucket; returns the new version id.
 async fn put_version(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
@@ -111,7 +244,7 @@ async fn null_version_body(client: &Client, bucket: &str, key: &str) -> Vec<u8> 
 
 /// A raw signed request, read whole.
 async fn raw(server: &Server, method: &str, path_and_query: &str) -> Answer {
-    Answer::read(RawRequest::new(method, path_and_query).send(server).await).await
+    RawRequest::new(method, path_and_query).answer(server).await
 }
 
 /// One `<Version>` or `<DeleteMarker>` of a ListVersionsResult, in document order.
@@ -205,6 +338,17 @@ fn expected_listing(history: &History) -> Vec<Entry> {
     out
 }
 
+/// Asserts that ListObjectVersions of `bucket` lists `history` as S3 would (`why` says what the
+/// listing shows, where the test says it).
+async fn assert_versions(server: &Server, bucket: &str, history: &History, why: Option<&str>) {
+    let (_, entries) = list_versions_raw(server, bucket, "").await;
+    match why {
+        Some(why) => assert_eq!(entries, expected_listing(history), "{why}"),
+        None => assert_eq!(entries, expected_listing(history)),
+    }
+}
+
+/// Appends one write of `key` to `history`.
 fn record(history: &mut History, key: &str, delete_marker: bool, version_id: &str) {
     history
         .entry(key.to_string())
@@ -308,21 +452,16 @@ async fn bucket_versioning_configuration_states() {
 }
 
 async fn raw_with_body(server: &Server, method: &str, path: &str, body: Vec<u8>) -> Answer {
-    Answer::read(
-        RawRequest::new(method, path)
-            .header("content-md5", &crate::common::md5_base64(&body))
-            .body(body)
-            .send(server)
-            .await,
-    )
-    .await
+    RawRequest::new(method, path)
+        .header("content-md5", &crate::common::md5_base64(&body))
+        .body(body)
+        .answer(server)
+        .await
 }
 
 #[tokio::test]
 async fn enabled_writes_return_unique_version_ids() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vids").await;
+    let Versioned(server, client, bucket) = Versioned::new("vids").await;
     let mut history = History::new();
 
     // PUT, twice with identical bytes: each write is a new version.
@@ -334,32 +473,15 @@ async fn enabled_writes_return_unique_version_ids() {
     }
 
     // GET and HEAD without a version id answer the latest version's id.
-    let out = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .expect("GetObject");
+    let out = get_latest(&client, &bucket, "k").await.expect("GetObject");
     assert_eq!(out.version_id(), Some(ids[2].as_str()));
-    let head = client
-        .head_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    let head = head_latest(&client, &bucket, "k")
         .await
         .expect("HeadObject");
     assert_eq!(head.version_id(), Some(ids[2].as_str()));
 
     // CopyObject creates a version of the target.
-    let copied = client
-        .copy_object()
-        .bucket(&bucket)
-        .key("copy")
-        .copy_source(format!("{bucket}/k"))
-        .send()
-        .await
-        .expect("CopyObject");
+    let copied = copy_object(&client, &bucket, "k", "copy", "CopyObject").await;
     let copy_id = copied
         .version_id()
         .expect("CopyObject into a versioned bucket returns x-amz-version-id")
@@ -371,14 +493,7 @@ async fn enabled_writes_return_unique_version_ids() {
     );
     record(&mut history, "copy", false, &copy_id);
     ids.push(copy_id.clone());
-    let again = client
-        .copy_object()
-        .bucket(&bucket)
-        .key("copy")
-        .copy_source(format!("{bucket}/k"))
-        .send()
-        .await
-        .expect("CopyObject again");
+    let again = copy_object(&client, &bucket, "k", "copy", "CopyObject again").await;
     let copy_id2 = again.version_id().expect("x-amz-version-id").to_string();
     record(&mut history, "copy", false, &copy_id2);
     ids.push(copy_id2);
@@ -427,15 +542,12 @@ async fn enabled_writes_return_unique_version_ids() {
         get_version(&client, &bucket, "mpu", &mpu_id).await,
         b"one small part"
     );
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(&server, &bucket, &history, None).await;
 }
 
 #[tokio::test]
 async fn version_id_selects_version_for_get_head_and_copy() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vsel").await;
+    let Versioned(server, client, bucket) = Versioned::new("vsel").await;
     let first = b"the first version".to_vec();
     let second = b"the second version, which is longer".to_vec();
     let v1 = put_version(&client, &bucket, "k", &first).await;
@@ -445,12 +557,7 @@ async fn version_id_selects_version_for_get_head_and_copy() {
     assert_eq!(get_version(&client, &bucket, "k", &v1).await, first);
     assert_eq!(get_version(&client, &bucket, "k", &v2).await, second);
 
-    let head = client
-        .head_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v1)
-        .send()
+    let head = head_by_id(&client, &bucket, "k", &v1)
         .await
         .expect("HeadObject v1");
     assert_eq!(head.version_id(), Some(v1.as_str()));
@@ -509,9 +616,7 @@ async fn version_id_selects_version_for_get_head_and_copy() {
 
 #[tokio::test]
 async fn upload_part_copy_takes_source_version_id() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vupc").await;
+    let Versioned(_server, client, bucket) = Versioned::new("vupc").await;
     let first = b"the first version".to_vec();
     let v1 = put_version(&client, &bucket, "k", &first).await;
     put_version(&client, &bucket, "k", b"the second version").await;
@@ -554,9 +659,7 @@ async fn upload_part_copy_takes_source_version_id() {
 
 #[tokio::test]
 async fn delete_without_version_id_adds_delete_marker() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vmark").await;
+    let Versioned(server, client, bucket) = Versioned::new("vmark").await;
     let body = b"still here underneath".to_vec();
     let v1 = put_version(&client, &bucket, "k", &body).await;
 
@@ -564,19 +667,14 @@ async fn delete_without_version_id_adds_delete_marker() {
     assert_ne!(m1, v1);
 
     // GET/HEAD of a key whose latest version is a marker: 404 NoSuchKey, x-amz-delete-marker.
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .expect_err("GET of a deleted key");
-    assert_sdk_error(&err, 404, "NoSuchKey");
-    assert_eq!(
-        error_header(&err, "x-amz-delete-marker").as_deref(),
-        Some("true"),
-        "GetObject: the current version is a delete marker"
-    );
+    assert_deleted(
+        &client,
+        &bucket,
+        "k",
+        "GET of a deleted key",
+        Some("GetObject: the current version is a delete marker"),
+    )
+    .await;
     let answer = raw(&server, "HEAD", &format!("/{bucket}/k")).await;
     assert_eq!(answer.status, 404);
     assert!(answer.body.is_empty());
@@ -606,33 +704,16 @@ async fn delete_without_version_id_adds_delete_marker() {
     let m2 = add_delete_marker(&client, &bucket, "k").await;
     assert!(m2 != m1 && m2 != v1);
     record(&mut history, "k", true, &m2);
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(&server, &bucket, &history, None).await;
 
     // Deleting the newest marker by id: x-amz-delete-marker: true and its id; the older marker is
     // now latest, so the key still reads as deleted.
-    let out = client
-        .delete_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&m2)
-        .send()
+    let out = delete_by_id(&client, &bucket, "k", &m2)
         .await
         .expect("DELETE marker m2 by id");
     assert_eq!(out.delete_marker(), Some(true));
     assert_eq!(out.version_id(), Some(m2.as_str()));
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .expect_err("still deleted");
-    assert_sdk_error(&err, 404, "NoSuchKey");
-    assert_eq!(
-        error_header(&err, "x-amz-delete-marker").as_deref(),
-        Some("true")
-    );
+    assert_deleted(&client, &bucket, "k", "still deleted", None).await;
 
     // Deleting the remaining marker makes v1 current again.
     let answer = raw(
@@ -650,11 +731,7 @@ async fn delete_without_version_id_adds_delete_marker() {
         answer.header("x-amz-version-id").as_deref(),
         Some(m1.as_str())
     );
-    let out = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    let out = get_latest(&client, &bucket, "k")
         .await
         .expect("GET after removing the markers");
     assert_eq!(out.version_id(), Some(v1.as_str()));
@@ -680,21 +757,14 @@ async fn delete_without_version_id_adds_delete_marker() {
 
 #[tokio::test]
 async fn delete_marker_by_version_id_is_method_not_allowed() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vm405").await;
+    let Versioned(server, client, bucket) = Versioned::new("vm405").await;
     put_version(&client, &bucket, "k", b"body").await;
     let marker = add_delete_marker(&client, &bucket, "k").await;
     let query = format!("versionId={}", uri_encode(&marker, true));
 
     // GetObject/HeadObject: "If the specified version in the request is a delete marker, the
     // response returns a 405 Method Not Allowed error and the Last-Modified: timestamp header."
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&marker)
-        .send()
+    let err = get_by_id(&client, &bucket, "k", &marker)
         .await
         .expect_err("GET of a marker by id");
     assert_sdk_error(&err, 405, "MethodNotAllowed");
@@ -721,9 +791,7 @@ async fn delete_marker_by_version_id_is_method_not_allowed() {
 
 #[tokio::test]
 async fn tagging_of_delete_marker() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vm405tag").await;
+    let Versioned(_server, client, bucket) = Versioned::new("vm405tag").await;
     put_version(&client, &bucket, "k", b"body").await;
     let marker = add_delete_marker(&client, &bucket, "k").await;
 
@@ -755,9 +823,7 @@ async fn tagging_of_delete_marker() {
 
 #[tokio::test]
 async fn copy_from_delete_marker() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vm405cp").await;
+    let Versioned(_server, client, bucket) = Versioned::new("vm405cp").await;
     put_version(&client, &bucket, "k", b"body").await;
     let marker = add_delete_marker(&client, &bucket, "k").await;
     let query = format!("versionId={}", uri_encode(&marker, true));
@@ -787,9 +853,7 @@ async fn copy_from_delete_marker() {
 
 #[tokio::test]
 async fn delete_with_version_id_removes_exactly_that_version() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vdel").await;
+    let Versioned(server, client, bucket) = Versioned::new("vdel").await;
     let v1 = put_version(&client, &bucket, "k", b"one").await;
     let v2 = put_version(&client, &bucket, "k", b"two").await;
     let v3 = put_version(&client, &bucket, "k", b"three").await;
@@ -819,32 +883,18 @@ async fn delete_with_version_id_removes_exactly_that_version() {
     let (_, entries) = list_versions_raw(&server, &bucket, "").await;
     assert_eq!(entries, expected_listing(&history), "only v2 is gone");
     assert_eq!(get_bytes(&client, &bucket, "k").await, b"three");
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v2)
-        .send()
+    let err = get_by_id(&client, &bucket, "k", &v2)
         .await
         .expect_err("GET of a deleted version");
     assert_sdk_error(&err, 404, "NoSuchVersion");
 
     // The current version: the previous one becomes current (no marker is added).
-    let out = client
-        .delete_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v3)
-        .send()
+    let out = delete_by_id(&client, &bucket, "k", &v3)
         .await
         .expect("DELETE v3");
     assert_eq!(out.version_id(), Some(v3.as_str()));
     assert_ne!(out.delete_marker(), Some(true));
-    let got = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    let got = get_latest(&client, &bucket, "k")
         .await
         .expect("GET after deleting the current version");
     assert_eq!(got.version_id(), Some(v1.as_str()));
@@ -860,23 +910,13 @@ async fn delete_with_version_id_removes_exactly_that_version() {
     let mut history = History::new();
     record(&mut history, "k", false, &v1);
     record(&mut history, "other", false, &keep);
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(&server, &bucket, &history, None).await;
 
     // The last version: the key is gone for good, with no delete marker.
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v1)
-        .send()
+    delete_by_id(&client, &bucket, "k", &v1)
         .await
         .expect("DELETE v1");
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    let err = get_latest(&client, &bucket, "k")
         .await
         .expect_err("GET of a key with no versions");
     assert_sdk_error(&err, 404, "NoSuchKey");
@@ -908,9 +948,7 @@ async fn delete_with_version_id_removes_exactly_that_version() {
 
 #[tokio::test]
 async fn unknown_version_is_no_such_version_and_malformed_is_invalid_argument() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vunk").await;
+    let Versioned(server, client, bucket) = Versioned::new("vunk").await;
     let other_bucket = versioned_bucket(&client, "vunk2").await;
     let v1 = put_version(&client, &bucket, "k", b"mine").await;
     let other_key_id = put_version(&client, &bucket, "other", b"other key").await;
@@ -918,12 +956,7 @@ async fn unknown_version_is_no_such_version_and_malformed_is_invalid_argument() 
 
     // Real ids, but not of this key: 404 NoSuchVersion.
     for id in [&other_key_id, &other_bucket_id] {
-        let err = client
-            .get_object()
-            .bucket(&bucket)
-            .key("k")
-            .version_id(id)
-            .send()
+        let err = get_by_id(&client, &bucket, "k", id)
             .await
             .expect_err("GET of an unknown version");
         assert_sdk_error(&err, 404, "NoSuchVersion");
@@ -963,12 +996,7 @@ async fn unknown_version_is_no_such_version_and_malformed_is_invalid_argument() 
     raw(&server, "DELETE", &path)
         .await
         .assert_error(400, "InvalidArgument");
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(MALFORMED_VERSION_ID)
-        .send()
+    let err = get_by_id(&client, &bucket, "k", MALFORMED_VERSION_ID)
         .await
         .expect_err("GET of a malformed version id");
     assert_sdk_error(&err, 400, "InvalidArgument");
@@ -1000,12 +1028,7 @@ async fn null_version_answers_version_id_null() {
     // Once the bucket has a versioning configuration, the null version is reported as `null`
     // (GET/HEAD x-amz-version-id, GetObjectTagging's version id), as scality/cloudserver's
     // AWS-backed tests expect.
-    let by_id = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id("null")
-        .send()
+    let by_id = get_by_id(&client, &bucket, "k", "null")
         .await
         .expect("GetObject ?versionId=null");
     let by_id_version = by_id.version_id().map(str::to_string);
@@ -1017,19 +1040,10 @@ async fn null_version_answers_version_id_null() {
         .into_bytes()
         .to_vec();
     assert_eq!(got, b"written before versioning");
-    let latest = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    let latest = get_latest(&client, &bucket, "k")
         .await
         .expect("GetObject of the current null version");
-    let head = client
-        .head_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id("null")
-        .send()
+    let head = head_by_id(&client, &bucket, "k", "null")
         .await
         .expect("HeadObject ?versionId=null");
     let tags = client
@@ -1052,23 +1066,25 @@ async fn null_version_answers_version_id_null() {
     );
 }
 
-#[tokio::test]
-async fn suspended_versioning_null_version_semantics() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = create_bucket(&client, "vnull").await;
-
+/// (`suspended_versioning_null_version_semantics`) An object written before versioning was ever
+/// enabled is the `null` version, and stays one once versioning is enabled and versions are
+/// added; the ids of the new versions of `pre` and `k`.
+async fn null_version_outlives_enabling(
+    server: &Server,
+    client: &Client,
+    bucket: &str,
+) -> (String, String) {
     // Before versioning was ever enabled: no x-amz-version-id, and the version id is `null`.
     let out = client
         .put_object()
-        .bucket(&bucket)
+        .bucket(bucket)
         .key("pre")
         .body(b"written before versioning".to_vec().into())
         .send()
         .await
         .expect("PutObject");
     assert_eq!(out.version_id(), None, "unversioned bucket: no version id");
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
+    let (_, entries) = list_versions_raw(server, bucket, "").await;
     assert_eq!(
         entries,
         [Entry {
@@ -1079,214 +1095,179 @@ async fn suspended_versioning_null_version_semantics() {
         }]
     );
 
-    set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
+    set_versioning(client, bucket, BucketVersioningStatus::Enabled).await;
+    let (_, entries) = list_versions_raw(server, bucket, "").await;
     assert_eq!(entries[0].version_id, "null", "still the null version");
     assert_eq!(
-        null_version_body(&client, &bucket, "pre").await,
+        null_version_body(client, bucket, "pre").await,
         b"written before versioning"
     );
-    let pre_v1 = put_version(&client, &bucket, "pre", b"pre, enabled").await;
-    let k_v1 = put_version(&client, &bucket, "k", b"k, enabled").await;
+    let pre_v1 = put_version(client, bucket, "pre", b"pre, enabled").await;
+    let k_v1 = put_version(client, bucket, "k", b"k, enabled").await;
     let mut history = History::new();
     record(&mut history, "pre", false, "null");
     record(&mut history, "pre", false, &pre_v1);
     record(&mut history, "k", false, &k_v1);
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(server, bucket, &history, None).await;
     assert_eq!(
-        null_version_body(&client, &bucket, "pre").await,
+        null_version_body(client, bucket, "pre").await,
         b"written before versioning",
         "the null version stays when a new version is added"
     );
 
-    set_versioning(&client, &bucket, BucketVersioningStatus::Suspended).await;
+    (pre_v1, k_v1)
+}
 
-    // Suspended PUT: writes the null version (replacing any), older versions stay.
-    put(&client, &bucket, "pre", b"pre, suspended").await;
-    put(&client, &bucket, "k", b"k, suspended 1").await;
-    put(&client, &bucket, "k", b"k, suspended 2").await;
+/// The versions `suspended_versioning_null_version_semantics` leaves once both keys have a null
+/// entry on top of their Enabled-era versions (`pre_v1`, `k_v1`); `k`'s null entry is a delete
+/// marker when `k_marker` says so.
+fn suspended_history(pre_v1: &str, k_v1: &str, k_marker: bool) -> History {
     let mut history = History::new();
-    record(&mut history, "pre", false, &pre_v1);
+    record(&mut history, "pre", false, pre_v1);
     record(&mut history, "pre", false, "null");
-    record(&mut history, "k", false, &k_v1);
-    record(&mut history, "k", false, "null");
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
+    record(&mut history, "k", false, k_v1);
+    record(&mut history, "k", k_marker, "null");
+    history
+}
+
+/// (`suspended_versioning_null_version_semantics`) In a suspended bucket a PUT writes the null
+/// version, replacing any, and the Enabled-era versions stay.
+async fn suspended_put_replaces_the_null_version(
+    server: &Server,
+    client: &Client,
+    bucket: &str,
+    pre_v1: &str,
+    k_v1: &str,
+) {
+    // Suspended PUT: writes the null version (replacing any), older versions stay.
+    put(client, bucket, "pre", b"pre, suspended").await;
+    put(client, bucket, "k", b"k, suspended 1").await;
+    put(client, bucket, "k", b"k, suspended 2").await;
+    let history = suspended_history(pre_v1, k_v1, false);
+    assert_versions(
+        server,
+        bucket,
+        &history,
+        Some("one null version per key, latest; the Enabled-era versions stay"),
+    )
+    .await;
+    assert_eq!(get_bytes(client, bucket, "k").await, b"k, suspended 2");
     assert_eq!(
-        entries,
-        expected_listing(&history),
-        "one null version per key, latest; the Enabled-era versions stay"
-    );
-    assert_eq!(get_bytes(&client, &bucket, "k").await, b"k, suspended 2");
-    assert_eq!(
-        null_version_body(&client, &bucket, "k").await,
+        null_version_body(client, bucket, "k").await,
         b"k, suspended 2"
     );
     assert_eq!(
-        null_version_body(&client, &bucket, "pre").await,
+        null_version_body(client, bucket, "pre").await,
         b"pre, suspended",
         "the pre-versioning null version was replaced"
     );
+    assert_eq!(get_version(client, bucket, "k", k_v1).await, b"k, enabled");
     assert_eq!(
-        get_version(&client, &bucket, "k", &k_v1).await,
-        b"k, enabled"
-    );
-    assert_eq!(
-        get_version(&client, &bucket, "pre", &pre_v1).await,
+        get_version(client, bucket, "pre", pre_v1).await,
         b"pre, enabled"
     );
+}
 
+/// (`suspended_versioning_null_version_semantics`) In a suspended bucket a DELETE replaces the
+/// null version with a null delete marker, and a second one leaves exactly one null entry.
+async fn suspended_delete_leaves_one_null_marker(
+    server: &Server,
+    client: &Client,
+    bucket: &str,
+    pre_v1: &str,
+    k_v1: &str,
+) {
     // Suspended DELETE: removes the null version and adds a null delete marker.
-    let out = client
-        .delete_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    let out = delete_latest(client, bucket, "k")
         .await
         .expect("DELETE in a suspended bucket");
     assert_eq!(out.delete_marker(), Some(true));
-    let mut history = History::new();
-    record(&mut history, "pre", false, &pre_v1);
-    record(&mut history, "pre", false, "null");
-    record(&mut history, "k", false, &k_v1);
-    record(&mut history, "k", true, "null");
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(
-        entries,
-        expected_listing(&history),
-        "the null version became a null delete marker"
-    );
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .expect_err("GET of a key whose latest is the null marker");
-    assert_sdk_error(&err, 404, "NoSuchKey");
-    assert_eq!(
-        error_header(&err, "x-amz-delete-marker").as_deref(),
-        Some("true")
-    );
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id("null")
-        .send()
+    let history = suspended_history(pre_v1, k_v1, true);
+    assert_versions(
+        server,
+        bucket,
+        &history,
+        Some("the null version became a null delete marker"),
+    )
+    .await;
+    assert_deleted(
+        client,
+        bucket,
+        "k",
+        "GET of a key whose latest is the null marker",
+        None,
+    )
+    .await;
+    let err = get_by_id(client, bucket, "k", "null")
         .await
         .expect_err("GET of the null marker by id");
     assert_sdk_error(&err, 405, "MethodNotAllowed");
-    assert_eq!(
-        get_version(&client, &bucket, "k", &k_v1).await,
-        b"k, enabled"
-    );
+    assert_eq!(get_version(client, bucket, "k", k_v1).await, b"k, enabled");
 
     // A second suspended DELETE replaces the null marker: still exactly one null entry.
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
+    delete_latest(client, bucket, "k")
         .await
         .expect("DELETE again");
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(server, bucket, &history, None).await;
+}
+
+#[tokio::test]
+async fn suspended_versioning_null_version_semantics() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "vnull").await;
+
+    let (pre_v1, k_v1) = null_version_outlives_enabling(&server, &client, &bucket).await;
+    set_versioning(&client, &bucket, BucketVersioningStatus::Suspended).await;
+    suspended_put_replaces_the_null_version(&server, &client, &bucket, &pre_v1, &k_v1).await;
+    suspended_delete_leaves_one_null_marker(&server, &client, &bucket, &pre_v1, &k_v1).await;
 
     // A suspended PUT over the null marker replaces it with a null version.
     put(&client, &bucket, "k", b"k, back").await;
-    let mut history = History::new();
-    record(&mut history, "pre", false, &pre_v1);
-    record(&mut history, "pre", false, "null");
-    record(&mut history, "k", false, &k_v1);
-    record(&mut history, "k", false, "null");
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    let history = suspended_history(&pre_v1, &k_v1, false);
+    assert_versions(&server, &bucket, &history, None).await;
     assert_eq!(get_bytes(&client, &bucket, "k").await, b"k, back");
 
     // Deleting a version by id works while suspended.
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("pre")
-        .version_id(&pre_v1)
-        .send()
+    delete_by_id(&client, &bucket, "pre", &pre_v1)
         .await
         .expect("DELETE pre v1 by id");
     let mut history = History::new();
     record(&mut history, "pre", false, "null");
     record(&mut history, "k", false, &k_v1);
     record(&mut history, "k", false, "null");
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(&server, &bucket, &history, None).await;
 
     // Enabled again: new ids, the null version stays as an older version.
     set_versioning(&client, &bucket, BucketVersioningStatus::Enabled).await;
     let k_v2 = put_version(&client, &bucket, "k", b"k, enabled again").await;
     record(&mut history, "k", false, &k_v2);
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(&server, &bucket, &history, None).await;
     assert_eq!(null_version_body(&client, &bucket, "k").await, b"k, back");
 }
 
-/// Keys and versions for the listing tests: versions and markers interleave within keys.
-async fn listing_fixture(client: &Client, bucket: &str) -> History {
-    let mut history = History::new();
-    for (key, delete) in [
-        ("c", false),
-        ("a", false),
-        ("b/1", false),
-        ("c", true),
-        ("a", false),
-        ("b/2", false),
-        ("b/1", true),
-        ("c", false),
-    ] {
-        if delete {
-            let id = add_delete_marker(client, bucket, key).await;
-            record(&mut history, key, true, &id);
-        } else {
-            let id = put_version(client, bucket, key, format!("body of {key}").as_bytes()).await;
-            record(&mut history, key, false, &id);
-        }
-    }
-    history
-}
-
-#[tokio::test]
-async fn list_object_versions_order_fields_and_filters() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vlist").await;
-    let history = listing_fixture(&client, &bucket).await;
-    let all = expected_listing(&history);
-
-    // Document order: key ascending, newest first; versions and markers interleaved.
-    let (text, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, all, "{text}");
-    assert_eq!(xml_value(&text, "IsTruncated").as_deref(), Some("false"));
-    assert_eq!(xml_value(&text, "MaxKeys").as_deref(), Some("1000"));
-    assert_eq!(xml_value(&text, "Name").as_deref(), Some(bucket.as_str()));
-    assert_eq!(xml_value(&text, "NextKeyMarker"), None, "not truncated");
-    assert_eq!(xml_value(&text, "NextVersionIdMarker"), None);
-
-    // The fields of each entry, through the SDK.
-    let out = client
-        .list_object_versions()
-        .bucket(&bucket)
+/// ListObjectVersions of `bucket` through the SDK, with the parameters `with` sets; `what` names
+/// the request in a failure.
+async fn list_versions(
+    client: &Client,
+    bucket: &str,
+    with: impl FnOnce(ListObjectVersionsFluentBuilder) -> ListObjectVersionsFluentBuilder,
+    what: &str,
+) -> ListObjectVersionsOutput {
+    with(client.list_object_versions().bucket(bucket))
         .send()
         .await
-        .expect("ListObjectVersions");
-    assert_eq!(out.name(), Some(bucket.as_str()));
-    assert_eq!(out.is_truncated(), Some(false));
-    assert_eq!(
-        out.versions().len(),
-        all.iter().filter(|e| !e.delete_marker).count()
-    );
-    assert_eq!(
-        out.delete_markers().len(),
-        all.iter().filter(|e| e.delete_marker).count()
-    );
+        .expect(what)
+}
+
+/// The entries of `all` that `keep` keeps, in order.
+fn entries_where(all: &[Entry], keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+    all.iter().filter(|e| keep(e)).cloned().collect()
+}
+
+/// Checks each version and delete marker of an SDK listing of [`listing_fixture`] against what
+/// was written (`all`): size, ETag and storage class of the bodies, IsLatest, LastModified.
+fn assert_listed_fields(out: &ListObjectVersionsOutput, all: &[Entry]) {
     for version in out.versions() {
         let key = version.key().expect("Key");
         let body = format!("body of {key}");
@@ -1316,32 +1297,70 @@ async fn list_object_versions_order_fields_and_filters() {
         assert_eq!(marker.is_latest(), Some(entry.is_latest));
         assert!(marker.last_modified().is_some(), "LastModified");
     }
+}
+
+/// Keys and versions for the listing tests: versions and markers interleave within keys.
+async fn listing_fixture(client: &Client, bucket: &str) -> History {
+    let mut history = History::new();
+    for (key, delete) in [
+        ("c", false),
+        ("a", false),
+        ("b/1", false),
+        ("c", true),
+        ("a", false),
+        ("b/2", false),
+        ("b/1", true),
+        ("c", false),
+    ] {
+        if delete {
+            let id = add_delete_marker(client, bucket, key).await;
+            record(&mut history, key, true, &id);
+        } else {
+            let id = put_version(client, bucket, key, format!("body of {key}").as_bytes()).await;
+            record(&mut history, key, false, &id);
+        }
+    }
+    history
+}
+
+#[tokio::test]
+async fn list_object_versions_order_fields_and_filters() {
+    let Versioned(server, client, bucket) = Versioned::new("vlist").await;
+    let history = listing_fixture(&client, &bucket).await;
+    let all = expected_listing(&history);
+
+    // Document order: key ascending, newest first; versions and markers interleaved.
+    let (text, entries) = list_versions_raw(&server, &bucket, "").await;
+    assert_eq!(entries, all, "{text}");
+    assert_eq!(xml_value(&text, "IsTruncated").as_deref(), Some("false"));
+    assert_eq!(xml_value(&text, "MaxKeys").as_deref(), Some("1000"));
+    assert_eq!(xml_value(&text, "Name").as_deref(), Some(bucket.as_str()));
+    assert_eq!(xml_value(&text, "NextKeyMarker"), None, "not truncated");
+    assert_eq!(xml_value(&text, "NextVersionIdMarker"), None);
+
+    // The fields of each entry, through the SDK.
+    let out = list_versions(&client, &bucket, |r| r, "ListObjectVersions").await;
+    assert_eq!(out.name(), Some(bucket.as_str()));
+    assert_eq!(out.is_truncated(), Some(false));
+    assert_eq!(
+        out.versions().len(),
+        all.iter().filter(|e| !e.delete_marker).count()
+    );
+    assert_eq!(
+        out.delete_markers().len(),
+        all.iter().filter(|e| e.delete_marker).count()
+    );
+    assert_listed_fields(&out, &all);
 
     // prefix
     let (text, entries) = list_versions_raw(&server, &bucket, "&prefix=b%2F").await;
-    let want: Vec<Entry> = all
-        .iter()
-        .filter(|e| e.key.starts_with("b/"))
-        .cloned()
-        .collect();
+    let want = entries_where(&all, |e| e.key.starts_with("b/"));
     assert_eq!(entries, want, "{text}");
-    let out = client
-        .list_object_versions()
-        .bucket(&bucket)
-        .prefix("b/")
-        .send()
-        .await
-        .expect("prefix");
+    let out = list_versions(&client, &bucket, |r| r.prefix("b/"), "prefix").await;
     assert_eq!(out.prefix(), Some("b/"));
 
     // delimiter: b/1 and b/2 roll up into one CommonPrefix.
-    let out = client
-        .list_object_versions()
-        .bucket(&bucket)
-        .delimiter("/")
-        .send()
-        .await
-        .expect("delimiter");
+    let out = list_versions(&client, &bucket, |r| r.delimiter("/"), "delimiter").await;
     assert_eq!(out.delimiter(), Some("/"));
     let prefixes: Vec<&str> = out
         .common_prefixes()
@@ -1350,22 +1369,17 @@ async fn list_object_versions_order_fields_and_filters() {
         .collect();
     assert_eq!(prefixes, ["b/"]);
     let (text, entries) = list_versions_raw(&server, &bucket, "&delimiter=%2F").await;
-    let want: Vec<Entry> = all
-        .iter()
-        .filter(|e| !e.key.contains('/'))
-        .cloned()
-        .collect();
+    let want = entries_where(&all, |e| !e.key.contains('/'));
     assert_eq!(entries, want, "{text}");
 
     // prefix + delimiter: nothing below b/ has another slash.
-    let out = client
-        .list_object_versions()
-        .bucket(&bucket)
-        .prefix("b/")
-        .delimiter("/")
-        .send()
-        .await
-        .expect("prefix + delimiter");
+    let out = list_versions(
+        &client,
+        &bucket,
+        |r| r.prefix("b/").delimiter("/"),
+        "prefix + delimiter",
+    )
+    .await;
     assert!(out.common_prefixes().is_empty());
     assert_eq!(out.versions().len() + out.delete_markers().len(), 3);
 
@@ -1388,9 +1402,7 @@ async fn list_object_versions_order_fields_and_filters() {
 
 #[tokio::test]
 async fn list_object_versions_markers_and_max_keys() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vmarkers").await;
+    let Versioned(server, client, bucket) = Versioned::new("vmarkers").await;
     let history = listing_fixture(&client, &bucket).await;
     let all = expected_listing(&history);
     let position = |key: &str, version_id: &str| {
@@ -1415,11 +1427,7 @@ async fn list_object_versions_markers_and_max_keys() {
 
     // key-marker alone: listing starts after every version of that key.
     let (text, entries) = list_versions_raw(&server, &bucket, "&key-marker=b%2F1").await;
-    let want: Vec<Entry> = all
-        .iter()
-        .filter(|e| e.key.as_str() > "b/1")
-        .cloned()
-        .collect();
+    let want = entries_where(&all, |e| e.key.as_str() > "b/1");
     assert_eq!(entries, want, "{text}");
     assert_eq!(xml_value(&text, "KeyMarker").as_deref(), Some("b/1"));
 
@@ -1475,81 +1483,86 @@ async fn list_object_versions_markers_and_max_keys() {
     }
 }
 
-#[tokio::test]
-async fn list_object_versions_paginates_1500_versions() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vmany").await;
+/// Writes the versions of `list_object_versions_paginates_1500_versions`: three of `alpha`,
+/// 1500 of `big` (one in 300 a delete marker), a version and a marker of `zulu`.
+async fn write_1505_versions(client: &Client, bucket: &str) -> History {
     let mut history = History::new();
     for key in ["alpha", "alpha", "alpha"] {
-        let id = put_version(&client, &bucket, key, b"a").await;
+        let id = put_version(client, bucket, key, b"a").await;
         record(&mut history, key, false, &id);
     }
     // 1500 versions of one key, one in 300 of them a delete marker.
     for i in 0..1500 {
         if i % 300 == 299 {
-            let id = add_delete_marker(&client, &bucket, "big").await;
+            let id = add_delete_marker(client, bucket, "big").await;
             record(&mut history, "big", true, &id);
         } else {
-            let id = put_version(&client, &bucket, "big", format!("{i}").as_bytes()).await;
+            let id = put_version(client, bucket, "big", format!("{i}").as_bytes()).await;
             record(&mut history, "big", false, &id);
         }
     }
-    let id = put_version(&client, &bucket, "zulu", b"z").await;
+    let id = put_version(client, bucket, "zulu", b"z").await;
     record(&mut history, "zulu", false, &id);
-    let id = add_delete_marker(&client, &bucket, "zulu").await;
+    let id = add_delete_marker(client, bucket, "zulu").await;
     record(&mut history, "zulu", true, &id);
-    let all = expected_listing(&history);
-    assert_eq!(all.len(), 1505);
+    history
+}
 
-    // Raw pages of 7 and of the default 1000, following NextKeyMarker/NextVersionIdMarker.
-    for max_keys in [Some(7usize), None] {
-        let page_size = max_keys.unwrap_or(1000);
-        let mut seen: Vec<Entry> = Vec::new();
-        let mut markers: Option<(String, String)> = None;
-        let mut pages = 0;
-        loop {
-            pages += 1;
-            assert!(pages <= all.len(), "listing never ends");
-            let mut query = max_keys
-                .map(|n| format!("&max-keys={n}"))
-                .unwrap_or_default();
-            if let Some((key, version_id)) = &markers {
-                query.push_str(&format!(
-                    "&key-marker={}&version-id-marker={}",
-                    uri_encode(key, true),
-                    uri_encode(version_id, true)
-                ));
-            }
-            let (text, entries) = list_versions_raw(&server, &bucket, &query).await;
-            let truncated = xml_value(&text, "IsTruncated").as_deref() == Some("true");
-            if truncated {
-                assert_eq!(entries.len(), page_size, "a truncated page is full");
-            } else {
-                assert!(entries.len() <= page_size);
-            }
-            seen.extend(entries);
-            if !truncated {
-                break;
-            }
-            let last = seen.last().expect("entries");
-            assert_eq!(xml_value(&text, "NextKeyMarker").as_ref(), Some(&last.key));
-            assert_eq!(
-                xml_value(&text, "NextVersionIdMarker").as_ref(),
-                Some(&last.version_id)
-            );
-            markers = Some((last.key.clone(), last.version_id.clone()));
+/// Pages through ListObjectVersions of `bucket` (raw, `max-keys` when given, else the default
+/// 1000), following NextKeyMarker and NextVersionIdMarker and checking each page; `total` is the
+/// number of entries there are. The entries seen, and the number of pages.
+async fn page_versions_raw(
+    server: &Server,
+    bucket: &str,
+    max_keys: Option<usize>,
+    total: usize,
+) -> (Vec<Entry>, usize) {
+    let page_size = max_keys.unwrap_or(1000);
+    let mut seen: Vec<Entry> = Vec::new();
+    let mut markers: Option<(String, String)> = None;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages <= total, "listing never ends");
+        let mut query = max_keys
+            .map(|n| format!("&max-keys={n}"))
+            .unwrap_or_default();
+        if let Some((key, version_id)) = &markers {
+            query.push_str(&format!(
+                "&key-marker={}&version-id-marker={}",
+                uri_encode(key, true),
+                uri_encode(version_id, true)
+            ));
         }
-        assert_eq!(pages, all.len().div_ceil(page_size), "page count");
-        assert_eq!(seen.len(), all.len(), "max-keys {max_keys:?}");
-        assert!(
-            seen == all,
-            "max-keys {max_keys:?}: pages differ from the full order"
+        let (text, entries) = list_versions_raw(server, bucket, &query).await;
+        let truncated = xml_value(&text, "IsTruncated").as_deref() == Some("true");
+        if truncated {
+            assert_eq!(entries.len(), page_size, "a truncated page is full");
+        } else {
+            assert!(entries.len() <= page_size);
+        }
+        seen.extend(entries);
+        if !truncated {
+            break;
+        }
+        let last = seen.last().expect("entries");
+        assert_eq!(xml_value(&text, "NextKeyMarker").as_ref(), Some(&last.key));
+        assert_eq!(
+            xml_value(&text, "NextVersionIdMarker").as_ref(),
+            Some(&last.version_id)
         );
+        markers = Some((last.key.clone(), last.version_id.clone()));
     }
+    (seen, pages)
+}
 
-    // The SDK, pages of 100 (aws-sdk-s3 has no paginator for ListObjectVersions: follow the
-    // markers as a client does). Versions and markers each keep their relative order.
+/// An SDK-listed version or delete marker: (key, version id, IsLatest).
+type Listed = (String, String, bool);
+
+/// Pages through ListObjectVersions of `bucket` with the SDK, 100 at a time, following the
+/// markers as a client does (aws-sdk-s3 has no paginator for it) and checking each page. The
+/// versions and the delete markers, each in listed order, and the number of pages.
+async fn page_versions_sdk(client: &Client, bucket: &str) -> (Vec<Listed>, Vec<Listed>, usize) {
     let mut versions: Vec<(String, String, bool)> = Vec::new();
     let mut markers: Vec<(String, String, bool)> = Vec::new();
     let mut next: Option<(String, String)> = None;
@@ -1557,7 +1570,7 @@ async fn list_object_versions_paginates_1500_versions() {
     loop {
         pages += 1;
         assert!(pages <= 100, "listing never ends");
-        let mut request = client.list_object_versions().bucket(&bucket).max_keys(100);
+        let mut request = client.list_object_versions().bucket(bucket).max_keys(100);
         if let Some((key, version_id)) = &next {
             request = request.key_marker(key).version_id_marker(version_id);
         }
@@ -1589,6 +1602,31 @@ async fn list_object_versions_paginates_1500_versions() {
                 .to_string(),
         ));
     }
+    (versions, markers, pages)
+}
+
+#[tokio::test]
+async fn list_object_versions_paginates_1500_versions() {
+    let Versioned(server, client, bucket) = Versioned::new("vmany").await;
+    let history = write_1505_versions(&client, &bucket).await;
+    let all = expected_listing(&history);
+    assert_eq!(all.len(), 1505);
+
+    // Raw pages of 7 and of the default 1000, following NextKeyMarker/NextVersionIdMarker.
+    for max_keys in [Some(7usize), None] {
+        let page_size = max_keys.unwrap_or(1000);
+        let (seen, pages) = page_versions_raw(&server, &bucket, max_keys, all.len()).await;
+        assert_eq!(pages, all.len().div_ceil(page_size), "page count");
+        assert_eq!(seen.len(), all.len(), "max-keys {max_keys:?}");
+        assert!(
+            seen == all,
+            "max-keys {max_keys:?}: pages differ from the full order"
+        );
+    }
+
+    // The SDK, pages of 100 (aws-sdk-s3 has no paginator for ListObjectVersions: follow the
+    // markers as a client does). Versions and markers each keep their relative order.
+    let (versions, markers, pages) = page_versions_sdk(&client, &bucket).await;
     assert_eq!(pages, 16);
     let want = |marker: bool| -> Vec<(String, String, bool)> {
         all.iter()
@@ -1600,32 +1638,81 @@ async fn list_object_versions_paginates_1500_versions() {
     assert!(markers == want(true), "SDK pages: delete markers differ");
 }
 
-#[tokio::test]
-async fn list_objects_show_only_current_versions() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vcur").await;
+/// Writes the keys of `list_objects_show_only_current_versions`: k0..k9, the odd ones ending
+/// deleted (a marker is latest), the even ones with two versions; and `restored`, deleted and
+/// restored by removing its marker.
+async fn write_current_and_deleted_keys(client: &Client, bucket: &str) {
     // k0..k9: odd keys end deleted (a marker is latest), even keys have two versions.
     for i in 0..10 {
         let key = format!("k{i}");
-        put_version(&client, &bucket, &key, format!("{key} old").as_bytes()).await;
+        put_version(client, bucket, &key, format!("{key} old").as_bytes()).await;
         if i % 2 == 1 {
-            add_delete_marker(&client, &bucket, &key).await;
+            add_delete_marker(client, bucket, &key).await;
         } else {
-            put_version(&client, &bucket, &key, format!("{key} current").as_bytes()).await;
+            put_version(client, bucket, &key, format!("{key} current").as_bytes()).await;
         }
     }
     // A key deleted and then restored by removing its marker.
-    put_version(&client, &bucket, "restored", b"restored").await;
-    let marker = add_delete_marker(&client, &bucket, "restored").await;
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("restored")
-        .version_id(&marker)
-        .send()
+    put_version(client, bucket, "restored", b"restored").await;
+    let marker = add_delete_marker(client, bucket, "restored").await;
+    delete_by_id(client, bucket, "restored", &marker)
         .await
         .expect("DELETE marker");
+}
+
+/// The keys of `bucket` through the ListObjectsV2 paginator, two a page.
+async fn page_keys_v2_by_two(client: &Client, bucket: &str) -> Vec<String> {
+    let mut paginated = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .max_keys(2)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("ListObjectsV2 page");
+        assert!(page.contents().len() <= 2);
+        paginated.extend(
+            page.contents()
+                .iter()
+                .map(|o| o.key().expect("Key").to_string()),
+        );
+    }
+    paginated
+}
+
+/// The keys of `bucket` through ListObjects (V1), two a page, following NextMarker (or the last
+/// key) for at most 20 pages; and the marker left when the listing did not end.
+async fn page_keys_v1_by_two(client: &Client, bucket: &str) -> (Vec<String>, Option<String>) {
+    let mut v1_keys: Vec<String> = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..20 {
+        let mut request = client.list_objects().bucket(bucket).max_keys(2);
+        if let Some(m) = &marker {
+            request = request.marker(m);
+        }
+        let out = request.send().await.expect("ListObjects page");
+        v1_keys.extend(
+            out.contents()
+                .iter()
+                .map(|o| o.key().expect("Key").to_string()),
+        );
+        if out.is_truncated() != Some(true) {
+            marker = None;
+            break;
+        }
+        marker = out
+            .next_marker()
+            .map(str::to_string)
+            .or_else(|| v1_keys.last().cloned());
+    }
+    (v1_keys, marker)
+}
+
+#[tokio::test]
+async fn list_objects_show_only_current_versions() {
+    let Versioned(_server, client, bucket) = Versioned::new("vcur").await;
+    write_current_and_deleted_keys(&client, &bucket).await;
     let want: Vec<String> = ["k0", "k2", "k4", "k6", "k8", "restored"]
         .iter()
         .map(|s| s.to_string())
@@ -1680,55 +1767,17 @@ async fn list_objects_show_only_current_versions() {
     assert_eq!(keys, want, "ListObjects V1");
 
     // Pages of two: deleted keys never show, nor break the pagination.
-    let mut paginated = Vec::new();
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(&bucket)
-        .max_keys(2)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.expect("ListObjectsV2 page");
-        assert!(page.contents().len() <= 2);
-        paginated.extend(
-            page.contents()
-                .iter()
-                .map(|o| o.key().expect("Key").to_string()),
-        );
-    }
+    let paginated = page_keys_v2_by_two(&client, &bucket).await;
     assert_eq!(paginated, want, "ListObjectsV2 paginator");
 
-    let mut v1_keys: Vec<String> = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..20 {
-        let mut request = client.list_objects().bucket(&bucket).max_keys(2);
-        if let Some(m) = &marker {
-            request = request.marker(m);
-        }
-        let out = request.send().await.expect("ListObjects page");
-        v1_keys.extend(
-            out.contents()
-                .iter()
-                .map(|o| o.key().expect("Key").to_string()),
-        );
-        if out.is_truncated() != Some(true) {
-            marker = None;
-            break;
-        }
-        marker = out
-            .next_marker()
-            .map(str::to_string)
-            .or_else(|| v1_keys.last().cloned());
-    }
+    let (v1_keys, marker) = page_keys_v1_by_two(&client, &bucket).await;
     assert!(marker.is_none(), "ListObjects V1 never ended");
     assert_eq!(v1_keys, want, "ListObjects V1 pages");
 }
 
 #[tokio::test]
 async fn delete_objects_with_version_ids() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vmulti").await;
+    let Versioned(server, client, bucket) = Versioned::new("vmulti").await;
     let other = versioned_bucket(&client, "vmulti2").await;
     let k1_v1 = put_version(&client, &bucket, "k1", b"k1 one").await;
     let k1_v2 = put_version(&client, &bucket, "k1", b"k1 two").await;
@@ -1799,19 +1848,14 @@ async fn delete_objects_with_version_ids() {
     record(&mut history, "k2", false, &k2_v1);
     record(&mut history, "k2", true, &k2_marker);
     record(&mut history, "k3", false, &k3_v1);
-    let (_, entries) = list_versions_raw(&server, &bucket, "").await;
-    assert_eq!(entries, expected_listing(&history));
+    assert_versions(&server, &bucket, &history, None).await;
     assert_eq!(get_bytes(&client, &bucket, "k1").await, b"k1 two");
     assert_eq!(
         get_bytes(&client, &bucket, "k3").await,
         b"k3 one",
         "removing the marker restored k3"
     );
-    let err = client
-        .get_object()
-        .bucket(&bucket)
-        .key("k2")
-        .send()
+    let err = get_latest(&client, &bucket, "k2")
         .await
         .expect_err("k2 is deleted");
     assert_sdk_error(&err, 404, "NoSuchKey");
@@ -1829,9 +1873,7 @@ async fn delete_objects_with_version_ids() {
 
 #[tokio::test]
 async fn delete_objects_with_malformed_version_id() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vmultibad").await;
+    let Versioned(_server, client, bucket) = Versioned::new("vmultibad").await;
     put_version(&client, &bucket, "k1", b"k1 one").await;
     let k1_v2 = put_version(&client, &bucket, "k1", b"k1 two").await;
     let object = |key: &str, version_id: &str| {
@@ -1876,9 +1918,7 @@ async fn delete_objects_with_malformed_version_id() {
 
 #[tokio::test]
 async fn conditional_get_per_version() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vcond").await;
+    let Versioned(server, client, bucket) = Versioned::new("vcond").await;
     let first = b"first version".to_vec();
     let second = b"second version".to_vec();
     let v1 = put_version(&client, &bucket, "k", &first).await;
@@ -1895,13 +1935,10 @@ async fn conditional_get_per_version() {
         ("if-none-match", &etag2, 200),
     ] {
         for method in ["GET", "HEAD"] {
-            let answer = Answer::read(
-                RawRequest::new(method, &path)
-                    .header(header, value)
-                    .send(&server)
-                    .await,
-            )
-            .await;
+            let answer = RawRequest::new(method, &path)
+                .header(header, value)
+                .answer(&server)
+                .await;
             assert_eq!(
                 answer.status,
                 want,
@@ -1968,11 +2005,51 @@ async fn conditional_get_per_version() {
     assert_eq!(got, second);
 }
 
+/// PutObjectTagging of version `version_id` of `k` (`what` names it in a failure); the version
+/// id S3 echoes.
+async fn tag_version(
+    client: &Client,
+    bucket: &str,
+    version_id: &str,
+    tags: &[(&str, &str)],
+    what: &str,
+) -> Option<String> {
+    let out = client
+        .put_object_tagging()
+        .bucket(bucket)
+        .key("k")
+        .version_id(version_id)
+        .tagging(tagging(tags))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectTagging {what}: {e:?}"));
+    out.version_id().map(str::to_string)
+}
+
+/// GetObjectTagging of `k` (the latest version, or `version_id`): the version id S3 echoes and
+/// the tags, sorted.
+async fn version_tags(
+    client: &Client,
+    bucket: &str,
+    version_id: Option<String>,
+) -> (Option<String>, Vec<(String, String)>) {
+    let out = client
+        .get_object_tagging()
+        .bucket(bucket)
+        .key("k")
+        .set_version_id(version_id)
+        .send()
+        .await
+        .expect("GetObjectTagging");
+    (
+        out.version_id().map(str::to_string),
+        sorted_tags(out.tag_set()),
+    )
+}
+
 #[tokio::test]
 async fn tagging_per_version() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vtag").await;
+    let Versioned(server, client, bucket) = Versioned::new("vtag").await;
     let v1 = client
         .put_object()
         .bucket(&bucket)
@@ -1987,20 +2064,7 @@ async fn tagging_per_version() {
         .to_string();
     let v2 = put_version(&client, &bucket, "k", b"two").await;
 
-    let tags_of = |version_id: Option<String>| {
-        let request = client
-            .get_object_tagging()
-            .bucket(&bucket)
-            .key("k")
-            .set_version_id(version_id);
-        async move {
-            let out = request.send().await.expect("GetObjectTagging");
-            (
-                out.version_id().map(str::to_string),
-                sorted_tags(out.tag_set()),
-            )
-        }
-    };
+    let tags_of = |version_id: Option<String>| version_tags(&client, &bucket, version_id);
 
     // Current version (v2) has no tags; v1 keeps its own.
     assert_eq!(tags_of(None).await, (Some(v2.clone()), vec![]));
@@ -2010,26 +2074,10 @@ async fn tagging_per_version() {
     );
 
     // PutObjectTagging on one version leaves the other alone.
-    let out = client
-        .put_object_tagging()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v2)
-        .tagging(tagging(&[("gen", "2"), ("extra", "x")]))
-        .send()
-        .await
-        .expect("PutObjectTagging v2");
-    assert_eq!(out.version_id(), Some(v2.as_str()));
-    let out = client
-        .put_object_tagging()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v1)
-        .tagging(tagging(&[("color", "blue")]))
-        .send()
-        .await
-        .expect("PutObjectTagging v1");
-    assert_eq!(out.version_id(), Some(v1.as_str()));
+    let echoed = tag_version(&client, &bucket, &v2, &[("gen", "2"), ("extra", "x")], "v2").await;
+    assert_eq!(echoed.as_deref(), Some(v2.as_str()));
+    let echoed = tag_version(&client, &bucket, &v1, &[("color", "blue")], "v1").await;
+    assert_eq!(echoed.as_deref(), Some(v1.as_str()));
     assert_eq!(
         tags_of(Some(v1.clone())).await,
         (Some(v1.clone()), sorted_pairs(&[("color", "blue")]))
@@ -2075,12 +2123,7 @@ async fn tagging_per_version() {
     // Tags of a version stay with it when a newer version is added and removed.
     let v3 = put_version(&client, &bucket, "k", b"three").await;
     assert_eq!(tags_of(None).await, (Some(v3.clone()), vec![]));
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("k")
-        .version_id(&v3)
-        .send()
+    delete_by_id(&client, &bucket, "k", &v3)
         .await
         .expect("DELETE v3");
     assert_eq!(
@@ -2091,9 +2134,7 @@ async fn tagging_per_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_keep_every_version() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vconc").await;
+    let Versioned(_server, client, bucket) = Versioned::new("vconc").await;
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
     let mut tasks = Vec::new();
     for i in 0..16 {
@@ -2117,12 +2158,7 @@ async fn concurrent_puts_keep_every_version() {
     }
     assert_eq!(written.len(), 16);
 
-    let out = client
-        .list_object_versions()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("ListObjectVersions");
+    let out = list_versions(&client, &bucket, |r| r, "ListObjectVersions").await;
     assert!(out.delete_markers().is_empty());
     let listed: Vec<(String, bool)> = out
         .versions()
@@ -2150,11 +2186,7 @@ async fn concurrent_puts_keep_every_version() {
     assert_eq!(latest[0], &listed[0].0, "the latest is listed first");
 
     // GET answers the latest version's content and id.
-    let out = client
-        .get_object()
-        .bucket(&bucket)
-        .key("contended")
-        .send()
+    let out = get_latest(&client, &bucket, "contended")
         .await
         .expect("GetObject");
     assert_eq!(out.version_id(), Some(latest[0].as_str()));
@@ -2277,9 +2309,7 @@ async fn put_near_identical_versions(
 
 #[tokio::test]
 async fn versions_share_chunks() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vchunks").await;
+    let Versioned(server, client, bucket) = Versioned::new("vchunks").await;
     let chunks = server_data_dir(&server).join("chunks").join("hot");
     let size = NEAR_IDENTICAL_SIZE;
     let (ids, bodies) = put_near_identical_versions(&client, &bucket, "big").await;
@@ -2305,21 +2335,14 @@ async fn versions_share_chunks() {
 
 #[tokio::test]
 async fn deleting_versions_frees_exactly_unreferenced_chunks() {
-    let server = Server::start();
-    let client = server.client();
-    let bucket = versioned_bucket(&client, "vfree").await;
+    let Versioned(server, client, bucket) = Versioned::new("vfree").await;
     let chunks = server_data_dir(&server).join("chunks").join("hot");
     let (ids, bodies) = put_near_identical_versions(&client, &bucket, "big").await;
     let (files, stored) = dir_usage(&chunks);
     assert!(files > 0, "chunk files under {}", chunks.display());
 
     // Deleting the base frees nothing: every one of its chunks is used by other versions.
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("big")
-        .version_id(&ids[0])
-        .send()
+    delete_by_id(&client, &bucket, "big", &ids[0])
         .await
         .expect("DELETE base version");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -2336,12 +2359,7 @@ async fn deleting_versions_frees_exactly_unreferenced_chunks() {
     }
 
     // Deleting version 5 frees the chunk only it references.
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("big")
-        .version_id(&ids[5])
-        .send()
+    delete_by_id(&client, &bucket, "big", &ids[5])
         .await
         .expect("DELETE version 5");
     let (files_after, stored_after) = wait_for_usage(&chunks, |(_, b)| b < stored).await;
@@ -2362,12 +2380,7 @@ async fn deleting_versions_frees_exactly_unreferenced_chunks() {
     // Deleting every version leaves no chunk.
     for (i, id) in ids.iter().enumerate().skip(1) {
         if i != 5 {
-            client
-                .delete_object()
-                .bucket(&bucket)
-                .key("big")
-                .version_id(id)
-                .send()
+            delete_by_id(&client, &bucket, "big", id)
                 .await
                 .expect("DELETE version");
         }
