@@ -177,6 +177,23 @@ struct GateState {
     failed: Option<io::Error>,
 }
 
+/// Data directories are created 0700: only the server's user can list or enter them.
+pub(crate) fn private_dir_all(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+/// Data files are created 0600 (truncating one that exists): only the server's user reads them.
+pub(crate) fn private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
 impl ChunkStore {
     /// Opens (creating if needed) the chunk directories. `sync` makes every chunk durable before
     /// `write` returns (file and directory fsync).
@@ -186,9 +203,9 @@ impl ChunkStore {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| data_dir.join("chunks").join("cold"));
         let tmp = data_dir.join("tmp");
-        fs::create_dir_all(&hot)?;
-        fs::create_dir_all(&cold)?;
-        fs::create_dir_all(&tmp)?;
+        private_dir_all(&hot)?;
+        private_dir_all(&cold)?;
+        private_dir_all(&tmp)?;
         Ok(Self {
             hot,
             cold,
@@ -301,7 +318,7 @@ impl ChunkStore {
             .tmp
             .join(format!("{}.{}.{}", hash.to_hex(), std::process::id(), seq));
         let result = (|| -> io::Result<()> {
-            let mut f = File::create(&tmp_path)?;
+            let mut f = private_file(&tmp_path)?;
             f.write_all(data)?;
             if sync {
                 f.sync_data()?;
@@ -313,7 +330,7 @@ impl ChunkStore {
                 .parent()
                 .ok_or_else(|| io::Error::other("chunk path"))?;
             if !parent.is_dir() {
-                fs::create_dir_all(parent)?;
+                private_dir_all(parent)?;
                 if sync {
                     // Make the new directory entries durable too.
                     if let Some(grand) = parent.parent() {

@@ -143,7 +143,30 @@ pub struct RecoveryReport {
 impl Store {
     /// Opens the store at `config.data_dir`, creating it if needed, and runs start-up recovery.
     pub fn open(config: StoreConfig) -> Result<(Self, RecoveryReport)> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        // The data directory is the server's alone (0700, also when it existed), and so is the
+        // metadata database (0600; SQLite gives its WAL and shared-memory files the database's
+        // mode).
+        crate::chunks::private_dir_all(&config.data_dir)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let db_file = config.data_dir.join("meta.db");
+        if !db_file.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&db_file)?;
+        }
+        for name in ["meta.db", "meta.db-wal", "meta.db-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let path = config.data_dir.join(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
         let sync = config.durability == Durability::Full;
         let chunks = ChunkStore::open(&config.data_dir, config.cold_dir.as_deref(), sync)?;
         let db_path = config.data_dir.join("meta.db");

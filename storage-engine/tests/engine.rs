@@ -1051,3 +1051,36 @@ proptest! {
         }
     }
 }
+
+// Issue 14: data files and directories were created with the umask's modes (0644/0755), readable
+// by every user of the machine.
+#[test]
+fn data_files_are_0600_and_directories_0700() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = open(&data);
+    store.create_bucket("b", "us-east-1").unwrap();
+    put(&store, "b", "big", &bytes(7, 3 << 20));
+    put(&store, "b", "small", b"tiny");
+    let mut files = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            files += 1;
+        }
+    }
+    // The database, its WAL and shared memory, and at least one chunk file were checked.
+    assert!(files >= 4, "{files} files");
+    assert!(data.join("meta.db-wal").exists());
+}
