@@ -449,6 +449,7 @@ const PER_DESTINATION: usize = 3;
 /// to a pool of carrier threads, at most [`PER_DESTINATION`] at a time per destination.
 pub struct ReplicationWorker {
     trigger: std::sync::mpsc::Sender<Msg>,
+    carriers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Counters.
     pub stats: Arc<ReplicationWorkerStats>,
 }
@@ -466,6 +467,8 @@ enum Msg {
     Wake,
     /// A carrier finished an entry (carried, or failed and rescheduled).
     Done { id: i64, destination: String },
+    /// Stop dispatching (the carriers end once they finish what they carry).
+    Stop,
 }
 
 impl ReplicationWorker {
@@ -487,9 +490,10 @@ impl ReplicationWorker {
         });
         let (job_tx, job_rx) = std::sync::mpsc::channel::<QueueEntry>();
         let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
+        let mut carriers = Vec::with_capacity(WORKERS + 1);
         for n in 0..WORKERS {
             let (ctx, job_rx, done) = (ctx.clone(), job_rx.clone(), tx.clone());
-            std::thread::Builder::new()
+            let carrier = std::thread::Builder::new()
                 .name(format!("strata-replication-{n}"))
                 .spawn(move || loop {
                     let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -503,18 +507,23 @@ impl ReplicationWorker {
                         return;
                     }
                 })?;
+            carriers.push(carrier);
         }
-        std::thread::Builder::new()
+        let dispatcher = std::thread::Builder::new()
             .name("strata-replication".into())
             .spawn(move || {
                 let mut d = Dispatcher::default();
                 loop {
                     match rx.recv_timeout(poll) {
+                        Ok(Msg::Stop) => return,
                         Ok(msg) => d.hear(msg),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                     }
                     while let Ok(msg) = rx.try_recv() {
+                        if matches!(msg, Msg::Stop) {
+                            return;
+                        }
                         d.hear(msg);
                     }
                     if let Err(e) = d.dispatch(&ctx, &job_tx) {
@@ -522,7 +531,23 @@ impl ReplicationWorker {
                     }
                 }
             })?;
-        Ok(Self { trigger: tx, stats })
+        carriers.push(dispatcher);
+        Ok(Self {
+            trigger: tx,
+            carriers: std::sync::Mutex::new(carriers),
+            stats,
+        })
+    }
+
+    /// Stops the worker: nothing new is dispatched, entries being carried finish (a carrier
+    /// waits at most its destination's timeouts); returns once every thread has ended. Entries
+    /// not carried stay queued for the next start.
+    pub fn stop(&self) {
+        let _ = self.trigger.send(Msg::Stop);
+        let threads = std::mem::take(&mut *self.carriers.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 
     /// Asks for a round now.

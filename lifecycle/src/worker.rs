@@ -369,6 +369,8 @@ pub fn explain(
 /// The background worker: a thread that runs a pass every `interval`, or at once when asked.
 pub struct LifecycleWorker {
     trigger: std::sync::mpsc::Sender<Option<String>>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     last: Arc<Mutex<Option<PassReport>>>,
     /// Counters.
     pub stats: Arc<WorkerStats>,
@@ -381,7 +383,9 @@ impl LifecycleWorker {
         let stats = Arc::new(WorkerStats::default());
         let last = Arc::new(Mutex::new(None));
         let (stats2, last2) = (stats.clone(), last.clone());
-        std::thread::Builder::new()
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stopping.clone();
+        let thread = std::thread::Builder::new()
             .name("strata-lifecycle".into())
             .spawn(move || loop {
                 let bucket = match rx.recv_timeout(interval) {
@@ -389,6 +393,9 @@ impl LifecycleWorker {
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 };
+                if stop2.load(Ordering::Acquire) {
+                    return;
+                }
                 match run_pass(&store, &clock, bucket.as_deref()) {
                     Ok(report) => {
                         stats2.passes.fetch_add(1, Ordering::Relaxed);
@@ -408,9 +415,22 @@ impl LifecycleWorker {
             })?;
         Ok(Self {
             trigger: tx,
+            stopping,
+            thread: Mutex::new(Some(thread)),
             last,
             stats,
         })
+    }
+
+    /// Stops the worker: a pass in progress finishes, no other starts; returns once the thread
+    /// has ended.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.trigger.send(None);
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 
     /// Asks for a pass now (over one bucket, or all).

@@ -259,6 +259,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
+    let app_state = state.clone();
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
@@ -280,5 +281,20 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!("strata listening on http://{addr}");
         }
         server.run().await.map_err(|e| e.to_string())
-    })
+    })?;
+    shut_down(&app_state)
+}
+
+/// After the HTTP server stopped (SIGTERM or SIGINT: actix stops accepting, lets in-flight
+/// requests finish for up to 30 s, then returns): stops the background workers and empties the
+/// WAL into the database, so the next start replays nothing.
+fn shut_down(state: &app::AppState) -> Result<(), String> {
+    state.lifecycle.stop();
+    state.replication.stop();
+    state
+        .store
+        .checkpoint()
+        .map_err(|e| format!("cannot flush the metadata database: {e}"))?;
+    tracing::info!("shut down cleanly");
+    Ok(())
 }

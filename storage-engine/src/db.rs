@@ -217,6 +217,9 @@ type Job = Box<dyn FnOnce(&Connection) -> JobOutcome + Send>;
 
 enum Message {
     Write(Job),
+    /// Copy the WAL into the database and truncate it (outside any transaction); the reply says
+    /// how it went.
+    Checkpoint(std::sync::mpsc::SyncSender<Result<()>>),
     /// Re-check these chunks and delete their files if nothing references or pins them.
     Collect(Vec<ChunkHash>),
 }
@@ -343,6 +346,18 @@ impl Writer {
         })
     }
 
+    /// Writes everything committed into the database file and empties the WAL, so that the next
+    /// open has nothing to replay (a clean shutdown's last step).
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        let (reply_tx, reply_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+        self.tx
+            .as_ref()
+            .ok_or(Error::Unavailable)?
+            .send(Message::Checkpoint(reply_tx))
+            .map_err(|_| Error::Unavailable)?;
+        reply_rx.recv().map_err(|_| Error::Unavailable)?
+    }
+
     /// Asks the writer to re-check chunks whose deletion was deferred by a pin.
     pub(crate) fn collect(&self, hashes: Vec<ChunkHash>) {
         if hashes.is_empty() {
@@ -370,14 +385,17 @@ fn writer_loop(conn: Connection, rx: Receiver<Message>, collect: CollectFn) {
     while let Ok(first) = rx.recv() {
         let mut jobs = Vec::new();
         let mut to_check = Vec::new();
+        let mut checkpoints = Vec::new();
         match first {
             Message::Write(job) => jobs.push(job),
             Message::Collect(h) => to_check.extend(h),
+            Message::Checkpoint(reply) => checkpoints.push(reply),
         }
-        while jobs.len() < MAX_GROUP {
+        while jobs.len() < MAX_GROUP && checkpoints.is_empty() {
             match rx.try_recv() {
                 Ok(Message::Write(job)) => jobs.push(job),
                 Ok(Message::Collect(h)) => to_check.extend(h),
+                Ok(Message::Checkpoint(reply)) => checkpoints.push(reply),
                 Err(_) => break,
             }
         }
@@ -388,6 +406,18 @@ fn writer_loop(conn: Connection, rx: Receiver<Message>, collect: CollectFn) {
             to_check.sort();
             to_check.dedup();
             collect(&conn, &to_check);
+        }
+        for reply in checkpoints {
+            let done = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+                .map_err(Error::from)
+                .and_then(|busy| match busy {
+                    0 => Ok(()),
+                    _ => Err(Error::Io(std::io::Error::other(
+                        "the WAL checkpoint was blocked by a reader",
+                    ))),
+                });
+            let _ = reply.send(done);
         }
     }
 }

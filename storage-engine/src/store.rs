@@ -474,6 +474,12 @@ impl Store {
         })
     }
 
+    /// Copies everything committed into the database file and empties its WAL, so the next
+    /// open replays nothing (the last step of a clean shutdown).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.inner.writer.checkpoint()
+    }
+
     /// Counts for metrics.
     pub fn stats(&self) -> Result<StoreStats> {
         self.inner.readers.with(|conn| {

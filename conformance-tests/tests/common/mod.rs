@@ -283,6 +283,30 @@ impl Server {
         }
     }
 
+    /// Sends the server SIGTERM, as a service manager stops it, and waits up to `within` for it to
+    /// exit; returns its exit status and leaves it down until [`Server::start_again`].
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("terminate: the server is not running");
+        let sent = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not exit within {within:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts a stopped server again on the same data directory, with the same options (so on
     /// the same port if [`ServerOptions::port`] is set).
     pub fn start_again(&mut self) {

@@ -105,3 +105,26 @@ async fn acknowledged_writes_survive_kill_9() {
     assert_eq!(get_bytes(&client, &bucket, "after").await, b"after restart");
     assert_eq!(get_bytes(&client, &bucket, "small").await, small);
 }
+
+// Issue 14: SIGTERM left the background workers running and the WAL unflushed, so every start
+// after a clean stop had a WAL to replay.
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly_and_the_next_start_replays_nothing() {
+    let mut server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "sigterm").await;
+    let big = random_bytes(3 * 1024 * 1024, 41);
+    put(&client, &bucket, "big", &big).await;
+    put(&client, &bucket, "small", b"small").await;
+    let status = server.terminate(std::time::Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}: {}", server.log_tail());
+    assert!(server.log_tail().contains("shut down cleanly"), "{}", server.log_tail());
+    let wal = server.data_dir().join("meta.db-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "WAL left after a clean stop");
+
+    server.start_again();
+    let client = server.client();
+    assert_eq!(get_bytes(&client, &bucket, "big").await, big);
+    assert_eq!(get_bytes(&client, &bucket, "small").await, b"small");
+}
