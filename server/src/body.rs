@@ -564,7 +564,10 @@ mod tests {
 
     fn headers(name: &'static str, value: &'static str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
         h
     }
 

@@ -180,7 +180,10 @@ struct GateState {
 /// Data directories are created 0700: only the server's user can list or enter them.
 pub(crate) fn private_dir_all(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }
 
 /// Data files are created 0600 (truncating one that exists): only the server's user reads them.

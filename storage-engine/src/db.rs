@@ -409,7 +409,9 @@ fn writer_loop(conn: Connection, rx: Receiver<Message>, collect: CollectFn) {
         }
         for reply in checkpoints {
             let done = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map_err(Error::from)
                 .and_then(|busy| match busy {
                     0 => Ok(()),

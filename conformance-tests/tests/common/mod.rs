@@ -286,7 +286,10 @@ impl Server {
     /// Sends the server SIGTERM, as a service manager stops it, and waits up to `within` for it to
     /// exit; returns its exit status and leaves it down until [`Server::start_again`].
     pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("terminate: the server is not running");
+        let mut child = self
+            .child
+            .take()
+            .expect("terminate: the server is not running");
         let sent = std::process::Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())

@@ -45,15 +45,15 @@ async fn attributes_of_a_single_part_object() {
         .await
         .expect("GetObjectAttributes");
     // The ETag comes without quotes in this operation.
-    assert_eq!(
-        out.e_tag(),
-        put_out.e_tag().map(|e| e.trim_matches('"'))
-    );
+    assert_eq!(out.e_tag(), put_out.e_tag().map(|e| e.trim_matches('"')));
     assert_eq!(out.object_size(), Some(3000));
     assert_eq!(out.storage_class(), Some(&StorageClass::StandardIa));
     let checksum = out.checksum().expect("Checksum");
     assert_eq!(checksum.checksum_sha256(), put_out.checksum_sha256());
-    assert!(out.object_parts().is_none(), "one-piece object has no parts");
+    assert!(
+        out.object_parts().is_none(),
+        "one-piece object has no parts"
+    );
     assert!(out.last_modified().is_some());
     assert!(out.version_id().is_none());
 
@@ -141,7 +141,11 @@ async fn attributes_page_the_parts_of_a_multipart_object() {
         .bucket(&bucket)
         .key(key)
         .upload_id(&upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
         .send()
         .await
         .expect("CompleteMultipartUpload");
@@ -161,7 +165,10 @@ async fn attributes_page_the_parts_of_a_multipart_object() {
         first.e_tag(),
         completed.e_tag().map(|e| e.trim_matches('"'))
     );
-    assert_eq!(first.object_size(), Some(sizes.iter().sum::<usize>() as i64));
+    assert_eq!(
+        first.object_size(),
+        Some(sizes.iter().sum::<usize>() as i64)
+    );
     assert_eq!(
         first.checksum().and_then(|c| c.checksum_crc32()),
         completed.checksum_crc32()
@@ -192,7 +199,10 @@ async fn attributes_page_the_parts_of_a_multipart_object() {
         .iter()
         .map(|p| (p.part_number(), p.size(), p.checksum_crc32()))
         .collect();
-    assert_eq!(listed, vec![(Some(3), Some(1234), Some(part_sums[2].as_str()))]);
+    assert_eq!(
+        listed,
+        vec![(Some(3), Some(1234), Some(part_sums[2].as_str()))]
+    );
 }
 
 // Issue 18: GetObjectAttributes was answered 501 NotImplemented.
@@ -251,5 +261,8 @@ async fn attributes_of_versions_and_delete_markers() {
     )
     .await;
     answer.assert_error(404, "NoSuchKey");
-    assert_eq!(answer.header("x-amz-delete-marker").as_deref(), Some("true"));
+    assert_eq!(
+        answer.header("x-amz-delete-marker").as_deref(),
+        Some("true")
+    );
 }

@@ -13,13 +13,24 @@ use crate::common::{
 async fn list_buckets_pages_with_max_buckets_prefix_and_region() {
     let server = Server::start();
     let client = server.client();
-    let mut names: Vec<String> = (0..5).map(|i| format!("page-{i}-{}", bucket_name("b"))).collect();
+    let mut names: Vec<String> = (0..5)
+        .map(|i| format!("page-{i}-{}", bucket_name("b")))
+        .collect();
     names.push(bucket_name("other"));
     for name in &names {
-        client.create_bucket().bucket(name).send().await.expect("CreateBucket");
+        client
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("CreateBucket");
     }
     names.sort();
-    let paged: Vec<String> = names.iter().filter(|n| n.starts_with("page-")).cloned().collect();
+    let paged: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("page-"))
+        .cloned()
+        .collect();
 
     // Pages of two, by hand: each page but the last carries a ContinuationToken and echoes Prefix.
     let mut seen = Vec::new();
@@ -37,7 +48,11 @@ async fn list_buckets_pages_with_max_buckets_prefix_and_region() {
         pages += 1;
         assert_eq!(out.prefix(), Some("page-"));
         assert!(out.buckets().len() <= 2, "{:?}", out.buckets());
-        seen.extend(out.buckets().iter().filter_map(|b| b.name().map(str::to_owned)));
+        seen.extend(
+            out.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(str::to_owned)),
+        );
         match out.continuation_token() {
             Some(t) => token = Some(t.to_owned()),
             None => break,
@@ -52,27 +67,46 @@ async fn list_buckets_pages_with_max_buckets_prefix_and_region() {
     let mut stream = client.list_buckets().max_buckets(4).into_paginator().send();
     while let Some(page) = stream.next().await {
         let page = page.expect("ListBuckets paginated");
-        all.extend(page.buckets().iter().filter_map(|b| b.name().map(str::to_owned)));
+        all.extend(
+            page.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(str::to_owned)),
+        );
     }
     assert_eq!(all, names);
 
     // bucket-region: every bucket is in the server's region.
-    let out = client.list_buckets().bucket_region(server.region()).send().await.expect("region");
+    let out = client
+        .list_buckets()
+        .bucket_region(server.region())
+        .send()
+        .await
+        .expect("region");
     assert_eq!(out.buckets().len(), names.len());
     assert!(out.continuation_token().is_none());
-    let out = client.list_buckets().bucket_region("eu-west-3").send().await.expect("region");
+    let out = client
+        .list_buckets()
+        .bucket_region("eu-west-3")
+        .send()
+        .await
+        .expect("region");
     assert!(out.buckets().is_empty());
 
     for bad in ["0", "10001", "x"] {
         let answer = Answer::read(
-            RawRequest::new("GET", &format!("/?max-buckets={bad}")).send(&server).await,
+            RawRequest::new("GET", &format!("/?max-buckets={bad}"))
+                .send(&server)
+                .await,
         )
         .await;
         answer.assert_error(400, "InvalidArgument");
     }
-    let answer =
-        Answer::read(RawRequest::new("GET", "/?continuation-token=%21%21").send(&server).await)
-            .await;
+    let answer = Answer::read(
+        RawRequest::new("GET", "/?continuation-token=%21%21")
+            .send(&server)
+            .await,
+    )
+    .await;
     answer.assert_error(400, "InvalidArgument");
 }
 

@@ -3,9 +3,7 @@
 //! object integrity": checksums of multipart objects). CompleteMultipartUpload accepts it,
 //! HEAD and GET (with `x-amz-checksum-mode: ENABLED`) return it.
 
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
-};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use base64::Engine as _;
 use sha1::Digest as _;
 
@@ -82,7 +80,11 @@ async fn composite_sha_checksums_of_multipart_uploads() {
             .bucket(&bucket)
             .key(&key)
             .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build());
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done))
+                    .build(),
+            );
         let complete = match alg {
             ChecksumAlgorithm::Sha1 => complete.checksum_sha1(&composite),
             _ => complete.checksum_sha256(&composite),

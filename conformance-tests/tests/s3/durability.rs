@@ -117,8 +117,16 @@ async fn sigterm_shuts_down_cleanly_and_the_next_start_replays_nothing() {
     put(&client, &bucket, "big", &big).await;
     put(&client, &bucket, "small", b"small").await;
     let status = server.terminate(std::time::Duration::from_secs(20));
-    assert!(status.success(), "exit status {status:?}: {}", server.log_tail());
-    assert!(server.log_tail().contains("shut down cleanly"), "{}", server.log_tail());
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        server.log_tail()
+    );
+    assert!(
+        server.log_tail().contains("shut down cleanly"),
+        "{}",
+        server.log_tail()
+    );
     let wal = server.data_dir().join("meta.db-wal");
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     assert_eq!(wal_len, 0, "WAL left after a clean stop");

@@ -438,7 +438,10 @@ fn signed_chunks_before_the_last_are_at_least_8_kib() {
     let (body, _) = oracle_body(&[&small, b"tail"], None);
     let err = decode_whole(signed_mode(false, None), &body).unwrap_err();
     assert_eq!(err.code, S3ErrorCode::InvalidChunkSizeError);
-    assert_eq!(code(decode_bytewise(signed_mode(false, None), &body)), S3ErrorCode::InvalidChunkSizeError);
+    assert_eq!(
+        code(decode_bytewise(signed_mode(false, None), &body)),
+        S3ErrorCode::InvalidChunkSizeError
+    );
     // 8 KiB chunks and a short last one are fine, and so is a body of one short chunk.
     let exact = vec![b'a'; 8192];
     let (body, _) = oracle_body(&[&exact, &exact, b"tail"], None);

@@ -256,7 +256,12 @@ fn amz_headers(
 /// request.
 fn canonical_resources(parts: &RequestParts<'_>, query: &RawQuery<'_>) -> Vec<String> {
     let mut as_sent = String::with_capacity(parts.raw_path.len() + 32);
-    sigv2::push_canonical_resource(&mut as_sent, parts.virtual_host_bucket, parts.raw_path, query);
+    sigv2::push_canonical_resource(
+        &mut as_sent,
+        parts.virtual_host_bucket,
+        parts.raw_path,
+        query,
+    );
     let bare_bucket = parts.virtual_host_bucket.is_none()
         && parts.raw_path.len() > 1
         && !parts.raw_path[1..].contains('/');

@@ -113,12 +113,12 @@ pub async fn get_object_attributes(req: &S3Request) -> S3Result<HttpResponse> {
             .elem("NextPartNumberMarker", &last.to_string())
             .elem("MaxParts", &max_parts.to_string())
             .elem("IsTruncated", if truncated { "true" } else { "false" });
-        for i in first..last {
+        for (i, size) in sizes.iter().enumerate().take(last).skip(first) {
             w.open("Part").elem("PartNumber", &(i + 1).to_string());
             if let (Some(alg), Some(sum)) = (algorithm, sums.get(i)) {
                 w.elem(&format!("Checksum{alg}"), sum);
             }
-            w.elem("Size", &sizes[i].to_string()).close();
+            w.elem("Size", &size.to_string()).close();
         }
         w.close();
     }

@@ -5,7 +5,9 @@ use actix_web::HttpResponse;
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::request::{decode_token, encode_if, encode_token, parse_max_keys, url_encoding, OWNER_ID};
+use crate::request::{
+    decode_token, encode_if, encode_token, parse_max_keys, url_encoding, OWNER_ID,
+};
 use crate::xml::XmlWriter;
 
 /// ListObjects (V1) or ListObjectsV2.

@@ -497,7 +497,10 @@ mod tests {
             Some(ByteRange::From(u64::MAX, None))
         );
         assert_eq!(parse_range("bytes=+5-9"), None);
-        assert_eq!(resolve_range(&ByteRange::From(5, Some(u64::MAX)), 10), Ok((5, 9)));
+        assert_eq!(
+            resolve_range(&ByteRange::From(5, Some(u64::MAX)), 10),
+            Ok((5, 9))
+        );
         assert_eq!(resolve_range(&ByteRange::Suffix(u64::MAX), 10), Ok((0, 9)));
         assert_eq!(resolve_range(&ByteRange::From(u64::MAX, None), 10), Err(()));
         assert_eq!(resolve_range(&ByteRange::From(0, Some(99)), 10), Ok((0, 9)));
