@@ -73,10 +73,21 @@ pub fn tags_from_header(value: &str) -> S3Result<Vec<(String, String)>> {
 
 /// Parses `max-keys`: 0..=1000 kept, larger values capped at 1000 as S3 does.
 pub fn parse_max_keys(value: Option<&str>, name: &str) -> S3Result<usize> {
+    parse_capped(value, name, 1000, 1000)
+}
+
+/// Parses a non-negative count parameter or header (`default` when absent), capping it at `cap`
+/// as S3 caps `max-keys`, `max-parts` and `x-amz-max-parts`; anything else is `InvalidArgument`.
+pub fn parse_capped(
+    value: Option<&str>,
+    name: &str,
+    default: usize,
+    cap: usize,
+) -> S3Result<usize> {
     match value {
-        None => Ok(1000),
+        None => Ok(default),
         Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(n.min(1000) as usize),
+            Ok(n) if n >= 0 => Ok((n as u64).min(cap as u64) as usize),
             _ => Err(s3_error!(
                 InvalidArgument,
                 "Provided {name} not an integer or within integer range"

@@ -1105,6 +1105,26 @@ pub async fn upload_part(
         .to_string()
 }
 
+/// Starts a multipart upload whose parts carry `alg` checksums; returns its upload id.
+pub async fn create_upload_with_checksum(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    alg: aws_sdk_s3::types::ChecksumAlgorithm,
+) -> String {
+    client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .checksum_algorithm(alg)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateMultipartUpload of {bucket}/{key}: {e:?}"))
+        .upload_id()
+        .expect("upload id")
+        .to_owned()
+}
+
 /// The CompleteMultipartUpload document listing these (part number, ETag) pairs in order.
 pub fn completed_parts(parts: &[(i32, &str)]) -> aws_sdk_s3::types::CompletedMultipartUpload {
     use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};

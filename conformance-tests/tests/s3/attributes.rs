@@ -7,8 +7,8 @@ use aws_sdk_s3::types::{
 };
 
 use crate::common::{
-    assert_sdk_error, create_bucket, put, random_bytes, versioned_bucket, Answer, RawRequest,
-    Server, MIN_PART,
+    assert_sdk_error, create_bucket, create_upload_with_checksum, put, random_bytes,
+    versioned_bucket, Answer, RawRequest, Server, MIN_PART,
 };
 
 const ALL: [ObjectAttributes; 5] = [
@@ -100,17 +100,8 @@ async fn attributes_page_the_parts_of_a_multipart_object() {
     let bucket = create_bucket(&client, "attrs-mpu").await;
     let key = "parts";
     let sizes = [MIN_PART, MIN_PART, 1234];
-    let upload_id = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key(key)
-        .checksum_algorithm(ChecksumAlgorithm::Crc32)
-        .send()
-        .await
-        .expect("CreateMultipartUpload")
-        .upload_id()
-        .expect("upload id")
-        .to_owned();
+    let upload_id =
+        create_upload_with_checksum(&client, &bucket, key, ChecksumAlgorithm::Crc32).await;
     let mut done = Vec::new();
     let mut part_sums = Vec::new();
     for (i, size) in sizes.iter().enumerate() {

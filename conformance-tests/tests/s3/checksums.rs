@@ -7,7 +7,9 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUploa
 use base64::Engine as _;
 use sha1::Digest as _;
 
-use crate::common::{assert_sdk_error, create_bucket, random_bytes, Server, MIN_PART};
+use crate::common::{
+    assert_sdk_error, create_bucket, create_upload_with_checksum, random_bytes, Server, MIN_PART,
+};
 
 fn b64(raw: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
@@ -31,17 +33,7 @@ async fn composite_sha_checksums_of_multipart_uploads() {
     for alg in [ChecksumAlgorithm::Sha1, ChecksumAlgorithm::Sha256] {
         let key = format!("composite-{}", alg.as_str());
         let bodies = [random_bytes(MIN_PART, 11), random_bytes(777, 12)];
-        let upload_id = client
-            .create_multipart_upload()
-            .bucket(&bucket)
-            .key(&key)
-            .checksum_algorithm(alg.clone())
-            .send()
-            .await
-            .expect("CreateMultipartUpload")
-            .upload_id()
-            .expect("upload id")
-            .to_owned();
+        let upload_id = create_upload_with_checksum(&client, &bucket, &key, alg.clone()).await;
         let mut done = Vec::new();
         let mut raw_concat = Vec::new();
         for (i, body) in bodies.iter().enumerate() {
@@ -129,17 +121,8 @@ async fn composite_sha_checksums_of_multipart_uploads() {
     // A wrong composite value is BadDigest.
     let key = "wrong-composite";
     let body = random_bytes(100, 13);
-    let upload_id = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key(key)
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .send()
-        .await
-        .expect("CreateMultipartUpload")
-        .upload_id()
-        .expect("upload id")
-        .to_owned();
+    let upload_id =
+        create_upload_with_checksum(&client, &bucket, key, ChecksumAlgorithm::Sha256).await;
     let raw = digest(&ChecksumAlgorithm::Sha256, &body);
     let out = client
         .upload_part()

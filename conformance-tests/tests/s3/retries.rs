@@ -9,8 +9,8 @@
 use aws_sdk_s3::types::ChecksumAlgorithm;
 
 use crate::common::{
-    assert_sdk_error, completed_parts, create_bucket, create_upload, get_bytes, random_bytes,
-    upload_part, versioned_bucket, Server, MIN_PART,
+    assert_sdk_error, completed_parts, create_bucket, create_upload, create_upload_with_checksum,
+    get_bytes, random_bytes, upload_part, versioned_bucket, Server, MIN_PART,
 };
 
 // Issue 18: a CompleteMultipartUpload retried after it succeeded was refused with NoSuchUpload.
@@ -103,17 +103,8 @@ async fn retried_completion_reports_the_same_checksum() {
     let client = server.client();
     let bucket = create_bucket(&client, "retry-sum").await;
     let key = "summed";
-    let upload_id = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key(key)
-        .checksum_algorithm(ChecksumAlgorithm::Crc32)
-        .send()
-        .await
-        .expect("CreateMultipartUpload")
-        .upload_id()
-        .expect("upload id")
-        .to_owned();
+    let upload_id =
+        create_upload_with_checksum(&client, &bucket, key, ChecksumAlgorithm::Crc32).await;
     let body = random_bytes(1000, 3);
     let part = client
         .upload_part()

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use crate::app::S3Request;
 use crate::error::S3Result;
 use crate::handlers::http_date;
-use crate::request::version_param;
+use crate::request::{parse_capped, version_param};
 use crate::s3_error;
 use crate::versions::load_readable;
 use crate::xml::XmlWriter;
@@ -58,30 +58,19 @@ fn wanted(req: &S3Request) -> S3Result<Wanted> {
     Ok(w)
 }
 
-/// An integer header in `0..=max` (absent: `default`).
-fn int_header(req: &S3Request, name: &'static str, default: usize, max: usize) -> S3Result<usize> {
-    match req.header(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if n >= 0 => Ok((n as u64).min(max as u64) as usize),
-            _ => Err(s3_error!(
-                InvalidArgument,
-                "Provided {name} not an integer or within integer range"
-            )
-            .with_extra("ArgumentName", name)
-            .with_extra("ArgumentValue", v)),
-        },
-    }
-}
-
 /// GetObjectAttributes.
 pub async fn get_object_attributes(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
     let key = req.key()?.to_owned();
     let version_id = version_param(req)?;
     let wanted = wanted(req)?;
-    let max_parts = int_header(req, "x-amz-max-parts", 1000, 1000)?;
-    let marker = int_header(req, "x-amz-part-number-marker", 0, 10_000)?;
+    let max_parts = parse_capped(req.header("x-amz-max-parts"), "x-amz-max-parts", 1000, 1000)?;
+    let marker = parse_capped(
+        req.header("x-amz-part-number-marker"),
+        "x-amz-part-number-marker",
+        0,
+        10_000,
+    )?;
     let handle = load_readable(req.store(), &bucket, &key, version_id).await?;
     let v = &handle.version;
 
