@@ -157,6 +157,17 @@ named_enum!(StorageClass, "storage class", exact, {
     AwsBackupLowCostWarm => "AWS_BACKUP_LOW_COST_WARM",
 });
 
+/// The archive classes (those `StorageClass::is_archive` names) as an SQL list literal. The
+/// schema's partial index on versions still to archive and the query that reads it both spell
+/// the condition with it: SQLite uses a partial index only when the query repeats its condition
+/// word for word, so it has to be a literal (`concat!`), and a unit test holds it to `is_archive`.
+macro_rules! archive_classes_sql {
+    () => {
+        "('GLACIER', 'DEEP_ARCHIVE')"
+    };
+}
+pub(crate) use archive_classes_sql;
+
 impl StorageClass {
     /// Whether the class keeps its bytes in the archive tier (unreadable until restored).
     pub fn is_archive(self) -> bool {
@@ -276,6 +287,34 @@ named_enum!(ChecksumType, "checksum type", exact, {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sql_list_of_archive_classes_is_what_is_archive_names() {
+        let list = archive_classes_sql!();
+        let mut in_sql: Vec<StorageClass> = list
+            .strip_prefix('(')
+            .and_then(|l| l.strip_suffix(')'))
+            .expect("a parenthesised list")
+            .split(',')
+            .map(|name| {
+                let name = name
+                    .trim()
+                    .strip_prefix('\'')
+                    .and_then(|n| n.strip_suffix('\''));
+                name.expect("a quoted name")
+                    .parse()
+                    .expect("a storage class")
+            })
+            .collect();
+        let mut archive: Vec<StorageClass> = StorageClass::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.is_archive())
+            .collect();
+        in_sql.sort_by_key(|c| c.as_str());
+        archive.sort_by_key(|c| c.as_str());
+        assert_eq!(in_sql, archive);
+    }
 
     fn round_trip<T>(all: &[T])
     where

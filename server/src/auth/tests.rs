@@ -827,30 +827,3 @@ fn sigv2_with_x_amz_date_signs_an_empty_date_line() {
         .run_with(&v2_config(), datetime!(2007-03-27 19:36:42 UTC))
         .is_ok());
 }
-
-#[test]
-fn query_and_path_encoding_helpers() {
-    let mut s = String::new();
-    uri_encode_into(&mut s, "a b/c~d+é".as_bytes(), true);
-    assert_eq!(s, "a%20b/c~d%2B%C3%A9");
-    assert_eq!(percent_decode("a%2Fb%zz%4", false), b"a/b%zz%4");
-    assert_eq!(percent_decode("a+b", true), b"a b");
-    assert_eq!(percent_decode("a+b", false), b"a+b");
-    assert_eq!(
-        parse_amz_date("20130524T000000Z"),
-        Some(datetime!(2013-05-24 00:00:00 UTC))
-    );
-    assert_eq!(parse_amz_date("2013-05-24T00:00:00Z"), None);
-    assert_eq!(
-        parse_http_date("Tue, 27 Mar 2007 19:36:42 +0000"),
-        Some(datetime!(2007-03-27 19:36:42 UTC))
-    );
-    assert_eq!(
-        parse_http_date("Tue, 27 Mar 2007 19:36:42 GMT"),
-        Some(datetime!(2007-03-27 19:36:42 UTC))
-    );
-    assert_eq!(
-        format_amz_date(datetime!(2013-05-24 01:02:03 UTC)),
-        "20130524T010203Z"
-    );
-}
