@@ -58,6 +58,7 @@ pub enum S3ErrorCode {
     RestoreAlreadyInProgress,
     SignatureDoesNotMatch,
     SlowDown,
+    ServiceUnavailable,
     XAmzContentSHA256Mismatch,
     /// A chunk of a signed aws-chunked body other than the last is under 8 KiB.
     InvalidChunkSizeError,
@@ -118,6 +119,7 @@ impl S3ErrorCode {
             Self::RestoreAlreadyInProgress => "RestoreAlreadyInProgress",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::SlowDown => "SlowDown",
+            Self::ServiceUnavailable => "ServiceUnavailable",
             Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             Self::InvalidChunkSizeError => "InvalidChunkSizeError",
         }
@@ -177,7 +179,7 @@ impl S3ErrorCode {
             Self::InvalidRange | Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            Self::SlowDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SlowDown | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -339,6 +341,16 @@ impl From<strata_storage::Error> for S3Error {
                 "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.",
             ),
             E::Invalid(m) => Self::new(S3ErrorCode::InvalidArgument, m),
+            // S3 has no "disk full" (its capacity never runs out); a write it cannot take now is
+            // 503, which every SDK retries with backoff, so a client resumes once space is freed.
+            // The response says why; the path and OS error stay in the log.
+            E::StorageFull(detail) => {
+                tracing::warn!(%detail, "a write failed: the data file system is full");
+                Self::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "The server has no space left to store this write; nothing of it was stored. Reads go on; retry once space is freed.",
+                )
+            }
             // Internal failures (corruption, I/O, a write that kept conflicting): logged, and
             // the client sees only InternalError's generic message.
             other @ (E::Conflict(_)
@@ -346,6 +358,7 @@ impl From<strata_storage::Error> for S3Error {
             | E::CorruptChunk(_)
             | E::Io(_)
             | E::Db(_)
+            | E::InUse(_)
             | E::Unavailable) => Self::internal(other),
         }
     }

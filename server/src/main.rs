@@ -56,6 +56,25 @@ enum Command {
     Replication(replication_cli::ReplicationCommand),
     /// Measure an S3 endpoint's throughput and latency (any S3 endpoint, not only Strata).
     Bench(strata_bench::BenchArgs),
+    /// Verify a stopped server's data directory: every chunk against its hash, every reference
+    /// count, every version's and part's chunk list, the statistics and the queues. Exit status:
+    /// 0 nothing wrong, 1 problems found and all repaired (--repair), 2 problems left, 3 the
+    /// check could not run.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Data directory of a stopped server.
+    #[arg(long, default_value = "./data", env = "STRATA_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Directory of the cold tier, when the server was given one.
+    #[arg(long, env = "STRATA_COLD_DIR")]
+    cold_dir: Option<PathBuf>,
+    /// Move what is wrong to DATA_DIR/quarantine (files, and the names of removed versions and
+    /// uploads) and rewrite wrong counters; then check again.
+    #[arg(long)]
+    repair: bool,
 }
 
 /// How log lines are written.
@@ -151,6 +170,7 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
     }
     let result = match cli.command {
+        Command::Check(args) => return check(args),
         Command::Serve(args) => serve(args),
         Command::Bench(args) => strata_bench::run(args),
         Command::Lifecycle(cmd) => lifecycle_cli::run(cmd),
@@ -162,6 +182,46 @@ fn main() -> ExitCode {
             eprintln!("strata: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `strata check`: prints each problem and what a repair did, then a summary line.
+fn check(args: CheckArgs) -> ExitCode {
+    let opts = strata_storage::CheckOptions {
+        data_dir: args.data_dir,
+        cold_dir: args.cold_dir,
+        repair: args.repair,
+    };
+    let report = match strata_storage::check(&opts) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("strata: cannot check {}: {e}", opts.data_dir.display());
+            return ExitCode::from(3);
+        }
+    };
+    for line in &report.repaired {
+        println!("repaired: {line}");
+    }
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    let left = report.problems.len();
+    println!(
+        "checked {} chunk files ({} bytes), {} versions, {} parts: {}",
+        report.chunk_files,
+        report.chunk_bytes,
+        report.versions,
+        report.parts,
+        match (left, report.repaired.len()) {
+            (0, 0) => "no problems".to_owned(),
+            (0, n) => format!("{n} repairs, no problems left"),
+            (left, n) => format!("{n} repairs, {left} problems"),
+        }
+    );
+    match (left, report.repaired.is_empty()) {
+        (0, true) => ExitCode::SUCCESS,
+        (0, false) => ExitCode::from(1),
+        _ => ExitCode::from(2),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::meta::commit::{commit_key, Change};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::meta::versions::load_row;
 use crate::model::Body;
+use crate::names::archive_classes_sql;
 
 impl Store {
     /// Moves version row `id` to the archive tier. Idempotent: an archived or vanished version
@@ -39,9 +40,13 @@ impl Store {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     Error::CorruptChunk(h.to_hex())
                 } else {
-                    Error::Io(e)
+                    Error::from(e)
                 }
             })?;
+            // A damaged hot copy is never archived under the chunk's name.
+            if ChunkHash::of(&data) != *h {
+                return Err(Error::CorruptChunk(h.to_hex()));
+            }
             self.inner.chunks.write(Tier::Cold, h, &data)?;
         }
         let ctx = self.ctx();
@@ -81,10 +86,12 @@ impl Store {
     /// GLACIER, or an archive interrupted by a crash), oldest first.
     pub fn versions_to_archive(&self, limit: usize) -> Result<Vec<i64>> {
         self.inner.readers.with(|conn| {
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(concat!(
                 "SELECT id FROM versions WHERE tier = 0 AND is_delete_marker = 0 \
-                 AND storage_class IN ('GLACIER', 'DEEP_ARCHIVE') ORDER BY id LIMIT ?1",
-            )?;
+                 AND storage_class IN ",
+                archive_classes_sql!(),
+                " ORDER BY id LIMIT ?1"
+            ))?;
             let ids = stmt
                 .query_map([limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;

@@ -1,7 +1,8 @@
 //! The content-addressed chunk store.
 //!
 //! Invariant: a file `chunks/<tier>/ab/cd/<hash>` always holds exactly the bytes whose BLAKE3 hash is
-//! `<hash>`: chunks are written to `tmp/` and renamed into place, so a crash never leaves a partial
+//! `<hash>`: chunks are written to `tmp/` (the cold tier's to its own `.tmp/`, on its file system) and
+//! renamed into place, so a crash never leaves a partial
 //! chunk under its final name. With durability on, a chunk is durable before any commit references
 //! it: either it was synced when written (`write`), or it was written without a sync
 //! (`write_deferred`) and the referencing writer passes a [`ChunkStore::barrier`] (one `syncfs` of
@@ -153,6 +154,9 @@ pub struct ChunkStore {
     hot: PathBuf,
     cold: PathBuf,
     tmp: PathBuf,
+    /// The cold tier's own `tmp`: a chunk is renamed into place within one file system, and the
+    /// cold tier may be on another (`--cold-dir`).
+    cold_tmp: PathBuf,
     sync: bool,
     tmp_seq: AtomicU64,
     gate: SyncGate,
@@ -197,6 +201,21 @@ pub(crate) fn private_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens a data file for reading and writing, creating it 0600 and keeping its contents.
+pub(crate) fn private_open_rw(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
+
+/// The cold tier's directory of in-flight writes, inside the tier.
+const COLD_TMP: &str = ".tmp";
+
 impl ChunkStore {
     /// Opens (creating if needed) the chunk directories. `sync` makes every chunk durable before
     /// `write` returns (file and directory fsync).
@@ -206,23 +225,27 @@ impl ChunkStore {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| data_dir.join("chunks").join("cold"));
         let tmp = data_dir.join("tmp");
+        let cold_tmp = cold.join(COLD_TMP);
         private_dir_all(&hot)?;
         private_dir_all(&cold)?;
         private_dir_all(&tmp)?;
+        private_dir_all(&cold_tmp)?;
         Ok(Self {
             hot,
             cold,
             tmp,
+            cold_tmp,
             sync,
             tmp_seq: AtomicU64::new(0),
             gate: SyncGate::default(),
         })
     }
 
-    /// Removes everything in `tmp/` (in-flight writes of a previous run).
+    /// Removes everything in `tmp/` and the cold tier's `.tmp/` (in-flight writes of a previous
+    /// run).
     pub fn clear_tmp(&self) -> Result<usize> {
         let mut n = 0;
-        for entry in fs::read_dir(&self.tmp)? {
+        for entry in fs::read_dir(&self.tmp)?.chain(fs::read_dir(&self.cold_tmp)?) {
             let path = entry?.path();
             if path.is_dir() {
                 fs::remove_dir_all(&path)?;
@@ -232,6 +255,11 @@ impl ChunkStore {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The directories of in-flight writes (the data directory's and the cold tier's).
+    pub fn tmp_dirs(&self) -> [&Path; 2] {
+        [&self.tmp, &self.cold_tmp]
     }
 
     /// The directory of a tier.
@@ -317,9 +345,11 @@ impl ChunkStore {
             return Ok(false);
         }
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp_path = self
-            .tmp
-            .join(format!("{}.{}.{}", hash.to_hex(), std::process::id(), seq));
+        let tmp_dir = match tier {
+            Tier::Hot => &self.tmp,
+            Tier::Cold => &self.cold_tmp,
+        };
+        let tmp_path = tmp_dir.join(format!("{}.{}.{}", hash.to_hex(), std::process::id(), seq));
         let result = (|| -> io::Result<()> {
             let mut f = private_file(&tmp_path)?;
             f.write_all(data)?;
@@ -362,6 +392,28 @@ impl ChunkStore {
         Ok(File::open(self.path(tier, hash))?)
     }
 
+    /// Reads a whole chunk and checks it against its hash: a missing, short, long or altered file
+    /// is `Error::CorruptChunk`, so damaged bytes are never handed on.
+    pub fn read_verified(&self, tier: Tier, chunk: &ChunkRef) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let corrupt = || crate::error::Error::CorruptChunk(chunk.hash.to_hex());
+        let f = match self.open_chunk(tier, &chunk.hash) {
+            Ok(f) => f,
+            Err(crate::error::Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(corrupt())
+            }
+            Err(e) => return Err(e),
+        };
+        // Read into spare capacity (not zeroed first); one byte more shows a file too long.
+        let mut data = Vec::with_capacity(chunk.len as usize + 1);
+        f.take(chunk.len + 1).read_to_end(&mut data)?;
+        if data.len() as u64 != chunk.len || ChunkHash::of(&data) != chunk.hash {
+            return Err(corrupt());
+        }
+        data.truncate(chunk.len as usize);
+        Ok(data)
+    }
+
     /// Reads `len` bytes at `offset` of a chunk into a new buffer.
     #[cfg(test)]
     pub fn read_range(
@@ -397,6 +449,9 @@ impl ChunkStore {
         let mut stray = Vec::new();
         for l1 in fs::read_dir(self.tier_root(tier))? {
             let l1 = l1?.path();
+            if tier == Tier::Cold && l1 == self.cold_tmp {
+                continue;
+            }
             if !l1.is_dir() {
                 stray.push(l1);
                 continue;

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 
 use crate::chunks::ChunkHash;
 use crate::error::{Error, Result};
+use crate::names::archive_classes_sql;
 
 /// How hard commits try to reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,15 @@ pub enum Durability {
     /// `synchronous=NORMAL`, no fsync of chunk files.
     Process,
 }
+
+/// Versions whose class is an archive class but whose bytes are still hot
+/// (`Store::versions_to_archive` repeats the condition so that SQLite uses the index).
+const ARCHIVE_INDEX: &str = concat!(
+    "CREATE INDEX IF NOT EXISTS versions_to_archive ON versions(id) \
+     WHERE tier = 0 AND is_delete_marker = 0 AND storage_class IN ",
+    archive_classes_sql!(),
+    ";"
+);
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -60,8 +70,6 @@ CREATE TABLE IF NOT EXISTS versions (
     replication_status TEXT
 );
 CREATE INDEX IF NOT EXISTS versions_lifecycle_due ON versions(bucket, lc_due_ms);
-CREATE INDEX IF NOT EXISTS versions_to_archive ON versions(id)
-    WHERE tier = 0 AND is_delete_marker = 0 AND storage_class IN ('GLACIER', 'DEEP_ARCHIVE');
 CREATE INDEX IF NOT EXISTS versions_history ON versions(bucket, key, id);
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_current ON versions(bucket, key)
@@ -239,6 +247,7 @@ impl Writer {
     pub(crate) fn start(path: &Path, durability: Durability, collect: CollectFn) -> Result<Self> {
         let conn = open_connection(path, durability, false)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(ARCHIVE_INDEX)?;
         migrate(&conn)?;
         let (tx, rx) = crossbeam_channel::bounded::<Message>(4096);
         let handle = std::thread::Builder::new()
@@ -373,7 +382,11 @@ impl Drop for Writer {
     fn drop(&mut self) {
         self.tx.take();
         if let Some(h) = self.handle.take() {
-            let _ = h.join();
+            // Dropped by a job on the writer thread itself (it held the engine's last reference):
+            // the loop ends on its own once the channel is drained; joining would deadlock.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
     }
 }

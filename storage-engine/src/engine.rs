@@ -17,14 +17,18 @@ use crate::meta::versions::{bucket_versioning, load_version};
 use crate::model::{Body, ChunkingParams, ObjectVersion, Versioning};
 
 pub(crate) struct Inner {
-    pub(crate) chunks: ChunkStore,
-    pub(crate) pins: Pins,
+    // Shared with the writer's collector, which must never hold the engine itself: the last
+    // reference to `Inner` released on the writer thread would make it join itself.
+    pub(crate) chunks: Arc<ChunkStore>,
+    pub(crate) pins: Arc<Pins>,
     pub(crate) params: ChunkingParams,
     pub(crate) inline_threshold: usize,
     pub(crate) readers: ReadPool,
     pub(crate) commit: CommitContext,
-    // Dropped last: joining the writer thread flushes queued writes.
+    // Dropped after the others: joining the writer thread flushes queued writes.
     pub(crate) writer: Writer,
+    // Dropped last: the directory stays locked until the writer has flushed.
+    pub(crate) _lock: crate::store::DataDirLock,
 }
 
 /// The storage engine. Cheap to clone; all methods block and belong off the async executor.
@@ -75,6 +79,15 @@ impl StagedBody {
     /// Whether the bytes are stored inline.
     pub fn is_inline(&self) -> bool {
         matches!(self.body, Body::Inline(_))
+    }
+}
+
+impl StagedBody {
+    /// Test hook: ends the body as a killed process would, with its chunk files on disk,
+    /// uncommitted and never collected (start-up recovery must remove them).
+    #[cfg(feature = "test-hooks")]
+    pub fn abandon_as_if_crashed(mut self) {
+        self.new_chunks.clear();
     }
 }
 
@@ -161,7 +174,9 @@ impl Store {
 
 impl ObjectHandle {
     /// Reads bytes `[start, end)` of the version in pieces of at most `piece` bytes, passing each to
-    /// `sink` in order; stops early when `sink` returns false.
+    /// `sink` in order; stops early when `sink` returns false. Each chunk is read whole and checked
+    /// against its hash before any of its bytes are passed on: a damaged chunk ends the read with
+    /// `Error::CorruptChunk` (the pieces before it were right).
     pub fn read_range(
         &self,
         start: u64,
@@ -204,27 +219,17 @@ impl ObjectHandle {
                     } else {
                         Tier::Hot
                     };
-                    let mut f = store.open_chunk(tier, &c.hash).map_err(|e| match e {
-                        Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                            Error::CorruptChunk(c.hash.to_hex())
+                    let data = store.read_verified(tier, c)?;
+                    let (from, to) = (from as usize, to as usize);
+                    if from == 0 && to == data.len() && data.len() <= piece.max(1) {
+                        // The usual case: a whole chunk is one piece, handed on without a copy.
+                        if !sink(data) {
+                            return Ok(());
                         }
-                        other => other,
-                    })?;
-                    use std::io::{Read, Seek, SeekFrom};
-                    if from > 0 {
-                        f.seek(SeekFrom::Start(from))?;
+                        continue;
                     }
-                    let mut remaining = (to - from) as usize;
-                    while remaining > 0 {
-                        let n = remaining.min(piece.max(1));
-                        // Read into spare capacity: the buffer is not zeroed first.
-                        let mut buf = Vec::with_capacity(n);
-                        (&mut f).take(n as u64).read_to_end(&mut buf)?;
-                        if buf.len() != n {
-                            return Err(Error::CorruptChunk(c.hash.to_hex()));
-                        }
-                        remaining -= n;
-                        if !sink(buf) {
+                    for part in data[from..to].chunks(piece.max(1)) {
+                        if !sink(part.to_vec()) {
                             return Ok(());
                         }
                     }

@@ -39,15 +39,22 @@ pub enum Error {
     /// an internal failure, never the caller's fault.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
+    /// The file system holding the data (or the cold tier) has no space left: nothing of the
+    /// write was committed.
+    #[error("no space left on the data file system: {0}")]
+    StorageFull(String),
     /// File-system failure.
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Metadata database failure.
     #[error("database error: {0}")]
     Db(#[source] rusqlite::Error),
     /// The bucket has a replication configuration, so its versioning cannot be suspended.
     #[error("a replication configuration is present on this bucket")]
     ReplicationConfigured,
+    /// Another process (a running server, `strata check`) holds the data directory's lock.
+    #[error("data directory {} is in use by another process", .0.display())]
+    InUse(std::path::PathBuf),
     /// The engine is shutting down or its writer thread is gone.
     #[error("storage engine unavailable")]
     Unavailable,
@@ -55,6 +62,18 @@ pub enum Error {
 
 /// Result alias for the storage engine.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<std::io::Error> for Error {
+    /// A full file system (or quota) is `StorageFull`; every other failure stays `Io`.
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Self::StorageFull(e.to_string())
+            }
+            _ => Self::Io(e),
+        }
+    }
+}
 
 impl From<rusqlite::Error> for Error {
     /// A column that holds a value none of the engine's enums knows (see `names`) is
@@ -65,6 +84,9 @@ impl From<rusqlite::Error> for Error {
                 if source.is::<crate::names::UnknownValue>() =>
             {
                 Self::Corrupt(format!("column {column}: {source}"))
+            }
+            rusqlite::Error::SqliteFailure(ref f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                Self::StorageFull(e.to_string())
             }
             other => Self::Db(other),
         }

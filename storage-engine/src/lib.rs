@@ -6,6 +6,7 @@
 //! their metadata row. Nothing here knows about HTTP or XML.
 
 mod archive;
+mod check;
 mod chunks;
 mod db;
 mod engine;
@@ -20,7 +21,8 @@ mod replication;
 mod store;
 mod versioning;
 
-pub use chunks::{ChunkHash, ChunkRef};
+pub use check::{check, CheckOptions, CheckReport, Problem, VersionName};
+pub use chunks::{ChunkHash, ChunkRef, Tier};
 pub use db::Durability;
 pub use engine::{ObjectHandle, StagedBody, Store};
 pub use error::{Error, Result};

@@ -132,6 +132,24 @@ pub struct StoreStats {
     pub bytes: u64,
 }
 
+/// The data directory's lock (`DATA/lock`, an exclusive `flock`): a store holds it while open, so
+/// a second server, or `strata check`, cannot open a directory that is in use. The kernel drops
+/// it when the process ends, however it ends.
+pub(crate) struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+impl DataDirLock {
+    /// Takes the lock, or fails with `Error::InUse` at once if another process holds it.
+    pub(crate) fn acquire(data_dir: &std::path::Path) -> Result<Self> {
+        let path = data_dir.join("lock");
+        let file = crate::chunks::private_open_rw(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(data_dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
 /// What start-up recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -167,24 +185,24 @@ impl Store {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             }
         }
+        let lock = DataDirLock::acquire(&config.data_dir)?;
         let sync = config.durability == Durability::Full;
         let chunks = ChunkStore::open(&config.data_dir, config.cold_dir.as_deref(), sync)?;
         let db_path = config.data_dir.join("meta.db");
-        // The collector closes over a late-bound handle to the chunk store and pins, so it is
-        // wired after `Inner` exists.
-        let slot: Arc<std::sync::OnceLock<std::sync::Weak<Inner>>> = Arc::default();
-        let slot2 = slot.clone();
-        let collect: CollectFn = Arc::new(move |conn: &Connection, hashes: &[ChunkHash]| {
-            if let Some(inner) = slot2.get().and_then(std::sync::Weak::upgrade) {
-                collect_chunks(&inner, conn, hashes);
-            }
-        });
+        let chunks = Arc::new(chunks);
+        let pins = Arc::new(Pins::default());
+        let collect: CollectFn = {
+            let (chunks, pins) = (chunks.clone(), pins.clone());
+            Arc::new(move |conn: &Connection, hashes: &[ChunkHash]| {
+                collect_chunks(&chunks, &pins, conn, hashes);
+            })
+        };
         let writer = Writer::start(&db_path, config.durability, collect)?;
         let readers = ReadPool::open(&db_path, config.durability, config.read_connections)?;
         let params = ChunkingParams::default();
         let inner = Arc::new(Inner {
             chunks,
-            pins: Pins::default(),
+            pins,
             params,
             inline_threshold: config.inline_threshold,
             readers,
@@ -194,8 +212,8 @@ impl Store {
                 faults: Default::default(),
             },
             writer,
+            _lock: lock,
         });
-        let _ = slot.set(Arc::downgrade(&inner));
         let store = Self { inner };
         store.check_chunking_params()?;
         let report = store.recover()?;
@@ -568,8 +586,8 @@ fn bucket_from_row(r: &rusqlite::Row<'_>) -> Result<BucketInfo> {
 }
 
 /// Deletes the files of chunks that have no references and no pins (runs on the writer thread).
-fn collect_chunks(inner: &Inner, conn: &Connection, hashes: &[ChunkHash]) {
-    inner.pins.delete_unpinned(hashes, |h| {
+fn collect_chunks(chunks: &ChunkStore, pins: &Pins, conn: &Connection, hashes: &[ChunkHash]) {
+    pins.delete_unpinned(hashes, |h| {
         let counts = conn
             .prepare_cached("SELECT refs, cold_refs FROM chunks WHERE hash = ?1")
             .and_then(|mut s| {
@@ -595,7 +613,7 @@ fn collect_chunks(inner: &Inner, conn: &Connection, hashes: &[ChunkHash]) {
             unneeded.push(Tier::Cold);
         }
         for tier in unneeded {
-            if let Err(e) = inner.chunks.delete(tier, h) {
+            if let Err(e) = chunks.delete(tier, h) {
                 tracing::warn!(chunk = ?h, error = %e, "cannot delete chunk file");
             }
         }

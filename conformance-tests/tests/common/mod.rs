@@ -87,6 +87,15 @@ pub fn strata_command(server: &Server, args: &[&str], secret: &str) -> Command {
     cmd
 }
 
+/// `strata ARGS` with no `STRATA_*` setting of the test environment, for the commands that work
+/// on a data directory rather than an endpoint (`strata check`).
+pub fn strata_offline(args: &[&str]) -> Command {
+    let mut cmd = Command::new(strata_bin());
+    cmd.args(args);
+    remove_strata_env(&mut cmd);
+    cmd
+}
+
 /// Options for `strata serve` beyond the address and data directory.
 #[derive(Clone, Debug, Default)]
 pub struct ServerOptions {
@@ -106,6 +115,9 @@ pub struct ServerOptions {
     /// address other servers must be given before it starts, or that must come back on the same
     /// address after [`Server::stop`]. Every start of the server, restarts included, uses it.
     pub port: Option<u16>,
+    /// Use this directory as `--data-dir` (it must exist) instead of a fresh one in the server's
+    /// temporary root: for a data directory on a file system the test set up itself.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A loopback port that was free a moment ago (bound to port 0, read, released), for
@@ -153,7 +165,10 @@ impl Server {
 
     /// The server's `--data-dir` (the same across restarts).
     pub fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
+        match &self.options.data_dir {
+            Some(dir) => dir.clone(),
+            None => self.root.path().join("data"),
+        }
     }
 
     fn log_path(&self) -> PathBuf {

@@ -1,9 +1,14 @@
-//! Acknowledged writes survive `kill -9`.
+//! Acknowledged writes survive `kill -9`; a clean stop leaves nothing to recover; damaged chunks
+//! are never served and `strata check` finds and quarantines them.
+
+use std::io::Write;
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use std::io::Write;
 
-use crate::common::{create_bucket, error_code, get_bytes, md5_hex, put, random_bytes, Server};
+use crate::common::{
+    create_bucket, error_code, get_bytes, md5_hex, put, random_bytes, strata_offline, Server,
+};
 
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
@@ -135,4 +140,132 @@ async fn sigterm_shuts_down_cleanly_and_the_next_start_replays_nothing() {
     let client = server.client();
     assert_eq!(get_bytes(&client, &bucket, "big").await, big);
     assert_eq!(get_bytes(&client, &bucket, "small").await, b"small");
+}
+
+/// `strata check --data-dir DIR [ARGS]` on a stopped server's directory: (exit code, stdout).
+fn check(server: &Server, args: &[&str]) -> (i32, String) {
+    let dir = server.data_dir();
+    let mut all = vec!["check", "--data-dir", dir.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    let out = strata_offline(&all).output().expect("run strata check");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = out.status.code().expect("an exit code");
+    assert!(
+        code != 3,
+        "check could not run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code, stdout)
+}
+
+/// The chunk files under `chunks/hot`.
+fn hot_chunk_files(server: &Server) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![server.data_dir().join("chunks").join("hot")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read chunk directory") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+// Issue 14: a flipped bit in a chunk file was served to clients as the object's bytes, and nothing
+// could find it.
+#[tokio::test]
+async fn a_flipped_bit_cuts_the_get_and_check_finds_and_quarantines_it() {
+    let mut server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "bitflip").await;
+    let victim = random_bytes(3 * 1024 * 1024, 90);
+    put(&client, &bucket, "victim", &victim).await;
+    // Small enough to be kept inline: every chunk file is the victim's.
+    put(&client, &bucket, "bystander", b"kept inline, untouched").await;
+    assert!(server.terminate(Duration::from_secs(20)).success());
+
+    let (code, out) = check(&server, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("2 versions") && out.contains("no problems"),
+        "{out}"
+    );
+
+    let files = hot_chunk_files(&server);
+    assert!(files.len() > 1, "a 3 MiB object has several chunks");
+    let path = &files[0];
+    let mut bytes = std::fs::read(path).expect("read chunk");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(path, &bytes).expect("flip a bit");
+    let hash = path.file_name().and_then(|n| n.to_str()).expect("name");
+
+    let (code, out) = check(&server, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!("corrupt chunk: hot chunk {hash}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("damaged version: ") && out.contains("/victim version null"),
+        "{out}"
+    );
+
+    // The GET fails rather than hand out the damaged bytes: the response is cut.
+    server.start_again();
+    let client = server.client();
+    match client
+        .get_object()
+        .bucket(&bucket)
+        .key("victim")
+        .send()
+        .await
+    {
+        Err(_) => {}
+        Ok(out) => {
+            let body = out.body.collect().await;
+            assert!(body.is_err(), "a damaged object was served in full");
+        }
+    }
+    assert_eq!(
+        get_bytes(&client, &bucket, "bystander").await,
+        b"kept inline, untouched"
+    );
+    assert!(server.terminate(Duration::from_secs(20)).success());
+
+    let (code, out) = check(&server, &["--repair"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("repaired: moved ") && out.contains("no problems left"),
+        "{out}"
+    );
+    let quarantined = server
+        .data_dir()
+        .join("quarantine")
+        .join(format!("hot-{hash}"));
+    assert_eq!(
+        std::fs::read(&quarantined).expect("quarantined chunk"),
+        bytes
+    );
+    let (code, out) = check(&server, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    server.start_again();
+    let client = server.client();
+    let err = client
+        .get_object()
+        .bucket(&bucket)
+        .key("victim")
+        .send()
+        .await
+        .expect_err("the damaged version was removed");
+    assert_eq!(error_code(&err), "NoSuchKey");
+    assert_eq!(
+        get_bytes(&client, &bucket, "bystander").await,
+        b"kept inline, untouched"
+    );
 }
