@@ -36,10 +36,21 @@ pub async fn commit_body(
 }
 
 /// What follows the commit of any new version: one of an archive class moves to the cold tier.
+/// The version is committed (and durable in the hot tier) whatever happens here, so a move that
+/// fails (a full cold tier) does not fail the write: it is logged and the lifecycle worker, which
+/// archives every archive-class version still hot on each pass, retries it.
 pub async fn committed(store: &Store, v: &ObjectVersion) -> S3Result<()> {
     if v.is_delete_marker || !v.storage_class.is_archive() {
         return Ok(());
     }
     let (s, id) = (store.clone(), v.id);
-    blocking(move || s.archive_version(id).map(|_| ()).map_err(S3Error::from)).await
+    if let Err(e) = blocking(move || s.archive_version(id).map(|_| ()).map_err(S3Error::from)).await
+    {
+        tracing::warn!(
+            version = id,
+            error = %e.detail.as_deref().unwrap_or(&e.message),
+            "archiving after the write failed; the lifecycle worker retries it"
+        );
+    }
+    Ok(())
 }
