@@ -7,6 +7,7 @@ ephemeral port with a temporary data directory and stops it at the end.
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ SECRET_KEY = "testsecret-1234567890"
 REGION = "us-east-1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
+TLS_DIR = REPO_ROOT / "conformance-tests" / "fixtures" / "tls"
 
 
 def strata_bin() -> Path:
@@ -52,7 +54,7 @@ def aws_cli() -> str:
 class StrataServer:
     """A `strata serve` child process on 127.0.0.1:<ephemeral>."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, extra_args=()):
         self.root = root
         data = root / "data"
         data.mkdir()
@@ -63,19 +65,20 @@ class StrataServer:
         if not binary.exists():
             raise RuntimeError(f"{binary} does not exist: run `cargo build -p strata-server` first")
         self.process = subprocess.Popen(
-            [str(binary), "serve", "--address", "127.0.0.1:0", "--data-dir", str(data)],
+            [str(binary), "serve", "--address", "127.0.0.1:0", "--data-dir", str(data), *extra_args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.log,
             env=env,
         )
         first = self._first_line(timeout=60)
-        prefix = "strata listening on http://127.0.0.1:"
+        scheme = "https" if "--tls-cert" in extra_args else "http"
+        prefix = f"strata listening on {scheme}://127.0.0.1:"
         if not first.startswith(prefix):
             self.stop()
             raise RuntimeError(f"unexpected first line {first!r}:\n{self.log_tail()}")
         self.port = int(first[len(prefix):])
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"{scheme}://127.0.0.1:{self.port}"
         # Keep draining stdout so the server never blocks on a full pipe.
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
 
@@ -421,6 +424,11 @@ def test_boto3_virtual_hosted_is_not_needed_for_ip_endpoints(server, bucket):
 @pytest.fixture
 def cli(server, tmp_path):
     """Runs `aws` against the server with a clean configuration."""
+    return cli_runner(server, tmp_path)
+
+
+def cli_runner(server, tmp_path, global_args=()):
+    """`aws --endpoint-url ENDPOINT GLOBAL_ARGS ARGS` with a clean configuration."""
     config = tmp_path / "aws-config"
     config.write_text("[default]\nregion = us-east-1\n")
     env = {
@@ -442,7 +450,7 @@ def cli(server, tmp_path):
         if config_text is not None:
             config.write_text(config_text)
         result = subprocess.run(
-            [binary, "--endpoint-url", server.endpoint, *args],
+            [binary, "--endpoint-url", server.endpoint, *global_args, *args],
             env=env,
             capture_output=True,
             text=True,
@@ -729,3 +737,73 @@ def test_cli_s3api_multipart_copy_tagging_head(cli, tmp_path):
                                             {"Key": "tier", "Value": "hot"}]}))
     tags = json.loads(cli("s3api", "get-object-tagging", "--bucket", name, "--key", "copy.bin").stdout)
     assert sorted((t["Key"], t["Value"]) for t in tags["TagSet"]) == [("team", "storage"), ("tier", "hot")]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTPS
+
+
+@pytest.fixture(scope="module")
+def tls_server():
+    root = Path(tempfile.mkdtemp(prefix="strata-pytest-tls-"))
+    srv = StrataServer(root, ["--tls-cert", str(TLS_DIR / "cert.pem"), "--tls-key", str(TLS_DIR / "key.pem")])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# Issue 14: the server spoke plain HTTP only, so presigned URLs and SSE-C could not be tested
+# over HTTPS as clients use them.
+def test_https_boto3_presigned_urls_and_plain_http_refused(tls_server):
+    import ssl
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=tls_server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+        verify=str(TLS_DIR / "cert.pem"),
+        config=Config(signature_version="s3v4"),
+    )
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    body = os.urandom(3 * MIB + 5)
+    s3.put_object(Bucket=name, Key="over-tls.bin", Body=body)
+    assert s3.get_object(Bucket=name, Key="over-tls.bin")["Body"].read() == body
+
+    context = ssl.create_default_context(cafile=str(TLS_DIR / "cert.pem"))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "over-tls.bin"}, ExpiresIn=600)
+    assert url.startswith("https://127.0.0.1:"), url
+    with opener.open(url, timeout=60) as response:
+        assert response.status == 200
+        assert response.read() == body
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": name, "Key": "p.txt"}, ExpiresIn=600)
+    request = urllib.request.Request(put_url, data=b"presigned over https", method="PUT")
+    with opener.open(request, timeout=60) as response:
+        assert response.status == 200
+    assert s3.get_object(Bucket=name, Key="p.txt")["Body"].read() == b"presigned over https"
+
+    # A client that does not trust the certificate refuses the connection.
+    untrusting = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with pytest.raises(urllib.error.URLError) as refused:
+        untrusting.open(url, timeout=30)
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError), refused.value
+    # Plain HTTP to the HTTPS port gets no S3 answer.
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        untrusting.open(f"http://127.0.0.1:{tls_server.port}/", timeout=30).read()
+
+
+def test_https_cli_with_ca_bundle(tls_server, tmp_path):
+    run = cli_runner(tls_server, tmp_path, ["--ca-bundle", str(TLS_DIR / "cert.pem")])
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    run("s3", "mb", f"s3://{name}")
+    source = tmp_path / "up.bin"
+    digest = write_random(source, 9 * MIB)
+    run("s3", "cp", str(source), f"s3://{name}/up.bin")
+    back = tmp_path / "back.bin"
+    run("s3", "cp", f"s3://{name}/up.bin", str(back))
+    assert md5_file(back) == digest

@@ -14,6 +14,7 @@ mod replication_cli;
 mod replication_remote;
 mod request;
 mod router;
+mod tls;
 mod versions;
 mod write;
 mod xml;
@@ -154,6 +155,12 @@ struct ServeArgs {
     /// Open client connections at most; beyond it new connections wait to be accepted.
     #[arg(long, default_value_t = 4096, env = "STRATA_MAX_CONNECTIONS")]
     max_connections: usize,
+    /// PEM certificate chain: with --tls-key, the server speaks HTTPS only.
+    #[arg(long, env = "STRATA_TLS_CERT", requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "STRATA_TLS_KEY", requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -227,6 +234,10 @@ fn check(args: CheckArgs) -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let (access_key, secret_key, defaults) = env_credentials()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
     if defaults && !args.address.ip().is_loopback() {
         return Err(format!(
             "refusing to listen on {} with the development credentials: set STRATA_ACCESS_KEY and STRATA_SECRET_KEY",
@@ -331,14 +342,22 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .max_connections(args.max_connections.div_ceil(workers).max(1))
         .on_connect(|conn, _| {
             // Small responses must not wait for Nagle's algorithm.
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+            let tcp = conn
+                .downcast_ref::<actix_web::rt::net::TcpStream>()
+                .or_else(|| conn.downcast_ref::<Tls>().map(|tls| tls.get_ref().0));
+            if let Some(tcp) = tcp {
                 let _ = tcp.set_nodelay(true);
             }
-        })
-        .bind(args.address)
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(config) => server.bind_rustls_0_23(args.address, config),
+            None => server.bind(args.address),
+        }
         .map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
         for addr in server.addrs() {
-            println!("strata listening on http://{addr}");
+            println!("strata listening on {scheme}://{addr}");
         }
         server.run().await.map_err(|e| e.to_string())
     })?;
