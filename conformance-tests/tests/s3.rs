@@ -15,6 +15,7 @@ mod s3 {
     mod conditional;
     mod copy;
     mod cors;
+    mod crash;
     mod disk_full;
     mod durability;
     mod errors;

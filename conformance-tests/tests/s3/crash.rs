@@ -1,0 +1,390 @@
+//! The crash harness (issue #14): a verifying client writes, overwrites, copies, deletes, tags and
+//! completes multipart uploads at concurrency 16 while the server is killed with SIGKILL at a
+//! random moment; after each restart every acknowledged write reads back exactly, every
+//! acknowledged delete stays deleted, an operation cut short by the kill shows either its old or
+//! its new state and nothing in between, the listing agrees, and `strata check` finds nothing.
+//!
+//! The short form (5 kills) runs with the suite. The long form is
+//! `STRATA_CRASH_KILLS=100 cargo test -p strata-conformance-tests crash_harness -- --nocapture`;
+//! `STRATA_CRASH_SEED=N` replays a run (each run prints its seed).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+
+use crate::common::{
+    completed_parts, create_bucket, random_bytes, strata_offline, tagging, Server, MIB,
+};
+
+const TASKS: u64 = 16;
+const KEYS_PER_TASK: u64 = 4;
+
+/// What a key holds: its bytes (None: no object) and its tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    body: Option<Vec<u8>>,
+    tags: BTreeMap<String, String>,
+}
+
+impl State {
+    fn absent() -> State {
+        State {
+            body: None,
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
+/// Per key, the states it may be in: one when every operation on it was answered, two when the
+/// kill cut one short (before and after).
+type Model = BTreeMap<String, Vec<State>>;
+
+/// xorshift64*: enough randomness for choosing operations, replayable from a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn key(task: u64, k: u64) -> String {
+    format!("t{task:02}/k{k}")
+}
+
+/// One operation and the state it leads to.
+enum Op {
+    Put(String, Vec<u8>),
+    Copy { from: String, to: String },
+    Delete(String),
+    Tag(String, BTreeMap<String, String>),
+    Multipart(String, Vec<Vec<u8>>),
+}
+
+/// Chooses an operation for one of the task's keys whose state is known.
+fn choose(rng: &mut Rng, task: u64, model: &Model, seq: u64) -> Op {
+    let k = key(task, rng.below(KEYS_PER_TASK));
+    let present = |name: &str| {
+        let states = &model[name];
+        states.len() == 1 && states[0].body.is_some()
+    };
+    let size = [0, 1024, 200 * 1024, 1536 * 1024][rng.below(4) as usize];
+    let seed = task << 32 | seq;
+    match rng.below(12) {
+        0..=4 => Op::Put(k, random_bytes(size, seed)),
+        5 | 6 => {
+            let from = key(task, rng.below(KEYS_PER_TASK));
+            if present(&from) && from != k {
+                Op::Copy { from, to: k }
+            } else {
+                Op::Put(k, random_bytes(size, seed))
+            }
+        }
+        7 | 8 => Op::Delete(k),
+        9 | 10 if present(&k) => {
+            let tags = BTreeMap::from([("seq".to_owned(), seq.to_string())]);
+            Op::Tag(k, tags)
+        }
+        11 => Op::Multipart(
+            k,
+            vec![random_bytes(5 * MIB, seed), random_bytes(100 * 1024, seed ^ 1)],
+        ),
+        _ => Op::Delete(k),
+    }
+}
+
+/// The key an operation changes and the state it leads to from `model`.
+fn outcome(op: &Op, model: &Model) -> (String, State) {
+    match op {
+        Op::Put(k, body) => (
+            k.clone(),
+            State {
+                body: Some(body.clone()),
+                tags: BTreeMap::new(),
+            },
+        ),
+        // CopyObject copies the tags by default (x-amz-tagging-directive COPY).
+        Op::Copy { from, to } => (to.clone(), model[from][0].clone()),
+        Op::Delete(k) => (k.clone(), State::absent()),
+        Op::Tag(k, tags) => (
+            k.clone(),
+            State {
+                body: model[k][0].body.clone(),
+                tags: tags.clone(),
+            },
+        ),
+        Op::Multipart(k, parts) => (
+            k.clone(),
+            State {
+                body: Some(parts.concat()),
+                tags: BTreeMap::new(),
+            },
+        ),
+    }
+}
+
+async fn send(client: &Client, bucket: &str, op: &Op) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    match op {
+        Op::Put(k, body) => client
+            .put_object()
+            .bucket(bucket)
+            .key(k)
+            .body(body.clone().into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::Copy { from, to } => client
+            .copy_object()
+            .bucket(bucket)
+            .key(to)
+            .copy_source(format!("{bucket}/{from}"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::Delete(k) => client
+            .delete_object()
+            .bucket(bucket)
+            .key(k)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::Tag(k, tags) => {
+            let pairs: Vec<(&str, &str)> =
+                tags.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            client
+                .put_object_tagging()
+                .bucket(bucket)
+                .key(k)
+                .tagging(tagging(&pairs))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| err(&e))
+        }
+        Op::Multipart(k, parts) => {
+            let up = client
+                .create_multipart_upload()
+                .bucket(bucket)
+                .key(k)
+                .send()
+                .await
+                .map_err(|e| err(&e))?;
+            let id = up.upload_id().unwrap_or_default().to_owned();
+            let mut etags = Vec::new();
+            for (i, part) in parts.iter().enumerate() {
+                let out = client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(k)
+                    .upload_id(&id)
+                    .part_number(i as i32 + 1)
+                    .body(part.clone().into())
+                    .send()
+                    .await
+                    .map_err(|e| err(&e))?;
+                etags.push((i as i32 + 1, out.e_tag().unwrap_or_default().to_owned()));
+            }
+            let list: Vec<(i32, &str)> = etags.iter().map(|(n, e)| (*n, e.as_str())).collect();
+            client
+                .complete_multipart_upload()
+                .bucket(bucket)
+                .key(k)
+                .upload_id(&id)
+                .multipart_upload(completed_parts(&list))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| err(&e))
+        }
+    }
+}
+
+/// One task's share of a round: operations until the server dies. Returns the task's keys'
+/// states, or the error of an operation that failed while the server was still up.
+async fn run_task(
+    client: Client,
+    bucket: String,
+    task: u64,
+    mut model: Model,
+    mut rng: Rng,
+    killed: Arc<AtomicBool>,
+    mut seq: u64,
+) -> Result<(Model, u64), String> {
+    loop {
+        let op = choose(&mut rng, task, &model, seq);
+        seq += 1;
+        let (k, after) = outcome(&op, &model);
+        match send(&client, &bucket, &op).await {
+            Ok(()) => {
+                model.insert(k, vec![after]);
+            }
+            Err(_) if killed.load(Ordering::SeqCst) => {
+                // Cut short by the kill: either state may have been committed.
+                let before = model[&k][0].clone();
+                if before != after {
+                    model.insert(k, vec![before, after]);
+                }
+                return Ok((model, seq));
+            }
+            Err(e) => return Err(format!("{k}: {e}")),
+        }
+    }
+}
+
+/// What the key holds now on the server.
+async fn read_state(client: &Client, bucket: &str, k: &str) -> State {
+    match client.get_object().bucket(bucket).key(k).send().await {
+        Ok(out) => {
+            let body = out
+                .body
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("{k}: body: {e}"))
+                .into_bytes()
+                .to_vec();
+            let tags = client
+                .get_object_tagging()
+                .bucket(bucket)
+                .key(k)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{k}: GetObjectTagging: {e:?}"))
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+            State {
+                body: Some(body),
+                tags,
+            }
+        }
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            assert_eq!(status, Some(404), "{k}: GetObject after restart: {e:?}");
+            State::absent()
+        }
+    }
+}
+
+fn describe(s: &State) -> String {
+    match &s.body {
+        None => "absent".into(),
+        Some(b) => format!("{} bytes, tags {:?}", b.len(), s.tags),
+    }
+}
+
+/// Checks every key against the models after a restart and makes them certain again.
+async fn verify(client: &Client, bucket: &str, models: &mut [Model], round: u32, seed: u64) {
+    let mut present = BTreeSet::new();
+    for (k, states) in models.iter_mut().flat_map(|m| m.iter_mut()) {
+        let now = read_state(client, bucket, k).await;
+        assert!(
+            states.contains(&now),
+            "round {round} (seed {seed}): {k} holds {} but may only hold {}",
+            describe(&now),
+            states.iter().map(describe).collect::<Vec<_>>().join(" or ")
+        );
+        if now.body.is_some() {
+            present.insert(k.clone());
+        }
+        *states = vec![now];
+    }
+    let mut listed = BTreeSet::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("ListObjectsV2 after restart");
+        listed.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    assert_eq!(listed, present, "round {round} (seed {seed}): the listing");
+}
+
+#[tokio::test]
+async fn crash_harness_kill_9_at_random_moments() {
+    let kills: u32 = std::env::var("STRATA_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let seed: u64 = std::env::var("STRATA_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("crash harness: {kills} kills, STRATA_CRASH_SEED={seed}");
+    let mut rng = Rng(seed | 1);
+    let mut server = Server::start();
+    let bucket = create_bucket(&server.client(), "crash").await;
+    let mut models: Vec<Model> = (0..TASKS)
+        .map(|t| {
+            (0..KEYS_PER_TASK)
+                .map(|k| (key(t, k), vec![State::absent()]))
+                .collect()
+        })
+        .collect();
+    let mut seqs = vec![0u64; TASKS as usize];
+    for round in 1..=kills {
+        let client = server.client();
+        let killed = Arc::new(AtomicBool::new(false));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                tokio::spawn(run_task(
+                    client.clone(),
+                    bucket.clone(),
+                    t,
+                    models[t as usize].clone(),
+                    Rng(rng.next() | 1),
+                    killed.clone(),
+                    seqs[t as usize],
+                ))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1000 + rng.below(2000))).await;
+        killed.store(true, Ordering::SeqCst);
+        server.stop();
+        for (t, task) in tasks.into_iter().enumerate() {
+            let (model, seq) = task
+                .await
+                .expect("task")
+                .unwrap_or_else(|e| panic!("round {round} (seed {seed}): a write failed before the kill: {e}"));
+            models[t] = model;
+            seqs[t] = seq;
+        }
+        // Recovery runs at start; then every key is checked against what was acknowledged.
+        server.start_again();
+        let client = server.client();
+        verify(&client, &bucket, &mut models, round, seed).await;
+        // The offline check finds nothing once recovery has run.
+        assert!(server.terminate(Duration::from_secs(30)).success());
+        let dir = server.data_dir();
+        let out = strata_offline(&["check", "--data-dir", dir.to_str().expect("UTF-8 path")])
+            .output()
+            .expect("run strata check");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round} (seed {seed}): strata check after recovery:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.start_again();
+    }
+    let ops: u64 = seqs.iter().sum();
+    println!("crash harness: {kills} kills, {ops} operations, every acknowledged write intact");
+    assert!(ops >= u64::from(kills) * TASKS, "too few operations ran");
+}
