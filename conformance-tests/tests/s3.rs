@@ -27,6 +27,7 @@ mod s3 {
     mod ranges;
     mod replication;
     mod retries;
+    mod soak;
     mod storage_class;
     mod tagging;
     mod versioning;

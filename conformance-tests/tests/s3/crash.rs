@@ -4,11 +4,21 @@
 //! acknowledged delete stays deleted, an operation cut short by the kill shows either its old or
 //! its new state and nothing in between, the listing agrees, and `strata check` finds nothing.
 //!
-//! The short form (5 kills) runs with the suite. The long form is
-//! `STRATA_CRASH_KILLS=100 cargo test -p strata-conformance-tests crash_harness -- --nocapture`;
+//! A power loss is simulated too: the data directory is on an ext4 file system on a loop device
+//! mounted with a 600 s journal commit interval, so nothing reaches the device but what a sync
+//! flushes; at the crash point the server is killed and the device's image copied while the
+//! kernel's periodic writeback is held off, the original is dropped, and the copy (what the disk
+//! held: every synced write, and whatever else happened to be written) is mounted in its place.
+//! Every write not covered by a sync is lost, as in a power cut.
+//!
+//! The short forms (5 kills, 5 power losses) run with the suite. The long forms are
+//! `STRATA_CRASH_KILLS=100 cargo test -p strata-conformance-tests crash_harness -- --nocapture`
+//! (both harnesses; the power-loss one needs root, and without it says so and does not run);
 //! `STRATA_CRASH_SEED=N` replays a run (each run prints its seed).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +26,8 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 
 use crate::common::{
-    completed_parts, create_bucket, random_bytes, strata_offline, tagging, Server, MIB,
+    completed_parts, create_bucket, random_bytes, strata_offline, tagging, Server, ServerOptions,
+    MIB,
 };
 
 const TASKS: u64 = 16;
@@ -97,7 +108,10 @@ fn choose(rng: &mut Rng, task: u64, model: &Model, seq: u64) -> Op {
         }
         11 => Op::Multipart(
             k,
-            vec![random_bytes(5 * MIB, seed), random_bytes(100 * 1024, seed ^ 1)],
+            vec![
+                random_bytes(5 * MIB, seed),
+                random_bytes(100 * 1024, seed ^ 1),
+            ],
         ),
         _ => Op::Delete(k),
     }
@@ -311,13 +325,150 @@ async fn verify(client: &Client, bucket: &str, models: &mut [Model], round: u32,
         .send();
     while let Some(page) = pages.next().await {
         let page = page.expect("ListObjectsV2 after restart");
-        listed.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        listed.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
     }
     assert_eq!(listed, present, "round {round} (seed {seed}): the listing");
 }
 
+/// An ext4 file system in an image file on a loop device, mounted so that only syncs write to the
+/// device: the stand-in for a disk that loses power.
+struct Disk {
+    dir: tempfile::TempDir,
+}
+
+impl Disk {
+    /// Makes and mounts the file system; None, after saying so, when the tests do not run as
+    /// root (mounting needs it).
+    fn create() -> Option<Disk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = Disk { dir };
+        std::fs::create_dir(disk.mount_point()).expect("mount point");
+        let made = Command::new("truncate")
+            .args(["-s", "512M"])
+            .arg(disk.image())
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new("mkfs.ext4")
+                .args(["-q", "-F"])
+                .arg(disk.image())
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(made, "mkfs.ext4 on an image file failed");
+        if !disk.mount() {
+            if running_as_root() {
+                panic!("mounting an ext4 image on a loop device failed as root");
+            }
+            eprintln!("not run: mounting a loop device needs root");
+            return None;
+        }
+        Some(disk)
+    }
+
+    fn image(&self) -> PathBuf {
+        self.dir.path().join("disk.img")
+    }
+
+    fn mount_point(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// The data directory on the disk.
+    fn data_dir(&self) -> PathBuf {
+        self.mount_point().join("data")
+    }
+
+    /// Journal commits only every 600 s: between syncs nothing is written to the device.
+    fn mount(&self) -> bool {
+        Command::new("mount")
+            .args(["-t", "ext4", "-o", "loop,commit=600"])
+            .arg(self.image())
+            .arg(self.mount_point())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn unmount(&self) {
+        let ok = Command::new("umount")
+            .arg(self.mount_point())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "umount failed");
+    }
+
+    /// The power goes: (the server is already dead) the device's contents are copied as they
+    /// are, with the kernel's periodic writeback held off so that nothing reaches the device
+    /// meanwhile; the file system with its unsynced pages is dropped and the copy mounted.
+    fn power_loss(&self) {
+        let snapshot = self.dir.path().join("after-power-loss.img");
+        let knob = Path::new("/proc/sys/vm/dirty_writeback_centisecs");
+        let saved = std::fs::read_to_string(knob).expect("read writeback interval");
+        std::fs::write(knob, "0").expect("hold writeback off");
+        let copied = Command::new("cp")
+            .args(["--sparse=always"])
+            .arg(self.image())
+            .arg(&snapshot)
+            .status();
+        std::fs::write(knob, saved.trim()).expect("restore writeback interval");
+        assert!(
+            copied.is_ok_and(|s| s.success()),
+            "copying the image failed"
+        );
+        self.unmount();
+        std::fs::rename(&snapshot, self.image()).expect("the copy becomes the disk");
+        assert!(self.mount(), "the disk does not mount after the power loss");
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.mount_point())
+            .status();
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 #[tokio::test]
 async fn crash_harness_kill_9_at_random_moments() {
+    let server = Server::start();
+    harness(server, None, "kill -9").await;
+}
+
+// Issue 14: only a process kill was tested, which keeps every write the kernel accepted; a power
+// loss drops what no sync covered.
+#[tokio::test]
+async fn crash_harness_power_loss_at_random_moments() {
+    let Some(disk) = Disk::create() else { return };
+    std::fs::create_dir(disk.data_dir()).expect("data dir");
+    // `STRATA_CRASH_DURABILITY=process` runs it against the mode that does not sync, to see the
+    // harness catch lost acknowledged writes.
+    let durability = std::env::var("STRATA_CRASH_DURABILITY").unwrap_or_else(|_| "full".into());
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(disk.data_dir()),
+        extra_args: vec!["--durability".into(), durability],
+        ..ServerOptions::default()
+    });
+    harness(server, Some(&disk), "power loss").await;
+}
+
+/// Rounds of load cut short by a crash (a power loss when `disk` is given, else `kill -9`), each
+/// followed by a restart and the checks.
+async fn harness(mut server: Server, disk: Option<&Disk>, what: &str) {
     let kills: u32 = std::env::var("STRATA_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -326,9 +477,8 @@ async fn crash_harness_kill_9_at_random_moments() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(rand::random);
-    println!("crash harness: {kills} kills, STRATA_CRASH_SEED={seed}");
+    println!("crash harness ({what}): {kills} crashes, STRATA_CRASH_SEED={seed}");
     let mut rng = Rng(seed | 1);
-    let mut server = Server::start();
     let bucket = create_bucket(&server.client(), "crash").await;
     let mut models: Vec<Model> = (0..TASKS)
         .map(|t| {
@@ -357,11 +507,13 @@ async fn crash_harness_kill_9_at_random_moments() {
         tokio::time::sleep(Duration::from_millis(1000 + rng.below(2000))).await;
         killed.store(true, Ordering::SeqCst);
         server.stop();
+        if let Some(disk) = disk {
+            disk.power_loss();
+        }
         for (t, task) in tasks.into_iter().enumerate() {
-            let (model, seq) = task
-                .await
-                .expect("task")
-                .unwrap_or_else(|e| panic!("round {round} (seed {seed}): a write failed before the kill: {e}"));
+            let (model, seq) = task.await.expect("task").unwrap_or_else(|e| {
+                panic!("round {round} (seed {seed}): a write failed before the kill: {e}")
+            });
             models[t] = model;
             seqs[t] = seq;
         }
@@ -385,6 +537,6 @@ async fn crash_harness_kill_9_at_random_moments() {
         server.start_again();
     }
     let ops: u64 = seqs.iter().sum();
-    println!("crash harness: {kills} kills, {ops} operations, every acknowledged write intact");
+    println!("crash harness ({what}): {kills} crashes, {ops} operations, every acknowledged write intact");
     assert!(ops >= u64::from(kills) * TASKS, "too few operations ran");
 }
