@@ -156,10 +156,20 @@ struct ServeArgs {
     #[arg(long, default_value_t = 4096, env = "STRATA_MAX_CONNECTIONS")]
     max_connections: usize,
     /// PEM certificate chain: with --tls-key, the server speaks HTTPS only.
-    #[arg(long, env = "STRATA_TLS_CERT", requires = "tls_key", value_name = "PEM")]
+    #[arg(
+        long,
+        env = "STRATA_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
     tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
-    #[arg(long, env = "STRATA_TLS_KEY", requires = "tls_cert", value_name = "PEM")]
+    #[arg(
+        long,
+        env = "STRATA_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
     tls_key: Option<PathBuf>,
 }
 
