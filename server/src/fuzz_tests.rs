@@ -17,8 +17,8 @@
 //! declared sizes, and a signed one that decodes is exactly what was signed; parsed documents
 //! render back to themselves; values survive encoding and parsing. Inputs are bounded in size by
 //! the strategies; the `fuzz_hostile_*` tests feed large adversarial inputs (megabyte documents
-//! and headers, deep nesting, chunk sizes of 2^60) and check that each is refused with the right
-//! error, with bounded output.
+//! and headers, deep nesting, entity expansion, chunk sizes of 2^60) and check that each gets
+//! its answer promptly (the right error, or the document it is), with bounded output.
 //!
 //! Reproducible: the cases come from a fixed RNG seed ([`SEED`]) and a fixed count per property,
 //! so every run, in CI too, tries the same inputs. When a property fails, proptest shrinks the
@@ -30,7 +30,7 @@
 //!
 //! ```text
 //! PROPTEST_CASES=100000 cargo test -p strata-server fuzz_ -- --nocapture
-//! PROPTEST_RNG_SEED=7 PROPTEST_CASES=20000 cargo test -p strata-server --release fuzz_
+//! PROPTEST_RNG_SEED=7 PROPTEST_CASES=20000 cargo test -p strata-server fuzz_
 //! ```
 
 use std::collections::BTreeMap;
@@ -306,8 +306,11 @@ impl Wire {
 }
 
 /// The decoded query as the handlers read it, sorted (a signature covers the pairs, not their
-/// order). A `+` is read as a space: the verifier also accepts a signature over a literal `+`
-/// where the signer sent `%2B` (see the report of issue 14), so the two are not told apart here.
+/// order), with `+` read as a space. The two are not told apart because the verifiers do not
+/// tell them apart either: for clients that send `+` unencoded, SigV4 also tries the reading of a
+/// literal `+` and SigV2 decodes sub-resources with `+` kept, so a `%2B` that was signed still
+/// verifies when sent as `+`, which the handlers then read as a space. That is a known leniency,
+/// not checked here.
 fn query_meaning(raw: &str) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = parse_query(raw)
         .into_iter()
@@ -318,8 +321,9 @@ fn query_meaning(raw: &str) -> Vec<(String, String)> {
 }
 
 /// The `x-amz-*` headers, values joined with `,` and whitespace collapsed. A header with an
-/// empty value is left out: SigV4 signs it as `name:`, which an absent signed header also gives
-/// (see the report of issue 14).
+/// empty value is left out: SigV4 canonicalises it as `name:`, exactly as it does a signed
+/// header that is absent, so a signed empty header can be dropped without breaking the signature
+/// (a known leniency, not checked here).
 fn amz_headers(map: &HeaderMap) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in map {
@@ -746,9 +750,14 @@ fn mutate(wire: &Wire, mutations: &[(Target, Vec<Edit>)]) -> Wire {
 }
 
 /// A tampered request that still verifies must mean what the signed one meant: same method,
-/// same decoded path, same query (as the handlers read it), and for header signatures the same
+/// same decoded path, same query as `query` reads it, and for header signatures the same
 /// `x-amz-*` headers.
-fn same_meaning(signed: &Wire, tampered: &Wire, headers_signed: bool) -> Result<(), TestCaseError> {
+fn same_meaning(
+    signed: &Wire,
+    tampered: &Wire,
+    query: fn(&str) -> Vec<(String, String)>,
+    headers_signed: bool,
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(&tampered.method, &signed.method);
     prop_assert_eq!(
         percent_decode(&tampered.path, false),
@@ -758,8 +767,8 @@ fn same_meaning(signed: &Wire, tampered: &Wire, headers_signed: bool) -> Result<
         signed.path
     );
     prop_assert_eq!(
-        query_meaning(&tampered.query),
-        query_meaning(&signed.query),
+        query(&tampered.query),
+        query(&signed.query),
         "query {:?} verified for {:?}",
         tampered.query,
         signed.query
@@ -773,19 +782,14 @@ fn same_meaning(signed: &Wire, tampered: &Wire, headers_signed: bool) -> Result<
     Ok(())
 }
 
-/// Only what SigV2 signs of the query: the sub-resources.
-fn sub_resources(wire: &Wire) -> Wire {
-    let mut w = wire.clone();
-    let pairs: Vec<(String, String)> = parse_query(&wire.query)
-        .into_iter()
-        .filter(|(k, _)| sigv2::SUB_RESOURCES.contains(&k.as_str()))
-        .collect();
-    let refs: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    w.query = encode_query(&refs);
-    w
+/// What SigV2 signs of a query: the sub-resources, decoded and joined (`acl&versionId=v`), `+`
+/// read as a space as in [`query_meaning`]. SigV2 signs the values decoded, so a `&` or `=` inside
+/// one cannot be told from a separator (`acl=a%26versionId%3Db` signs as `acl=a&versionId=b`):
+/// that is the protocol's, and only this text is compared.
+fn v2_sub_resources(query: &str) -> Vec<(String, String)> {
+    let mut resource = String::new();
+    sigv2::push_canonical_resource(&mut resource, None, "/", &RawQuery::parse(query));
+    vec![(resource.replace('+', " "), String::new())]
 }
 
 /// An arbitrary request: methods, paths, queries and headers built from authentication tokens.
@@ -837,7 +841,7 @@ proptest! {
         prop_assert!(auth.is_ok(), "{:?} must verify: {:?}", signed, auth.err());
         let tampered = mutate(&signed, &mutations);
         match tampered.authenticate(&auth_config(false), now) {
-            Ok(_) => same_meaning(&signed, &tampered, true)?,
+            Ok(_) => same_meaning(&signed, &tampered, query_meaning, true)?,
             Err(e) => client_error("tampered SigV4 header request", &e)?,
         }
     }
@@ -860,7 +864,7 @@ proptest! {
         }
         let tampered = mutate(&signed, &mutations);
         match tampered.authenticate(&auth_config(false), now) {
-            Ok(_) => same_meaning(&signed, &tampered, false)?,
+            Ok(_) => same_meaning(&signed, &tampered, query_meaning, false)?,
             Err(e) => client_error("tampered presigned SigV4 request", &e)?,
         }
     }
@@ -872,7 +876,7 @@ proptest! {
         prop_assert!(auth.is_ok(), "{:?} must verify: {:?}", signed, auth.err());
         let tampered = mutate(&signed, &mutations);
         match tampered.authenticate(&auth_config(false), NOW) {
-            Ok(_) => same_meaning(&sub_resources(&signed), &sub_resources(&tampered), true)?,
+            Ok(_) => same_meaning(&signed, &tampered, v2_sub_resources, true)?,
             Err(e) => client_error("tampered SigV2 header request", &e)?,
         }
     }
@@ -888,7 +892,7 @@ proptest! {
         prop_assert!(auth.is_ok(), "{:?} must verify: {:?}", signed, auth.err());
         let tampered = mutate(&signed, &mutations);
         match tampered.authenticate(&auth_config(false), NOW) {
-            Ok(_) => same_meaning(&sub_resources(&signed), &sub_resources(&tampered), false)?,
+            Ok(_) => same_meaning(&signed, &tampered, v2_sub_resources, false)?,
             Err(e) => client_error("tampered presigned SigV2 request", &e)?,
         }
     }
@@ -1395,6 +1399,14 @@ fn parse_doc(doc: Doc, body: &[u8]) -> Result<(), TestCaseError> {
                     rendered,
                     again.as_ref().err()
                 );
+                // The handler's checks that need no store.
+                if let Err(e) = cfg.validate("bucket", &|name| name == "west") {
+                    one_of(
+                        "replication rules",
+                        &crate::request::rule_error(e),
+                        &[MalformedXML, InvalidArgument, InvalidRequest],
+                    )?;
+                }
             }
             Err(e) => one_of(
                 "replication",
@@ -1432,6 +1444,242 @@ fn parse_doc(doc: Doc, body: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `<name>inner</name>`.
+fn el(name: &str, inner: &str) -> String {
+    format!("<{name}>{inner}</{name}>")
+}
+
+/// Mostly one of `usual`, sometimes one of `odd`.
+fn usually(
+    usual: &'static [&'static str],
+    odd: &'static [&'static str],
+) -> impl Strategy<Value = String> {
+    prop_oneof![
+        20 => select(usual).prop_map(str::to_owned),
+        1 => select(odd).prop_map(str::to_owned),
+    ]
+}
+
+fn number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        24 => usually(
+            &["1", "2", "7", "30", "365"],
+            &["0", " 3 ", "-1", "+3", "2147483647", "2147483648", "4294967295", "4294967296",
+              "18446744073709551615", "18446744073709551616", "1.5", "", "0x10"],
+        ),
+        1 => any::<u64>().prop_map(|n| n.to_string()),
+    ]
+}
+
+fn date() -> impl Strategy<Value = String> {
+    usually(
+        &[
+            "2030-01-01T00:00:00Z",
+            "2030-01-01T00:00:00.000Z",
+            "2030-01-01T00:00:00+00:00",
+        ],
+        &[
+            "2030-01-01T05:00:00Z",
+            "2030-01-01T00:00:00+01:00",
+            "2030-01-01T01:00:00+01:00",
+            "9999-12-31T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T00:00:00Z",
+            "2030-02-30T00:00:00Z",
+            "2030-01-01",
+            "2030-01-01T00:00:00.000000001Z",
+            " 2030-01-01T00:00:00Z ",
+        ],
+    )
+}
+
+fn class() -> impl Strategy<Value = String> {
+    usually(
+        &[
+            "STANDARD_IA",
+            "ONEZONE_IA",
+            "INTELLIGENT_TIERING",
+            "GLACIER",
+            "GLACIER_IR",
+            "DEEP_ARCHIVE",
+        ],
+        &[
+            "STANDARD",
+            "REDUCED_REDUNDANCY",
+            "EXPRESS_ONEZONE",
+            "glacier",
+            "",
+        ],
+    )
+}
+
+fn status() -> impl Strategy<Value = String> {
+    usually(&["Enabled", "Disabled"], &[" Enabled ", "enabled", ""])
+}
+
+fn tag_el() -> impl Strategy<Value = String> {
+    ("[a-z]{0,3}", "[a-z]{0,3}").prop_map(|(k, v)| el("Tag", &(el("Key", &k) + &el("Value", &v))))
+}
+
+/// A lifecycle or replication `<Filter>` (or legacy `<Prefix>`), or none.
+fn filter_el(sizes: bool) -> impl Strategy<Value = String> {
+    let size = move |n: String| {
+        if sizes {
+            el("ObjectSizeGreaterThan", &n)
+        } else {
+            String::new()
+        }
+    };
+    prop_oneof![
+        Just(String::new()),
+        "[a-z/]{0,4}".prop_map(|p| el("Prefix", &p)),
+        Just("<Filter/>".to_owned()),
+        "[a-z/]{0,4}".prop_map(|p| el("Filter", &el("Prefix", &p))),
+        tag_el().prop_map(|t| el("Filter", &t)),
+        number().prop_map(move |n| el("Filter", &size(n))),
+        (
+            prop::option::of("[a-z/]{0,4}"),
+            prop::collection::vec(tag_el(), 1..3),
+            prop::option::of(number()),
+            prop::option::of(number())
+        )
+            .prop_map(move |(p, tags, gt, lt)| {
+                let mut inner = p.map(|p| el("Prefix", &p)).unwrap_or_default();
+                inner.push_str(&tags.concat());
+                if sizes {
+                    inner.push_str(
+                        &gt.map(|n| el("ObjectSizeGreaterThan", &n))
+                            .unwrap_or_default(),
+                    );
+                    inner.push_str(&lt.map(|n| el("ObjectSizeLessThan", &n)).unwrap_or_default());
+                }
+                el("Filter", &el("And", &inner))
+            }),
+    ]
+}
+
+fn day_or_date(days: &'static str) -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => number().prop_map(move |n| el(days, &n)),
+        4 => date().prop_map(|d| el("Date", &d)),
+        1 => (number(), date()).prop_map(move |(n, d)| el(days, &n) + &el("Date", &d)),
+    ]
+}
+
+fn lifecycle_rule() -> impl Strategy<Value = String> {
+    (
+        prop::option::of("[a-z0-9]{0,6}"),
+        status(),
+        filter_el(true),
+        prop::option::of(prop_oneof![
+            day_or_date("Days"),
+            select(&["true", "false", "yes"][..]).prop_map(|b| el("ExpiredObjectDeleteMarker", b)),
+        ]),
+        prop::collection::vec((day_or_date("Days"), class()), 0..3),
+        prop::option::of((number(), prop::option::of(number()))),
+        prop::collection::vec((prop::option::weighted(0.95, number()), class()), 0..2),
+        prop::option::of(prop::option::weighted(0.95, number())),
+    )
+        .prop_map(
+            |(
+                id,
+                status,
+                filter,
+                expiration,
+                transitions,
+                noncurrent,
+                noncurrent_transitions,
+                abort,
+            )| {
+                let mut r = id.map(|i| el("ID", &i)).unwrap_or_default();
+                r.push_str(&filter);
+                r.push_str(&el("Status", &status));
+                if let Some(e) = expiration {
+                    r.push_str(&el("Expiration", &e));
+                }
+                for (when, class) in transitions {
+                    r.push_str(&el("Transition", &(when + &el("StorageClass", &class))));
+                }
+                if let Some((days, newer)) = noncurrent {
+                    let newer = newer
+                        .map(|n| el("NewerNoncurrentVersions", &n))
+                        .unwrap_or_default();
+                    r.push_str(&el(
+                        "NoncurrentVersionExpiration",
+                        &(el("NoncurrentDays", &days) + &newer),
+                    ));
+                }
+                for (days, class) in noncurrent_transitions {
+                    let days = days.map(|n| el("NoncurrentDays", &n)).unwrap_or_default();
+                    r.push_str(&el(
+                        "NoncurrentVersionTransition",
+                        &(days + &el("StorageClass", &class)),
+                    ));
+                }
+                if let Some(days) = abort {
+                    let days = days
+                        .map(|n| el("DaysAfterInitiation", &n))
+                        .unwrap_or_default();
+                    r.push_str(&el("AbortIncompleteMultipartUpload", &days));
+                }
+                el("Rule", &r)
+            },
+        )
+}
+
+fn replication_rule() -> impl Strategy<Value = String> {
+    (
+        prop::option::of(prop_oneof![8 => "[a-z0-9]{0,6}", 1 => "[a-zé]{1,3}"]),
+        prop::option::of(number()),
+        status(),
+        filter_el(false),
+        prop::option::weighted(
+            0.95,
+            (
+                prop::option::weighted(
+                    0.95,
+                    usually(
+                        &["arn:aws:s3:::dst", "arn:strata:replication::west:dst"],
+                        &[
+                            "arn:aws:s3:::bucket",
+                            "arn:strata:replication::east:dst",
+                            "arn:aws:s3:::",
+                            "arn:aws:s3:::a/b",
+                            "dst",
+                        ],
+                    ),
+                ),
+                prop::option::of(class()),
+                prop::option::of("[0-9]{0,4}"),
+            ),
+        ),
+        prop::option::of(status()),
+        prop::option::of(status()),
+    )
+        .prop_map(
+            |(id, priority, status, filter, destination, markers, existing)| {
+                let mut r = id.map(|i| el("ID", &i)).unwrap_or_default();
+                r.push_str(&priority.map(|p| el("Priority", &p)).unwrap_or_default());
+                r.push_str(&el("Status", &status));
+                r.push_str(&filter);
+                if let Some((bucket, class, account)) = destination {
+                    let mut d = bucket.map(|b| el("Bucket", &b)).unwrap_or_default();
+                    d.push_str(&class.map(|c| el("StorageClass", &c)).unwrap_or_default());
+                    d.push_str(&account.map(|a| el("Account", &a)).unwrap_or_default());
+                    r.push_str(&el("Destination", &d));
+                }
+                if let Some(s) = markers {
+                    r.push_str(&el("DeleteMarkerReplication", &el("Status", &s)));
+                }
+                if let Some(s) = existing {
+                    r.push_str(&el("ExistingObjectReplication", &el("Status", &s)));
+                }
+                el("Rule", &r)
+            },
+        )
+}
+
 /// A Tagging document as GetObjectTagging renders it.
 fn render_tags(tags: &[(String, String)]) -> String {
     let mut w = XmlWriter::new("Tagging");
@@ -1466,6 +1714,17 @@ proptest! {
         ],
     ) {
         parse_doc(doc, &body)?;
+    }
+
+    #[test]
+    fn fuzz_lifecycle_and_replication_documents(
+        lifecycle in prop::collection::vec(lifecycle_rule(), 0..4),
+        replication in prop::collection::vec(replication_rule(), 0..4),
+        role in any::<bool>(),
+    ) {
+        parse_doc(Doc::Lifecycle, el("LifecycleConfiguration", &lifecycle.concat()).as_bytes())?;
+        let role = if role { "<Role>arn:aws:iam::1:role/r</Role>" } else { "" };
+        parse_doc(Doc::Replication, el("ReplicationConfiguration", &(role.to_owned() + &replication.concat())).as_bytes())?;
     }
 
     #[test]
