@@ -86,6 +86,10 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
 
 /// Readies a request document for quick-xml's deserializer, or refuses it:
 ///
+/// - A character XML 1.0 does not allow (a control character other than tab, line feed and
+///   carriage return; U+FFFE, U+FFFF) makes the document malformed. The deserializer would take
+///   a raw NUL, which the documents the server renders could then only show as `&#x0;`, a
+///   reference no XML parser reads.
 /// - A document type declaration inside the root element is malformed (XML allows one only
 ///   before it); the deserializer would panic on one between two pieces of an element's text.
 /// - NEL (U+0085) and LINE SEPARATOR (U+2028) in text and CDATA are handed over as character
@@ -96,6 +100,10 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
 fn prepare(text: &str) -> S3Result<std::borrow::Cow<'_, str>> {
     use quick_xml::events::Event;
     use std::borrow::Cow;
+    let xml_char = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    if !text.chars().all(xml_char) {
+        return Err(malformed());
+    }
     let doctype = text
         .as_bytes()
         .windows(3)
