@@ -1417,26 +1417,29 @@ fn parse_doc(doc: Doc, body: &[u8]) -> Result<(), TestCaseError> {
         Doc::Cors => match cors::parse_config(body) {
             Ok(rules) => {
                 prop_assert!(!rules.is_empty() && rules.len() <= 100);
+                // What GetBucketCors renders parses back to the same rules (MaxAgeSeconds trimmed).
                 let rendered = cors::render(&rules);
                 let again = cors::parse_config(rendered.as_bytes());
+                let trimmed: Vec<cors::CorsRule> = rules
+                    .iter()
+                    .map(|r| cors::CorsRule {
+                        max_age_seconds: r.max_age_seconds.as_deref().map(|a| a.trim().to_owned()),
+                        ..r.clone()
+                    })
+                    .collect();
                 prop_assert_eq!(
                     again.as_ref().map(|r| format!("{r:?}")).ok(),
-                    Some(format!(
-                        "{:?}",
-                        rules
-                            .iter()
-                            .map(|r| cors::CorsRule {
-                                max_age_seconds: r
-                                    .max_age_seconds
-                                    .as_deref()
-                                    .map(|a| a.trim().to_owned()),
-                                ..r.clone()
-                            })
-                            .collect::<Vec<_>>()
-                    )),
+                    Some(format!("{trimmed:?}")),
                     "{}",
                     rendered
                 );
+                // The rules' patterns against a request's origin, method and headers.
+                for origin in ["http://app.example.com", "", "*", "http://*"] {
+                    let headers = ["x-amz-meta-a".to_owned(), "Content-Type".to_owned()];
+                    if let Some(rule) = cors::find_rule(&rules, origin, "GET", &headers) {
+                        prop_assert!(rule.allowed_methods.iter().any(|m| m == "GET"));
+                    }
+                }
             }
             Err(e) => one_of("CORS", &e, &[MalformedXML, InvalidRequest])?,
         },
@@ -1969,11 +1972,12 @@ proptest! {
                     "content-length", "x-amz-decoded-content-length", "content-md5",
                     "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
                     "x-amz-checksum-sha1", "x-amz-checksum-sha256", "x-amz-trailer",
-                    "x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm",
+                    "x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm", "content-encoding",
                 ][..]),
                 prop_oneof![
                     soup(&["0", "5", "-1", "18446744073709551616", "AAAAAA==", "1B2M2Y8AsgTpgAmY7PhCfg==",
-                           "=", "-3", "CRC32", "SHA256", "crc32", "x-amz-checksum-crc32", " "], 4).prop_map(String::into_bytes),
+                           "=", "-3", "CRC32", "SHA256", "crc32", "x-amz-checksum-crc32", " ", ",",
+                           "aws-chunked", "AWS-Chunked", "gzip"], 4).prop_map(String::into_bytes),
                     prop::collection::vec(any::<u8>(), 0..24),
                 ],
             ),
@@ -1996,6 +2000,16 @@ proptest! {
         }
         if let Err(e) = crate::body::requested_object_checksum(&map) {
             client_error("object checksum headers", &e)?;
+        }
+        // The Content-Encoding a write stores: the value less its aws-chunked elements.
+        for value in map.get_all("content-length").filter_map(|v| v.to_str().ok()) {
+            if let Some(stored) = crate::request::stored_content_encoding(value) {
+                prop_assert!(!stored.trim().is_empty());
+            }
+            let chunked = format!("aws-chunked,{value}");
+            if let Some(stored) = crate::request::stored_content_encoding(&chunked) {
+                prop_assert!(!stored.split(',').any(|e| e.trim().eq_ignore_ascii_case("aws-chunked")));
+            }
         }
     }
 
@@ -2596,4 +2610,22 @@ fn xml_1_0_keeps_nel_and_line_separator() {
     )
     .unwrap();
     assert_eq!(d.objects[0].key, "a\nb");
+}
+
+// Issue 14: a raw NUL in a request document was accepted, and rendered back as `&#x0;`.
+#[test]
+fn characters_xml_does_not_allow_are_malformed() {
+    for bad in ["\u{0}", "\u{1}", "\u{1f}", "\u{fffe}", "\u{ffff}"] {
+        let body = format!(
+            "<Tagging><TagSet><Tag><Key>k</Key><Value>a{bad}b</Value></Tag></TagSet></Tagging>"
+        );
+        let e = parse_tagging_body(body.as_bytes(), MAX_OBJECT_TAGS).unwrap_err();
+        assert_eq!(e.code, S3ErrorCode::MalformedXML, "{bad:?}");
+    }
+    // Tab, line feed and carriage return are text (a carriage return reads as a line feed, as
+    // XML says); other control characters still arrive as references.
+    let body =
+        "<Tagging><TagSet><Tag><Key>k</Key><Value>a\tb\nc\rd&#x1;</Value></Tag></TagSet></Tagging>";
+    let tags = parse_tagging_body(body.as_bytes(), MAX_OBJECT_TAGS).unwrap();
+    assert_eq!(tags[0].1, "a\tb\nc\nd\u{1}");
 }
