@@ -19,6 +19,9 @@ mod versions;
 mod write;
 mod xml;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -362,11 +362,11 @@ pub fn parse_http_date(value: &str) -> Option<i64> {
 
 /// The conditional headers of a read (`If-*`) or of a copy's source (`x-amz-copy-source-if-*`).
 pub struct Preconditions<'a> {
-    prefix: &'static str,
-    if_match: Option<&'a str>,
-    if_none_match: Option<&'a str>,
-    if_modified_since: Option<i64>,
-    if_unmodified_since: Option<i64>,
+    pub(crate) prefix: &'static str,
+    pub(crate) if_match: Option<&'a str>,
+    pub(crate) if_none_match: Option<&'a str>,
+    pub(crate) if_modified_since: Option<i64>,
+    pub(crate) if_unmodified_since: Option<i64>,
 }
 
 /// Whether an `If-Match`/`If-None-Match` value names `etag` (or is `*`).

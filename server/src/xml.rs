@@ -80,7 +80,91 @@ impl XmlWriter {
 /// Parses a request body into `T`; anything that is not the expected document is `MalformedXML`.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
     let text = std::str::from_utf8(body).map_err(|_| malformed())?;
-    quick_xml::de::from_str(text).map_err(|_| malformed())
+    let text = prepare(text)?;
+    quick_xml::de::from_str(&text).map_err(|_| malformed())
+}
+
+/// Readies a request document for quick-xml's deserializer, or refuses it:
+///
+/// - A character XML 1.0 does not allow (a control character other than tab, line feed and
+///   carriage return; U+FFFE, U+FFFF) makes the document malformed. The deserializer would take
+///   a raw NUL, which the documents the server renders could then only show as `&#x0;`, a
+///   reference no XML parser reads.
+/// - A document type declaration inside the root element is malformed (XML allows one only
+///   before it); the deserializer would panic on one between two pieces of an element's text.
+/// - NEL (U+0085) and LINE SEPARATOR (U+2028) in text and CDATA are handed over as character
+///   references. The deserializer normalises line ends by XML 1.1's rules, which turn them into
+///   `\n`; XML 1.0, the version S3 speaks, keeps them, so that a key `a\u{2028}b` stays itself.
+///
+/// Documents with neither (almost all) are handed over untouched.
+fn prepare(text: &str) -> S3Result<std::borrow::Cow<'_, str>> {
+    use quick_xml::events::Event;
+    use std::borrow::Cow;
+    let xml_char = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    if !text.chars().all(xml_char) {
+        return Err(malformed());
+    }
+    let doctype = text
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'<' && w[1] == b'!' && w[2].eq_ignore_ascii_case(&b'd'));
+    let mut line_ends = text.contains(['\u{85}', '\u{2028}']);
+    if !doctype && !line_ends {
+        return Ok(Cow::Borrowed(text));
+    }
+    // The deserializer's tokenizer, configured as the deserializer configures it.
+    let mut reader = quick_xml::NsReader::from_str(text);
+    reader.config_mut().expand_empty_elements = true;
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut depth = 0usize;
+    loop {
+        let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        // A document the tokenizer refuses is refused by the deserializer as well.
+        let Ok(event) = reader.read_event() else {
+            break;
+        };
+        let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let cdata = matches!(event, Event::CData(_));
+        match event {
+            Event::Eof => break,
+            Event::Decl(decl) if decl.version().is_ok_and(|v| v.as_ref() == b"1.1") => {
+                line_ends = false;
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::DocType(_) if depth > 0 => return Err(malformed()),
+            Event::Text(_) | Event::CData(_) if line_ends => {
+                // Events start and end at markup, so these are character boundaries.
+                let (Some(before), Some(span)) = (text.get(copied..start), text.get(start..end))
+                else {
+                    return Ok(Cow::Borrowed(text));
+                };
+                if !span.contains(['\u{85}', '\u{2028}']) {
+                    continue;
+                }
+                out.push_str(before);
+                for c in span.chars() {
+                    match (c, cdata) {
+                        ('\u{85}', false) => out.push_str("&#x85;"),
+                        ('\u{2028}', false) => out.push_str("&#x2028;"),
+                        ('\u{85}', true) => out.push_str("]]>&#x85;<![CDATA["),
+                        ('\u{2028}', true) => out.push_str("]]>&#x2028;<![CDATA["),
+                        (c, _) => out.push(c),
+                    }
+                }
+                copied = end;
+            }
+            _ => {}
+        }
+    }
+    match text.get(copied..) {
+        Some(rest) if copied > 0 => {
+            out.push_str(rest);
+            Ok(Cow::Owned(out))
+        }
+        _ => Ok(Cow::Borrowed(text)),
+    }
 }
 
 fn malformed() -> crate::error::S3Error {

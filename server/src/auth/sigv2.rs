@@ -264,7 +264,10 @@ fn canonical_resources(parts: &RequestParts<'_>, query: &RawQuery<'_>) -> Vec<St
     );
     let bare_bucket = parts.virtual_host_bucket.is_none()
         && parts.raw_path.len() > 1
-        && !parts.raw_path[1..].contains('/');
+        && parts
+            .raw_path
+            .get(1..)
+            .is_some_and(|rest| !rest.contains('/'));
     if !bare_bucket {
         return vec![as_sent];
     }

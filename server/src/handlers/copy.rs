@@ -245,7 +245,7 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
 }
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size.
-fn parse_source_range(value: &str, size: u64) -> S3Result<(u64, u64)> {
+pub(crate) fn parse_source_range(value: &str, size: u64) -> S3Result<(u64, u64)> {
     let invalid = || {
         s3_error!(
             InvalidArgument,

@@ -2,16 +2,16 @@
 
 mod attributes;
 mod bucket;
-mod copy;
+pub(crate) mod copy;
 pub mod cors;
 pub mod lifecycle;
 mod list;
-mod multipart;
+pub(crate) mod multipart;
 pub mod object;
 mod post_object;
-mod replication;
+pub(crate) mod replication;
 mod restore;
-mod tagging;
+pub(crate) mod tagging;
 mod versioning;
 
 use actix_web::{web, HttpResponse};

@@ -94,7 +94,7 @@ pub async fn create(req: &S3Request) -> S3Result<HttpResponse> {
     Ok(resp.content_type("application/xml").body(w.finish()))
 }
 
-fn parse_part_number(value: Option<&str>) -> S3Result<u32> {
+pub(crate) fn parse_part_number(value: Option<&str>) -> S3Result<u32> {
     value
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|n| (1..=MAX_PART_NUMBER).contains(n))

@@ -12,7 +12,7 @@ use crate::xml::{self, XmlWriter};
 
 const BUCKET_TAGS_SETTING: &str = "tagging";
 
-fn parse_tagging_body(body: &[u8], max: usize) -> S3Result<Vec<(String, String)>> {
+pub(crate) fn parse_tagging_body(body: &[u8], max: usize) -> S3Result<Vec<(String, String)>> {
     let doc: xml::Tagging = xml::parse(body)?;
     let tags: Vec<(String, String)> = doc
         .tag_set
