@@ -827,7 +827,7 @@ fn arbitrary_wire() -> impl Strategy<Value = Wire> {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn fuzz_sigv4_header_signed_requests(
@@ -933,7 +933,8 @@ fn chunk_signing() -> ChunkSigning {
 #[derive(Debug, Clone)]
 struct Framing {
     data: Vec<u8>,
-    /// A signed body: a first chunk of 8 KiB before `data` (every chunk but the last is at least 8 KiB).
+    /// A signed body: a first chunk of 8 KiB before `data` (every chunk but the last is at
+    /// least 8 KiB).
     long_first: bool,
     signed: bool,
     trailer: bool,
@@ -1154,7 +1155,7 @@ fn modes() -> impl Strategy<Value = ChunkedMode> {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(2048))]
 
     #[test]
     fn fuzz_chunked_valid_bodies_decode(
@@ -1699,7 +1700,7 @@ fn xml_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(384))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn fuzz_xml_mutated_documents(sample in select(SAMPLES), edits in edits(XML_TOKENS)) {
@@ -1727,7 +1728,8 @@ proptest! {
     ) {
         parse_doc(Doc::Lifecycle, el("LifecycleConfiguration", &lifecycle.concat()).as_bytes())?;
         let role = if role { "<Role>arn:aws:iam::1:role/r</Role>" } else { "" };
-        parse_doc(Doc::Replication, el("ReplicationConfiguration", &(role.to_owned() + &replication.concat())).as_bytes())?;
+        let replication = el("ReplicationConfiguration", &(role.to_owned() + &replication.concat()));
+        parse_doc(Doc::Replication, replication.as_bytes())?;
     }
 
     #[test]
@@ -1776,7 +1778,7 @@ const RANGE_TOKENS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(config(1024))]
+    #![proptest_config(config(2048))]
 
     #[test]
     fn fuzz_range_headers(
@@ -1853,8 +1855,8 @@ proptest! {
 
     #[test]
     fn fuzz_conditional_headers(
-        if_match in prop::option::of(soup(&["\"abc\"", "W/\"abc\"", "*", ",", " ", "\"", "W/", "abc", "abd"], 6)),
-        if_none_match in prop::option::of(soup(&["\"abc\"", "W/\"abc\"", "*", ",", " ", "\"", "W/", "abc", "abd"], 6)),
+        if_match in prop::option::of(soup(ETAG_TOKENS, 6)),
+        if_none_match in prop::option::of(soup(ETAG_TOKENS, 6)),
         modified_since in prop::option::of(date_text()),
         unmodified_since in prop::option::of(date_text()),
         copy in any::<bool>(),
@@ -1892,7 +1894,8 @@ proptest! {
         }
         let _ = strata_signing::parse_http_date(&value);
         let _ = strata_signing::parse_amz_date(&value);
-        let formatted = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64));
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64);
+        let formatted = httpdate::fmt_http_date(at);
         prop_assert_eq!(parse_http_date(&formatted), Some(secs));
         let t = OffsetDateTime::from_unix_timestamp(secs).expect("in range");
         prop_assert_eq!(strata_signing::parse_amz_date(&format_amz_date(t)), Some(t));
@@ -1901,7 +1904,7 @@ proptest! {
     #[test]
     fn fuzz_part_numbers_and_counts(
         value in prop_oneof![
-            soup(&["0", "1", "9", "10000", "10001", "-", "+", " ", "4294967296", "9223372036854775808", "1e3", "0x10"], 5),
+            soup(COUNT_TOKENS, 5),
             any::<i64>().prop_map(|n| n.to_string()),
             any::<String>(),
         ],
@@ -2048,7 +2051,7 @@ proptest! {
                 if let Some(b) = &bucket {
                     if validate_bucket_name(b).is_ok() {
                         prop_assert!((3..=63).contains(&b.len()));
-                        prop_assert!(b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-'));
+                        prop_assert!(b.bytes().all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-')));
                     }
                 }
             }
@@ -2056,6 +2059,33 @@ proptest! {
         }
     }
 }
+
+const ETAG_TOKENS: &[&str] = &[
+    "\"abc\"",
+    "W/\"abc\"",
+    "*",
+    ",",
+    " ",
+    "\"",
+    "W/",
+    "abc",
+    "abd",
+];
+
+const COUNT_TOKENS: &[&str] = &[
+    "0",
+    "1",
+    "9",
+    "10000",
+    "10001",
+    "-",
+    "+",
+    " ",
+    "4294967296",
+    "9223372036854775808",
+    "1e3",
+    "0x10",
+];
 
 fn date_text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -2213,7 +2243,7 @@ const POLICY_ERRORS: &[S3ErrorCode] = &[
 ];
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn fuzz_post_policies(
@@ -2241,7 +2271,8 @@ proptest! {
                     one_of("policy fields", &e, &[S3ErrorCode::AccessDenied])?;
                 }
                 if let Err(e) = p.check_length(len) {
-                    one_of("policy length", &e, &[S3ErrorCode::EntityTooSmall, S3ErrorCode::EntityTooLarge])?;
+                    let codes = [S3ErrorCode::EntityTooSmall, S3ErrorCode::EntityTooLarge];
+                    one_of("policy length", &e, &codes)?;
                 }
                 for c in &p.conditions {
                     if let Condition::Eq(name, _) | Condition::StartsWith(name, _) = c {

@@ -96,11 +96,15 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
 ///   references. The deserializer normalises line ends by XML 1.1's rules, which turn them into
 ///   `\n`; XML 1.0, the version S3 speaks, keeps them, so that a key `a\u{2028}b` stays itself.
 ///
-/// Documents with neither (almost all) are handed over untouched.
+/// A document without a DOCTYPE, NEL or LINE SEPARATOR (almost every one) is checked for its
+/// characters only, and handed over untouched.
 fn prepare(text: &str) -> S3Result<std::borrow::Cow<'_, str>> {
     use quick_xml::events::Event;
     use std::borrow::Cow;
-    let xml_char = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    let xml_char = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            || c >= '\u{10000}'
+    };
     if !text.chars().all(xml_char) {
         return Err(malformed());
     }
