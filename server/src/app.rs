@@ -134,14 +134,22 @@ where
 
 /// Decodes a query string into (name, value) pairs: `%XX` decoded, `+` as a space.
 pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    parse_query_reading(raw, true)
+}
+
+/// Decodes a query string, reading `+` as a space or, when `plus_as_space` is false, as itself.
+fn parse_query_reading(raw: &str, plus_as_space: bool) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let dec = |s: &str| {
-                percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
+                let s = if plus_as_space {
+                    std::borrow::Cow::Owned(s.replace('+', " "))
+                } else {
+                    std::borrow::Cow::Borrowed(s)
+                };
+                percent_decode_str(&s).decode_utf8_lossy().into_owned()
             };
             (dec(k), dec(v))
         })
@@ -333,10 +341,10 @@ async fn route(
             Err(e) => return (Operation::MethodNotAllowed, None, Err(e)),
         };
     let raw_query = req.uri().query().unwrap_or("").to_owned();
-    let query = parse_query(&raw_query);
+    let mut query = parse_query(&raw_query);
     let has = |k: &str| query.iter().any(|(n, _)| n == k);
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let op = classify(
+    let mut op = classify(
         req.method().as_str(),
         bucket.as_deref(),
         key.as_deref(),
@@ -362,6 +370,7 @@ async fn route(
         Authenticated {
             access_key: None,
             payload: auth::PayloadCheck::Unverified,
+            query_plus_is_literal: false,
         }
     } else {
         match auth::authenticate(&parts, &state.auth, now) {
@@ -369,6 +378,20 @@ async fn route(
             Err(e) => return (op, bucket, Err(e)),
         }
     };
+    if authenticated.query_plus_is_literal {
+        // Read the query as it was signed: a `+` is a plus, not a space.
+        query = parse_query_reading(&raw_query, false);
+        let has = |k: &str| query.iter().any(|(n, _)| n == k);
+        let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        op = classify(
+            req.method().as_str(),
+            bucket.as_deref(),
+            key.as_deref(),
+            has,
+            get,
+            req.headers().contains_key("x-amz-copy-source"),
+        );
+    }
     tracing::debug!(
         request_id,
         operation = op.name(),
@@ -448,6 +471,21 @@ mod tests {
                 ("prefix".to_string(), "a/b c".to_string()),
                 ("acl".to_string(), String::new())
             ]
+        );
+    }
+
+    #[test]
+    fn a_literal_plus_reading_keeps_the_plus() {
+        assert_eq!(
+            parse_query_reading("prefix=a+b%2Bc&x", false),
+            vec![
+                ("prefix".into(), "a+b+c".into()),
+                ("x".into(), String::new())
+            ]
+        );
+        assert_eq!(
+            parse_query_reading("prefix=a+b%2Bc", true),
+            vec![("prefix".into(), "a b+c".into())]
         );
     }
 }

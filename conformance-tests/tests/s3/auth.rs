@@ -616,3 +616,27 @@ async fn sigv2_authorization_header() {
         Answer::read(send_with_headers(&server, "GET", &path, &headers, Vec::new()).await).await;
     answer.assert_error(403, "SignatureDoesNotMatch");
 }
+
+// Issue 14: a presigned URL's `%2B` could be rewritten to a literal `+` and still verify, and the
+// server then read the `+` as a space: the listing of `a+b` became a listing of `a b`.
+#[tokio::test]
+async fn a_presigned_plus_rewritten_on_the_wire_keeps_its_signed_meaning() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = create_bucket(&client, "plus").await;
+    put(&client, &bucket, "a+b/signed", b"1").await;
+    put(&client, &bucket, "a b/not-signed", b"2").await;
+    let url = presign_url(
+        &server,
+        "GET",
+        &format!("/{bucket}?list-type=2&prefix=a%2Bb"),
+        Duration::from_secs(600),
+    );
+    for url in [url.clone(), url.replace("prefix=a%2Bb", "prefix=a+b")] {
+        let answer = http().get(&url).send().await.expect("GET");
+        assert_eq!(answer.status(), 200, "{url}");
+        let body = answer.text().await.expect("body");
+        assert!(body.contains("<Key>a+b/signed</Key>"), "{url}: {body}");
+        assert!(!body.contains("not-signed"), "{url}: {body}");
+    }
+}

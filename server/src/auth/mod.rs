@@ -73,6 +73,10 @@ pub struct Authenticated {
     pub access_key: Option<String>,
     /// What remains to be checked on the body.
     pub payload: PayloadCheck,
+    /// The signature verified only with a literal `+` in the query read as a plus (its signer
+    /// signed `%2B`), so the handlers must read it so too: read as a space, the request would
+    /// mean something its signer did not sign.
+    pub query_plus_is_literal: bool,
 }
 
 /// Verify the request's signature (SigV4 header, SigV4 presigned query, SigV2 header, SigV2 presigned query),
@@ -132,6 +136,7 @@ pub fn authenticate(
         return Ok(Authenticated {
             access_key: None,
             payload: unsigned_payload_check(parts.headers)?,
+            query_plus_is_literal: false,
         });
     }
     Err(s3_error!(AccessDenied, "Access Denied"))

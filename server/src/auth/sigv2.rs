@@ -65,6 +65,7 @@ pub(super) fn verify_header(
     Ok(Authenticated {
         access_key: Some(access_key.to_owned()),
         payload: unsigned_payload_check(parts.headers)?,
+        query_plus_is_literal: false,
     })
 }
 
@@ -118,6 +119,7 @@ pub(super) fn verify_presigned(
     Ok(Authenticated {
         access_key: Some(access_key),
         payload: unsigned_payload_check(parts.headers)?,
+        query_plus_is_literal: false,
     })
 }
 

@@ -78,6 +78,7 @@ pub(super) fn verify_header(
     })?;
     Ok(Authenticated {
         access_key: Some(credential.access_key.to_owned()),
+        query_plus_is_literal: verified.plus_is_literal,
         payload: payload_check(parts, declared, verified)?,
     })
 }
@@ -181,6 +182,7 @@ pub(super) fn verify_presigned(
     })?;
     Ok(Authenticated {
         access_key: Some(credential.access_key.to_owned()),
+        query_plus_is_literal: verified.plus_is_literal,
         payload: payload_check(parts, declared, verified)?,
     })
 }
@@ -459,6 +461,8 @@ struct SignatureInput<'a> {
 
 /// What a verified signature hands on to the aws-chunked decoder.
 struct VerifiedSignature {
+    /// Verified only with a literal `+` in the query read as a plus.
+    plus_is_literal: bool,
     signing_key: [u8; 32],
     amz_date: String,
     scope: String,
@@ -480,8 +484,9 @@ struct Canonicalisation {
 /// unreserved set, `+` in the query taken as a space (the AWS SDK signers' reading). Only if that
 /// fails, the other readings of the same wire bytes are tried (the path exactly as sent, which is
 /// what `aws-sigv4` signs for a path holding e.g. `%2F`; a literal `+`), so that clients whose
-/// encoders differ in these corners still verify. Each reading covers the same bytes, so none
-/// lets a request through that its signer did not sign.
+/// encoders differ in these corners still verify. A request that verifies only with `+` read as
+/// a plus is then executed with that reading too (`Authenticated::query_plus_is_literal`), so no
+/// reading lets a request mean what its signer did not sign.
 fn verify_signature(input: &SignatureInput<'_>) -> S3Result<VerifiedSignature> {
     let scope = input.credential.scope();
     let signing_key = signing_key(
@@ -524,6 +529,7 @@ fn verify_signature(input: &SignatureInput<'_>) -> S3Result<VerifiedSignature> {
         let expected = hex::encode(hmac_sha256(&signing_key, string_to_sign.as_bytes())?);
         if strata_signing::constant_time_eq(expected.as_bytes(), input.provided.as_bytes()) {
             return Ok(VerifiedSignature {
+                plus_is_literal: !reading.plus_as_space,
                 signing_key,
                 amz_date: input.amz_date.to_owned(),
                 scope,

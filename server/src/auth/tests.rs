@@ -827,3 +827,39 @@ fn sigv2_with_x_amz_date_signs_an_empty_date_line() {
         .run_with(&v2_config(), datetime!(2007-03-27 19:36:42 UTC))
         .is_ok());
 }
+
+// Issue 14: a presigned URL's `%2B` could be rewritten to a literal `+`; the signature still
+// verified (the literal-plus reading) while the handlers read the `+` as a space, so the request
+// meant something its signer had not signed.
+#[test]
+fn a_plus_that_verifies_only_as_a_plus_is_read_as_one() {
+    let req = Req {
+        headers: vec![("host".to_owned(), HOST.to_owned())],
+        ..Req::new("GET", "/bucket", "list-type=2&prefix=a%2Bb")
+    };
+    let signed = sign_v4(
+        &req,
+        SignableBody::UnsignedPayload,
+        Some(Duration::from_secs(3600)),
+    );
+    assert!(signed.query.contains("prefix=a%2Bb"), "{}", signed.query);
+    let auth = signed.run().expect("as signed");
+    assert!(!auth.query_plus_is_literal);
+    let mut rewritten = signed.clone();
+    rewritten.query = signed.query.replace("prefix=a%2Bb", "prefix=a+b");
+    let auth = rewritten.run().expect("the literal-plus reading verifies");
+    assert!(auth.query_plus_is_literal, "the handlers must read a plus");
+    // A `+` its signer signed as a space (`%20`) verifies in the primary reading: a space.
+    let spaced = sign_v4(
+        &Req {
+            headers: vec![("host".to_owned(), HOST.to_owned())],
+            ..Req::new("GET", "/bucket", "list-type=2&prefix=a%20b")
+        },
+        SignableBody::UnsignedPayload,
+        Some(Duration::from_secs(3600)),
+    );
+    let mut as_plus = spaced.clone();
+    as_plus.query = spaced.query.replace("prefix=a%20b", "prefix=a+b");
+    let auth = as_plus.run().expect("a + for a space verifies");
+    assert!(!auth.query_plus_is_literal);
+}
