@@ -121,13 +121,14 @@ def server():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def make_client(server, **config):
+def make_client(server, verify=None, **config):
     return boto3.client(
         "s3",
         endpoint_url=server.endpoint,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name=REGION,
+        verify=verify,
         config=Config(**config) if config else None,
     )
 
@@ -532,16 +533,21 @@ def test_cli_cp_20_mib_round_trip(cli, tmp_path):
     assert md5_file(target) == want
 
 
-def test_cli_cp_20_mib_stock_configuration(cli, tmp_path):
-    """A stock `aws s3 cp` of 20 MiB: multipart upload (8 MiB parts) and ranged GETs."""
+def cli_cp_round_trip(cli, tmp_path, size):
+    """`aws s3 mb`, then `aws s3 cp` of `size` random bytes up and back down; the bytes must match."""
     name = f"cli-{uuid.uuid4().hex[:12]}"
     cli("s3", "mb", f"s3://{name}")
-    source = tmp_path / "twenty.bin"
-    want = write_random(source, 20 * MIB)
-    cli("s3", "cp", str(source), f"s3://{name}/twenty.bin")
+    source = tmp_path / "up.bin"
+    want = write_random(source, size)
+    cli("s3", "cp", str(source), f"s3://{name}/up.bin")
     target = tmp_path / "down.bin"
-    cli("s3", "cp", f"s3://{name}/twenty.bin", str(target))
+    cli("s3", "cp", f"s3://{name}/up.bin", str(target))
     assert md5_file(target) == want
+
+
+def test_cli_cp_20_mib_stock_configuration(cli, tmp_path):
+    """A stock `aws s3 cp` of 20 MiB: multipart upload (8 MiB parts) and ranged GETs."""
+    cli_cp_round_trip(cli, tmp_path, 20 * MIB)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -759,15 +765,7 @@ def tls_server():
 def test_https_boto3_presigned_urls_and_plain_http_refused(tls_server):
     import ssl
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=tls_server.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-        verify=str(TLS_DIR / "cert.pem"),
-        config=Config(signature_version="s3v4"),
-    )
+    s3 = make_client(tls_server, verify=str(TLS_DIR / "cert.pem"), signature_version="s3v4")
     name = f"py-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     body = os.urandom(3 * MIB + 5)
@@ -799,11 +797,15 @@ def test_https_boto3_presigned_urls_and_plain_http_refused(tls_server):
 
 def test_https_cli_with_ca_bundle(tls_server, tmp_path):
     run = cli_runner(tls_server, tmp_path, ["--ca-bundle", str(TLS_DIR / "cert.pem")])
-    name = f"py-{uuid.uuid4().hex[:12]}"
-    run("s3", "mb", f"s3://{name}")
-    source = tmp_path / "up.bin"
-    digest = write_random(source, 9 * MIB)
-    run("s3", "cp", str(source), f"s3://{name}/up.bin")
-    back = tmp_path / "back.bin"
-    run("s3", "cp", f"s3://{name}/up.bin", str(back))
-    assert md5_file(back) == digest
+    cli_cp_round_trip(run, tmp_path, 9 * MIB)
+
+
+def test_https_silent_client_is_dropped(tls_server):
+    """A connection that never starts its TLS handshake is closed (actix's 3 s handshake timeout)."""
+    import socket
+    import time
+
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", tls_server.port), timeout=20) as sock:
+        assert sock.recv(1) == b""
+    assert time.monotonic() - started < 15

@@ -342,16 +342,17 @@ async fn route(
         };
     let raw_query = req.uri().query().unwrap_or("").to_owned();
     let mut query = parse_query(&raw_query);
-    let has = |k: &str| query.iter().any(|(n, _)| n == k);
-    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let mut op = classify(
-        req.method().as_str(),
-        bucket.as_deref(),
-        key.as_deref(),
-        has,
-        get,
-        req.headers().contains_key("x-amz-copy-source"),
-    );
+    let operation_of = |query: &[(String, String)]| {
+        classify(
+            req.method().as_str(),
+            bucket.as_deref(),
+            key.as_deref(),
+            |k: &str| query.iter().any(|(n, _)| n == k),
+            |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            req.headers().contains_key("x-amz-copy-source"),
+        )
+    };
+    let mut op = operation_of(&query);
     let parts = RequestParts {
         method: req.method().as_str(),
         raw_path: &raw_path,
@@ -381,16 +382,7 @@ async fn route(
     if authenticated.query_plus_is_literal {
         // Read the query as it was signed: a `+` is a plus, not a space.
         query = parse_query_reading(&raw_query, false);
-        let has = |k: &str| query.iter().any(|(n, _)| n == k);
-        let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        op = classify(
-            req.method().as_str(),
-            bucket.as_deref(),
-            key.as_deref(),
-            has,
-            get,
-            req.headers().contains_key("x-amz-copy-source"),
-        );
+        op = operation_of(&query);
     }
     tracing::debug!(
         request_id,

@@ -44,11 +44,11 @@ pub async fn committed(store: &Store, v: &ObjectVersion) -> S3Result<()> {
         return Ok(());
     }
     let (s, id) = (store.clone(), v.id);
-    if let Err(e) = blocking(move || s.archive_version(id).map(|_| ()).map_err(S3Error::from)).await
-    {
+    // The engine's error is logged as it is (not turned into an S3 error: none is answered).
+    if let Err(e) = blocking(move || Ok(s.archive_version(id))).await? {
         tracing::warn!(
             version = id,
-            error = %e.detail.as_deref().unwrap_or(&e.message),
+            error = %e,
             "archiving after the write failed; the lifecycle worker retries it"
         );
     }

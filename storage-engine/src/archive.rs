@@ -9,7 +9,7 @@
 
 use rusqlite::params;
 
-use crate::chunks::{ChunkHash, Tier};
+use crate::chunks::{ChunkHash, ChunkRef, Tier};
 use crate::engine::{PinGuard, Store};
 use crate::error::{Error, Result};
 use crate::meta::commit::{commit_key, Change};
@@ -27,27 +27,19 @@ impl Store {
         if v.archived || v.is_delete_marker {
             return Ok(false);
         }
-        let hashes: Vec<ChunkHash> = match &v.body {
-            Body::Chunks(list) => list.iter().map(|c| c.hash).collect(),
+        let chunks: Vec<ChunkRef> = match &v.body {
+            Body::Chunks(list) => list.clone(),
             Body::Inline(_) => Vec::new(),
         };
+        let hashes: Vec<ChunkHash> = chunks.iter().map(|c| c.hash).collect();
         let pins = PinGuard::new(self.inner.clone(), hashes.clone());
-        for h in &hashes {
-            if self.inner.chunks.exists(Tier::Cold, h) {
+        for c in &chunks {
+            if self.inner.chunks.exists(Tier::Cold, &c.hash) {
                 continue;
             }
-            let data = std::fs::read(self.inner.chunks.path(Tier::Hot, h)).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::CorruptChunk(h.to_hex())
-                } else {
-                    Error::from(e)
-                }
-            })?;
-            // A damaged hot copy is never archived under the chunk's name.
-            if ChunkHash::of(&data) != *h {
-                return Err(Error::CorruptChunk(h.to_hex()));
-            }
-            self.inner.chunks.write(Tier::Cold, h, &data)?;
+            // Verified as a GET reads it: a damaged hot copy is never archived under its name.
+            let data = self.inner.chunks.read_verified(Tier::Hot, c)?;
+            self.inner.chunks.write(Tier::Cold, &c.hash, &data)?;
         }
         let ctx = self.ctx();
         let moved = self.inner.writer.write(move |conn| {

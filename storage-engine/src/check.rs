@@ -519,14 +519,11 @@ impl Pass {
                 latest: row.get(2)?,
             });
         }
-        let mut stmt = conn.prepare(
-            "SELECT b.name, COALESCE(s.objects, 0), COALESCE(s.bytes, 0), \
-               (SELECT COUNT(*) FROM versions v WHERE v.bucket = b.name AND v.is_latest = 1 \
-                  AND v.is_delete_marker = 0), \
-               (SELECT COALESCE(SUM(size), 0) FROM versions v WHERE v.bucket = b.name \
-                  AND v.is_latest = 1 AND v.is_delete_marker = 0) \
-             FROM buckets b LEFT JOIN stats s ON s.bucket = b.name ORDER BY b.name",
-        )?;
+        let mut stmt = conn.prepare(concat!(
+            "SELECT b.name, COALESCE(s.objects, 0), COALESCE(s.bytes, 0), ",
+            counted_stats!(),
+            " FROM buckets b LEFT JOIN stats s ON s.bucket = b.name ORDER BY b.name"
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let recorded: (i64, i64) = (row.get(1)?, row.get(2)?);
@@ -543,12 +540,15 @@ impl Pass {
     }
 
     fn orphans(&mut self, conn: &Connection) -> Result<()> {
-        for (table, sql) in ORPHAN_QUERIES {
-            let mut stmt = conn.prepare(&format!("SELECT {sql}"))?;
+        for o in ORPHANS {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {} FROM {} WHERE {}",
+                o.describe, o.table, o.condition
+            ))?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 self.report.problems.push(Problem::Orphan {
-                    table,
+                    table: o.table,
                     row: row.get(0)?,
                 });
             }
@@ -585,10 +585,11 @@ impl Pass {
             }
             let mut conn = Connection::open(opts.data_dir.join("meta.db"))?;
             let tx = conn.transaction()?;
-            for (table, sql) in ORPHAN_QUERIES {
-                let n = tx.execute(&orphan_delete(table, sql), [])?;
+            for o in ORPHANS {
+                let sql = format!("DELETE FROM {} WHERE {}", o.table, o.condition);
+                let n = tx.execute(&sql, [])?;
                 if n > 0 {
-                    done.push(format!("deleted {n} orphan rows of {table}"));
+                    done.push(format!("deleted {n} orphan rows of {}", o.table));
                 }
             }
             tx.commit()?;
@@ -676,13 +677,11 @@ impl Pass {
             let _lock = DataDirLock::acquire(&opts.data_dir)?;
             let conn = Connection::open(opts.data_dir.join("meta.db"))?;
             let n = conn.execute(
-                "INSERT OR REPLACE INTO stats(bucket, objects, bytes) \
-                 SELECT b.name, \
-                   (SELECT COUNT(*) FROM versions v WHERE v.bucket = b.name AND v.is_latest = 1 \
-                      AND v.is_delete_marker = 0), \
-                   (SELECT COALESCE(SUM(size), 0) FROM versions v WHERE v.bucket = b.name \
-                      AND v.is_latest = 1 AND v.is_delete_marker = 0) \
-                 FROM buckets b",
+                concat!(
+                    "INSERT OR REPLACE INTO stats(bucket, objects, bytes) SELECT b.name, ",
+                    counted_stats!(),
+                    " FROM buckets b"
+                ),
                 [],
             )?;
             if recount
@@ -703,35 +702,48 @@ impl Pass {
     }
 }
 
-/// Rows whose owner is gone: (table, `expr FROM table WHERE condition`) selecting a description.
-const ORPHAN_QUERIES: [(&str, &str); 4] = [
-    (
-        "versions",
-        "bucket || '/' || CAST(key AS TEXT) || ' ' || version_id FROM versions \
-         WHERE bucket NOT IN (SELECT name FROM buckets)",
-    ),
-    (
-        "uploads",
-        "bucket || '/' || CAST(key AS TEXT) || ' upload ' || upload_id FROM uploads \
-         WHERE bucket NOT IN (SELECT name FROM buckets)",
-    ),
-    (
-        "parts",
-        "upload_id || ' part ' || part_number FROM parts \
-         WHERE upload_id NOT IN (SELECT upload_id FROM uploads)",
-    ),
-    (
-        "replication_queue",
-        "bucket || '/' || CAST(key AS TEXT) || ' ' || version_id || ' to ' || destination \
-         FROM replication_queue WHERE bucket NOT IN (SELECT name FROM buckets)",
-    ),
-];
-
-/// The DELETE matching one of `ORPHAN_QUERIES`.
-fn orphan_delete(table: &str, sql: &str) -> String {
-    let condition = sql.split_once(" WHERE ").map_or("0", |(_, c)| c);
-    format!("DELETE FROM {table} WHERE {condition}")
+/// A bucket's current objects and their bytes, as its statistics must record them: the two
+/// columns, for a query over `buckets b`.
+macro_rules! counted_stats {
+    () => {
+        "(SELECT COUNT(*) FROM versions v WHERE v.bucket = b.name AND v.is_latest = 1 \
+           AND v.is_delete_marker = 0), \
+         (SELECT COALESCE(SUM(size), 0) FROM versions v WHERE v.bucket = b.name \
+           AND v.is_latest = 1 AND v.is_delete_marker = 0)"
+    };
 }
+use counted_stats;
+
+/// Rows whose owner is gone: which table, how a row is named in the report, and the condition.
+struct Orphans {
+    table: &'static str,
+    describe: &'static str,
+    condition: &'static str,
+}
+
+const ORPHANS: [Orphans; 4] = [
+    Orphans {
+        table: "versions",
+        describe: "bucket || '/' || CAST(key AS TEXT) || ' ' || version_id",
+        condition: "bucket NOT IN (SELECT name FROM buckets)",
+    },
+    Orphans {
+        table: "uploads",
+        describe: "bucket || '/' || CAST(key AS TEXT) || ' upload ' || upload_id",
+        condition: "bucket NOT IN (SELECT name FROM buckets)",
+    },
+    Orphans {
+        table: "parts",
+        describe: "upload_id || ' part ' || part_number",
+        condition: "upload_id NOT IN (SELECT upload_id FROM uploads)",
+    },
+    Orphans {
+        table: "replication_queue",
+        describe:
+            "bucket || '/' || CAST(key AS TEXT) || ' ' || version_id || ' to ' || destination",
+        condition: "bucket NOT IN (SELECT name FROM buckets)",
+    },
+];
 
 /// `dir/name`, or `dir/name.N` for the first N not taken.
 fn unused_name(dir: &Path, name: &str) -> PathBuf {

@@ -96,6 +96,33 @@ pub fn strata_offline(args: &[&str]) -> Command {
     cmd
 }
 
+/// `strata check --data-dir DIR EXTRA...` on a stopped server's directory: its exit code and
+/// what it printed (stdout, then stderr).
+pub fn strata_check(data_dir: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "check",
+        "--data-dir",
+        data_dir.to_str().expect("UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = strata_offline(&args).output().expect("run strata check");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Whether the tests run as root (mounting a tmpfs or a loop device needs it).
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 /// Options for `strata serve` beyond the address and data directory.
 #[derive(Clone, Debug, Default)]
 pub struct ServerOptions {

@@ -26,8 +26,8 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 
 use crate::common::{
-    completed_parts, create_bucket, random_bytes, strata_offline, tagging, Server, ServerOptions,
-    MIB,
+    completed_parts, create_bucket, random_bytes, running_as_root, strata_check, tagging, Server,
+    ServerOptions, MIB,
 };
 
 const TASKS: u64 = 16;
@@ -432,17 +432,6 @@ impl Drop for Disk {
     }
 }
 
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[tokio::test]
 async fn crash_harness_kill_9_at_random_moments() {
     let server = Server::start();
@@ -523,16 +512,10 @@ async fn harness(mut server: Server, disk: Option<&Disk>, what: &str) {
         verify(&client, &bucket, &mut models, round, seed).await;
         // The offline check finds nothing once recovery has run.
         assert!(server.terminate(Duration::from_secs(30)).success());
-        let dir = server.data_dir();
-        let out = strata_offline(&["check", "--data-dir", dir.to_str().expect("UTF-8 path")])
-            .output()
-            .expect("run strata check");
+        let (code, out) = strata_check(&server.data_dir(), &[]);
         assert_eq!(
-            out.status.code(),
-            Some(0),
-            "round {round} (seed {seed}): strata check after recovery:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            code, 0,
+            "round {round} (seed {seed}): strata check after recovery:\n{out}"
         );
         server.start_again();
     }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::types::StorageClass;
 
 use crate::common::{
-    create_bucket, dir_usage, get_bytes, put, random_bytes, strata_offline, RawRequest, Server,
-    ServerOptions, MIB,
+    create_bucket, dir_usage, get_bytes, put, random_bytes, running_as_root, strata_check,
+    RawRequest, Server, ServerOptions, MIB,
 };
 
 /// A tmpfs mounted on a fresh directory, unmounted when dropped.
@@ -70,37 +70,12 @@ impl Drop for Tmpfs {
     }
 }
 
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// The entries of a directory (the temporary files a failed write could leave).
 fn entries(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .expect("read dir")
         .map(|e| e.expect("entry").path())
         .collect()
-}
-
-/// `strata check` on the stopped server's data directory: its exit code and output.
-fn check(data_dir: &Path, extra: &[&str]) -> (i32, String) {
-    let mut args = vec![
-        "check",
-        "--data-dir",
-        data_dir.to_str().expect("UTF-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    let out = strata_offline(&args).output().expect("run strata check");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
 }
 
 // Issue 14: what a full disk does to writes, reads and stored data was unknown.
@@ -201,7 +176,7 @@ async fn a_full_data_disk_refuses_writes_keeps_reads_and_resumes_when_space_retu
 
     // Nothing committed was damaged and nothing leaked.
     assert!(server.terminate(Duration::from_secs(20)).success());
-    let (code, out) = check(&fs.path(), &[]);
+    let (code, out) = strata_check(&fs.path(), &[]);
     assert_eq!(code, 0, "{out}");
     server.start_again();
     let client = server.client();
@@ -268,7 +243,7 @@ async fn a_full_cold_tier_delays_archiving_until_it_has_room() {
     }
     assert!(dir_usage(&cold_dir).1 >= body.len() as u64);
     assert!(server.terminate(Duration::from_secs(20)).success());
-    let (code, out) = check(
+    let (code, out) = strata_check(
         &server.data_dir(),
         &["--cold-dir", cold_dir.to_str().expect("UTF-8 path")],
     );

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::common::{
-    create_bucket, error_code, get_bytes, md5_hex, put, random_bytes, strata_offline, Server,
+    create_bucket, error_code, get_bytes, md5_hex, put, random_bytes, strata_check, Server,
 };
 
 #[tokio::test]
@@ -142,20 +142,9 @@ async fn sigterm_shuts_down_cleanly_and_the_next_start_replays_nothing() {
     assert_eq!(get_bytes(&client, &bucket, "small").await, b"small");
 }
 
-/// `strata check --data-dir DIR [ARGS]` on a stopped server's directory: (exit code, stdout).
+/// `strata check` on the stopped server's data directory.
 fn check(server: &Server, args: &[&str]) -> (i32, String) {
-    let dir = server.data_dir();
-    let mut all = vec!["check", "--data-dir", dir.to_str().expect("UTF-8 path")];
-    all.extend_from_slice(args);
-    let out = strata_offline(&all).output().expect("run strata check");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let code = out.status.code().expect("an exit code");
-    assert!(
-        code != 3,
-        "check could not run: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (code, stdout)
+    strata_check(&server.data_dir(), args)
 }
 
 /// The chunk files under `chunks/hot`.
