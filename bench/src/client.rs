@@ -80,7 +80,10 @@ impl S3Client {
     ) -> Result<Self, String> {
         let pool = PoolOptions {
             max_idle_per_host: Some(concurrency.max(1) * 2),
-            idle_timeout: Some(Duration::from_secs(90)),
+            // Shorter than servers keep an idle connection (Strata and actix: 5 s), so a request
+            // never goes out on a connection the server is closing at that moment, which fails
+            // as a transport error no S3 client would report (SDKs retry it).
+            idle_timeout: Some(Duration::from_secs(3)),
             connect_timeout: Some(Duration::from_secs(10)),
             timeout: Some(timeout),
             read_timeout: None,
