@@ -12,8 +12,11 @@ use crate::app::{blocking, parse_query, AppState};
 use crate::auth::{self, RequestParts};
 use crate::error::{S3Error, S3Result};
 use crate::s3_error;
+use crate::users::UserView;
 
-fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<()> {
+/// Admits the administrator only (or anyone under `--allow-anonymous`, whose unsigned requests
+/// act as the administrator); returns how to check the body.
+fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<auth::PayloadCheck> {
     let parts = RequestParts {
         method: req.method().as_str(),
         raw_path: req.uri().path(),
@@ -21,8 +24,15 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<()> {
         headers: req.headers(),
         virtual_host_bucket: None,
     };
-    auth::authenticate(&parts, &state.auth, time::OffsetDateTime::now_utc())?;
-    Ok(())
+    let a = auth::authenticate(&parts, &state.auth, time::OffsetDateTime::now_utc())?;
+    let admin = match &a.identity {
+        Some(identity) => identity.admin,
+        None => state.auth.allow_anonymous,
+    };
+    if !admin {
+        return Err(crate::authz::access_denied());
+    }
+    Ok(a.payload)
 }
 
 fn json<T: Serialize>(value: &T) -> S3Result<HttpResponse> {
@@ -113,8 +123,85 @@ fn export_replication(state: &AppState, r: &strata_storage::ReplicationReport) {
     }
 }
 
+/// Replaces the server's users with the engine's after a change, and forgets the cached access
+/// settings (they hold owners' account ids).
+async fn reload_users(state: &Arc<AppState>) -> S3Result<()> {
+    let store = state.store.clone();
+    let records = blocking(move || store.users().map_err(S3Error::from)).await?;
+    state.auth.users.reload(records);
+    state.access.forget_all();
+    Ok(())
+}
+
+/// `GET /_strata/policy/explain?bucket=B&(user=NAME|anonymous)&action=A[&key=K][&versionId=V]
+/// [&context=KEY=VALUE...]`: the decision and its reasons.
+async fn explain_access(
+    state: &Arc<AppState>,
+    query: &[(String, String)],
+) -> S3Result<HttpResponse> {
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let bucket = q("bucket").ok_or_else(|| s3_error!(InvalidArgument, "explain needs ?bucket="))?;
+    let action = q("action").ok_or_else(|| s3_error!(InvalidArgument, "explain needs ?action="))?;
+    let requester = match (q("user"), q("anonymous")) {
+        (Some(name), None) => {
+            let identity = state
+                .auth
+                .users
+                .by_name(name)
+                .ok_or_else(|| s3_error!(InvalidArgument, "no user named {name}"))?;
+            crate::users::requester(Some(&identity))
+        }
+        (None, Some(_)) => strata_access::Requester::Anonymous,
+        _ => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "explain needs exactly one of ?user=NAME and ?anonymous"
+            ))
+        }
+    };
+    let mut context = strata_access::MapContext::new();
+    for (_, pair) in query.iter().filter(|(k, _)| k == "context") {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| s3_error!(InvalidArgument, "context must be KEY=VALUE: {pair}"))?;
+        context = context.with(key, value);
+    }
+    let decision = crate::authz::explain(
+        state,
+        bucket,
+        &requester,
+        action,
+        q("key"),
+        q("versionId"),
+        &context,
+    )
+    .await?;
+    json(&serde_json::json!({
+        "bucket": bucket,
+        "requester": match &requester {
+            strata_access::Requester::Anonymous => "anonymous".to_owned(),
+            strata_access::Requester::User(p) => p.arn(),
+        },
+        "action": action,
+        "key": q("key"),
+        "allowed": decision.allowed,
+        "decided_by": decision.explanation.decided_by,
+        "steps": decision.explanation.steps,
+    }))
+}
+
 /// Routes `/_strata/<path>`.
-pub async fn route(req: &HttpRequest, path: &str, state: &Arc<AppState>) -> S3Result<HttpResponse> {
+pub async fn route(
+    req: &HttpRequest,
+    path: &str,
+    state: &Arc<AppState>,
+    payload: actix_web::web::Payload,
+) -> S3Result<HttpResponse> {
     let query = parse_query(req.uri().query().unwrap_or(""));
     let q = |name: &str| {
         query
@@ -244,6 +331,69 @@ pub async fn route(req: &HttpRequest, path: &str, state: &Arc<AppState>) -> S3Re
                     })
                     .collect(),
             })
+        }
+        ("GET", "users") => {
+            authenticate(req, state)?;
+            let users: Vec<UserView> = state
+                .auth
+                .users
+                .list()
+                .iter()
+                .map(|i| UserView::from(i.as_ref()))
+                .collect();
+            json(&serde_json::json!({ "users": users }))
+        }
+        ("POST", "users") => {
+            let check = authenticate(req, state)?;
+            let (body, _) = crate::body::read_small(
+                payload,
+                req.headers(),
+                check,
+                64 * 1024,
+                &state.body_limits,
+            )
+            .await?;
+            let spec: crate::users::UserSpec = serde_json::from_slice(&body)
+                .map_err(|e| s3_error!(InvalidArgument, "not a user: {e}"))?;
+            let record =
+                crate::users::complete(spec).map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
+            let store = state.store.clone();
+            let added = blocking(move || {
+                store.add_user(record).map_err(|e| match e {
+                    strata_storage::Error::Conflict(m) => s3_error!(InvalidArgument, "{m}"),
+                    other => S3Error::from(other),
+                })
+            })
+            .await?;
+            reload_users(state).await?;
+            // The one answer that carries the secret: the caller asked for the user's keys.
+            json(&serde_json::json!({
+                "name": added.name,
+                "access_key": added.access_key,
+                "secret_key": added.secret_key,
+                "canonical_id": added.canonical_id,
+                "account_id": added.account_id,
+                "arn": format!("arn:aws:iam::{}:user/{}", added.account_id, added.name),
+                "display_name": added.display_name,
+                "email": added.email,
+            }))
+        }
+        ("DELETE", "users") => {
+            authenticate(req, state)?;
+            let name =
+                q("name").ok_or_else(|| s3_error!(InvalidArgument, "remove needs ?name="))?;
+            let store = state.store.clone();
+            let n = name.clone();
+            let removed = blocking(move || store.remove_user(&n).map_err(S3Error::from)).await?;
+            if !removed {
+                return Err(s3_error!(InvalidArgument, "no user named {name}"));
+            }
+            reload_users(state).await?;
+            json(&serde_json::json!({ "removed": name }))
+        }
+        ("GET", "policy/explain") => {
+            authenticate(req, state)?;
+            explain_access(state, &query).await
         }
         _ => Err(s3_error!(
             NotImplemented,

@@ -39,6 +39,8 @@ pub struct AppState {
     pub lifecycle: strata_lifecycle::worker::LifecycleWorker,
     /// Lifecycle configurations by bucket, read through (only this process writes them).
     pub lifecycle_configs: crate::lifecycle_cache::LifecycleCache,
+    /// Access settings by bucket, read through (only this process writes them).
+    pub access: crate::authz::AccessCache,
     /// Replication destinations on other endpoints.
     pub remotes: Arc<crate::replication_remote::Remotes>,
     /// The replication worker.
@@ -59,8 +61,10 @@ pub struct S3Request {
     pub key: Option<String>,
     /// Query parameters, decoded, in order.
     pub query: Vec<(String, String)>,
-    /// The authentication outcome (how to check the body).
+    /// The authentication outcome (who signed it, how to check the body).
     pub auth: Authenticated,
+    /// What the authorization step found.
+    pub granted: crate::authz::Granted,
 }
 
 impl S3Request {
@@ -326,7 +330,7 @@ async fn route(
     }
     let raw_path = req.uri().path().to_owned();
     if let Some(admin) = raw_path.strip_prefix("/_strata/") {
-        let result = crate::admin::route(&req, admin, &state).await;
+        let result = crate::admin::route(&req, admin, &state, payload).await;
         return (Operation::Unsupported("Admin"), None, result);
     }
     let host = req
@@ -369,13 +373,19 @@ async fn route(
     let authenticated = if op == Operation::PostObject {
         // A browser form upload is authorised by its signed policy, checked by the handler.
         Authenticated {
-            access_key: None,
+            identity: None,
             payload: auth::PayloadCheck::Unverified,
             query_plus_is_literal: false,
         }
     } else {
         match auth::authenticate(&parts, &state.auth, now) {
-            Ok(a) => a,
+            Ok(mut a) => {
+                if a.identity.is_none() && state.auth.allow_anonymous {
+                    // --allow-anonymous: an unsigned request acts as the administrator.
+                    a.identity = Some(state.auth.users.admin());
+                }
+                a
+            }
             Err(e) => return (op, bucket, Err(e)),
         }
     };
@@ -387,18 +397,34 @@ async fn route(
     tracing::debug!(
         request_id,
         operation = op.name(),
-        access_key = authenticated.access_key.as_deref().unwrap_or("-"),
+        user = authenticated
+            .identity
+            .as_ref()
+            .map_or("-", |i| i.name.as_str()),
         "request"
     );
-    let s3req = S3Request {
+    let mut s3req = S3Request {
         http: req,
         state,
         bucket: bucket.clone(),
         key,
         query,
         auth: authenticated,
+        granted: crate::authz::Granted::default(),
     };
-    let result = handlers::dispatch(op, s3req, payload).await;
+    s3req.granted = match crate::authz::authorize(op, &s3req).await {
+        Ok(granted) => granted,
+        Err(e) => return (op, bucket, Err(e)),
+    };
+    let may_list = s3req.granted.may_list;
+    let result = match handlers::dispatch(op, s3req, payload).await {
+        // API reference, GetObject: without s3:ListBucket a missing key is 403, not 404, so that
+        // a reader cannot learn which keys exist.
+        Err(e) if e.code == crate::error::S3ErrorCode::NoSuchKey && !may_list => {
+            Err(crate::authz::access_denied())
+        }
+        other => other,
+    };
     (op, bucket, result)
 }
 

@@ -8,7 +8,19 @@ use actix_web::http::StatusCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3ErrorCode {
     AccessDenied,
+    InvalidBucketAclWithBlockPublicAccessError,
+    MissingSecurityHeader,
+    UnexpectedContent,
     AccessForbidden,
+    BucketAlreadyExists,
+    MalformedPolicy,
+    NoSuchBucketPolicy,
+    AccessControlListNotSupported,
+    InvalidBucketAclWithObjectOwnership,
+    OwnershipControlsNotFoundError,
+    NoSuchPublicAccessBlockConfiguration,
+    MalformedACLError,
+    UnresolvableGrantByEmailAddress,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
@@ -68,6 +80,20 @@ impl S3ErrorCode {
     /// The code as it appears in `<Code>`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::BucketAlreadyExists => "BucketAlreadyExists",
+            Self::MalformedPolicy => "MalformedPolicy",
+            Self::NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            Self::AccessControlListNotSupported => "AccessControlListNotSupported",
+            Self::InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
+            Self::OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+            Self::NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
+            Self::MalformedACLError => "MalformedACLError",
+            Self::UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
+            Self::UnexpectedContent => "UnexpectedContent",
+            Self::MissingSecurityHeader => "MissingSecurityHeader",
+            Self::InvalidBucketAclWithBlockPublicAccessError => {
+                "InvalidBucketAclWithBlockPublicAccessError"
+            }
             Self::AccessDenied => "AccessDenied",
             Self::AccessForbidden => "AccessForbidden",
             Self::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
@@ -129,6 +155,18 @@ impl S3ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::NotModified => StatusCode::NOT_MODIFIED,
+            Self::InvalidBucketAclWithBlockPublicAccessError => StatusCode::BAD_REQUEST,
+            Self::MissingSecurityHeader => StatusCode::BAD_REQUEST,
+            Self::UnexpectedContent => StatusCode::BAD_REQUEST,
+            Self::BucketAlreadyExists => StatusCode::CONFLICT,
+            Self::MalformedPolicy => StatusCode::BAD_REQUEST,
+            Self::NoSuchBucketPolicy => StatusCode::NOT_FOUND,
+            Self::AccessControlListNotSupported => StatusCode::BAD_REQUEST,
+            Self::InvalidBucketAclWithObjectOwnership => StatusCode::BAD_REQUEST,
+            Self::OwnershipControlsNotFoundError => StatusCode::NOT_FOUND,
+            Self::NoSuchPublicAccessBlockConfiguration => StatusCode::NOT_FOUND,
+            Self::MalformedACLError => StatusCode::BAD_REQUEST,
+            Self::UnresolvableGrantByEmailAddress => StatusCode::BAD_REQUEST,
             Self::AuthorizationHeaderMalformed
             | Self::AuthorizationQueryParametersError
             | Self::BadDigest

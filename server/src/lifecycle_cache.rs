@@ -1,72 +1,36 @@
 //! Bucket lifecycle configurations as requests read them (the `x-amz-expiration` header, Get),
-//! read through a cache that only this process writes.
-//!
-//! Invariant: a configuration loaded before a Put or Delete of the bucket's configuration is
-//! never cached after it: each change bumps the bucket's generation, and a load stores its result
-//! only when the generation it started from is still current.
+//! read through a [`BucketCache`] that only this process writes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use strata_lifecycle::{Action, LifecycleClock, LifecycleConfiguration, VersionFacts};
 
 use crate::app::{blocking, AppState};
+use crate::bucket_cache::BucketCache;
 use crate::error::{S3Error, S3Result};
 use crate::handlers::http_date;
 
 type Cached = Option<Arc<LifecycleConfiguration>>;
 
 /// Lifecycle configurations by bucket.
-#[derive(Default)]
-pub struct LifecycleCache {
-    inner: RwLock<CacheState>,
-}
-
-#[derive(Default)]
-struct CacheState {
-    /// Bumped by every change of any bucket's configuration.
-    generation: u64,
-    entries: HashMap<String, Cached>,
-}
-
-impl LifecycleCache {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, CacheState> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CacheState> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Forgets a bucket's cached configuration (it was replaced or removed).
-    pub fn forget(&self, bucket: &str) {
-        let mut state = self.write();
-        state.generation += 1;
-        state.entries.remove(bucket);
-    }
-}
+pub type LifecycleCache = BucketCache<Cached>;
 
 /// The bucket's configuration, if any.
 pub async fn load(state: &AppState, bucket: &str) -> S3Result<Cached> {
-    let generation = {
-        let cache = state.lifecycle_configs.read();
-        if let Some(cached) = cache.entries.get(bucket) {
-            return Ok(cached.clone());
-        }
-        cache.generation
-    };
-    let store = state.store.clone();
-    let b = bucket.to_owned();
-    let cfg =
-        blocking(move || strata_lifecycle::worker::load_config(&store, &b).map_err(S3Error::from))
-            .await?
-            .map(Arc::new);
-    let mut cache = state.lifecycle_configs.write();
-    // A configuration changed while this one was read: it may be stale, so it is not kept.
-    if cache.generation == generation {
-        cache.entries.insert(bucket.to_owned(), cfg.clone());
-    }
-    Ok(cfg)
+    state
+        .lifecycle_configs
+        .get(bucket, || {
+            let store = state.store.clone();
+            let b = bucket.to_owned();
+            async move {
+                Ok(blocking(move || {
+                    strata_lifecycle::worker::load_config(&store, &b).map_err(S3Error::from)
+                })
+                .await?
+                .map(Arc::new))
+            }
+        })
+        .await
 }
 
 /// Forgets a bucket's cached configuration (it was replaced or removed).

@@ -65,6 +65,17 @@ pub async fn admin(
     path: &str,
     query: &[(&str, &str)],
 ) -> Result<Value, String> {
+    admin_with_body(conn, method, path, query, None).await
+}
+
+/// [`admin`] with a JSON request body.
+pub async fn admin_with_body(
+    conn: &Connection,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Value, String> {
     let base = conn.endpoint.trim_end_matches('/');
     let host = base
         .strip_prefix("http://")
@@ -90,9 +101,25 @@ pub async fn admin(
         Signer::new(&access, &secret, &conn.region),
         &pool,
     )?;
+    let payload_hash = body
+        .as_deref()
+        .map(|b| hex::encode(strata_signing::sha256(b)));
+    let headers: Vec<(String, String)> = if body.is_some() {
+        vec![("content-type".into(), "application/json".into())]
+    } else {
+        Vec::new()
+    };
     let request = Request {
         query,
-        empty_length: true,
+        headers: &headers,
+        empty_length: body.is_none(),
+        payload_hash: payload_hash
+            .as_deref()
+            .unwrap_or(strata_client::EMPTY_SHA256),
+        body: body.map(|b| {
+            let len = b.len() as u64;
+            (strata_client::Body::from(b), len)
+        }),
         ..Request::new(method, path)
     };
     let resp = client.send(request).await.map_err(|e| match e {

@@ -1,9 +1,13 @@
 //! The `strata` binary: an S3-compatible object store with a lifecycle engine.
 
+mod access_cli;
+mod acl_request;
 mod admin;
 mod app;
 mod auth;
+mod authz;
 mod body;
+mod bucket_cache;
 mod checksum;
 mod error;
 mod handlers;
@@ -15,6 +19,7 @@ mod replication_remote;
 mod request;
 mod router;
 mod tls;
+mod users;
 mod versions;
 mod write;
 mod xml;
@@ -58,6 +63,13 @@ enum Command {
     /// Show the replication queue and counters of a running server.
     #[command(subcommand)]
     Replication(replication_cli::ReplicationCommand),
+    /// Add, list and remove the users of a running server (administrator only).
+    #[command(subcommand)]
+    User(access_cli::UserCommand),
+    /// Explain an access decision of a running server: which policy statement, ACL grant or
+    /// setting allows or denies an action.
+    #[command(subcommand)]
+    Policy(access_cli::PolicyCommand),
     /// Measure an S3 endpoint's throughput and latency (any S3 endpoint, not only Strata).
     Bench(strata_bench::BenchArgs),
     /// Verify a stopped server's data directory: every chunk against its hash, every reference
@@ -125,9 +137,18 @@ struct ServeArgs {
     /// Commit durability.
     #[arg(long, value_enum, default_value = "full", env = "STRATA_DURABILITY")]
     durability: DurabilityArg,
-    /// Accept requests that carry no credentials (signed requests are still verified).
+    /// Treat requests that carry no credentials as the administrator's: the quick single-user
+    /// set-up, where no policy or ACL applies to them (signed requests are still verified).
+    /// Without it, an unsigned request is anonymous: served only where a bucket policy or ACL
+    /// grants anonymous access.
     #[arg(long, env = "STRATA_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
+    /// A JSON file of users to create at start-up (replacing users of the same name):
+    /// `{"users": [{"name": "alice", "access_key": "...", "secret_key": "...",
+    /// "canonical_id": "...", "account_id": "...", "display_name": "...", "email": "..."}]}`;
+    /// every field but the name is optional and generated when left out.
+    #[arg(long, env = "STRATA_USERS", value_name = "FILE")]
+    users: Option<PathBuf>,
     /// Serve /_strata/metrics without authentication (for Prometheus scrapers).
     #[arg(long, env = "STRATA_PUBLIC_METRICS")]
     public_metrics: bool,
@@ -195,6 +216,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => strata_bench::run(args),
         Command::Lifecycle(cmd) => lifecycle_cli::run(cmd),
         Command::Replication(cmd) => replication_cli::run(cmd),
+        Command::User(cmd) => access_cli::run_user(cmd),
+        Command::Policy(cmd) => access_cli::run_policy(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -276,6 +299,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         orphan_chunks_removed = report.orphan_chunks_removed,
         "storage opened"
     );
+    if let Some(file) = &args.users {
+        seed_users(&store, file)?;
+    }
+    let users = std::sync::Arc::new(users::UserDirectory::new(
+        users::admin_identity(&access_key, &secret_key),
+        store
+            .users()
+            .map_err(|e| format!("cannot read the users: {e}"))?,
+    ));
     let metrics = metrics::Metrics::install()?;
     let clock = if args.lifecycle_day_seconds == strata_lifecycle::clock::SECONDS_PER_DAY {
         strata_lifecycle::LifecycleClock::system()
@@ -312,8 +344,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let state = web::Data::new(app::AppState {
         store,
         auth: auth::AuthConfig {
-            access_key: access_key.clone(),
-            secret_key: secret_key.clone(),
+            users,
             region: args.region.clone(),
             allow_anonymous: args.allow_anonymous,
         },
@@ -324,6 +355,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         clock,
         lifecycle,
         lifecycle_configs: Default::default(),
+        access: Default::default(),
         remotes,
         replication,
         body_limits: body::BodyLimits::new(
@@ -375,6 +407,25 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         server.run().await.map_err(|e| e.to_string())
     })?;
     shut_down(&app_state)
+}
+
+/// Creates the users of a `--users` file, replacing users of the same name.
+fn seed_users(store: &strata_storage::Store, file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let doc: users::UsersFile = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a users file: {e}", file.display()))?;
+    for spec in doc.users {
+        let record = users::complete(spec).map_err(|e| format!("{}: {e}", file.display()))?;
+        store
+            .remove_user(&record.name)
+            .map_err(|e| format!("cannot replace user {}: {e}", record.name))?;
+        let name = record.name.clone();
+        store
+            .add_user(record)
+            .map_err(|e| format!("{}: cannot add user {name}: {e}", file.display()))?;
+    }
+    Ok(())
 }
 
 /// After the HTTP server stopped (SIGTERM or SIGINT: actix stops accepting, lets in-flight

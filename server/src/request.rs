@@ -11,7 +11,7 @@ use base64::Engine as _;
 
 use strata_storage::{ObjectMeta, ReplicaOf, StorageClass, WriteCondition};
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::app::{parse_query, S3Request};
 use crate::error::{S3Error, S3Result};
@@ -141,9 +141,6 @@ pub fn encode_if(url_encode: bool, s: &str) -> String {
     }
 }
 
-/// The owner id reported in listings (single-tenant server).
-pub const OWNER_ID: &str = "strata";
-
 /// Checks a bucket name against S3's naming rules for general purpose buckets.
 pub fn validate_bucket_name(name: &str) -> S3Result<()> {
     let invalid = || {
@@ -205,8 +202,9 @@ pub fn validate_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
-/// Reads the metadata headers a PUT stores.
+/// Reads the metadata headers a PUT stores, with the new object's owner and ACL.
 pub fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
+    let (owner, acl) = new_object_access(req)?;
     let h = |name: &str| req.header(name).map(str::to_owned);
     let content_encoding = h("content-encoding").and_then(|v| stored_content_encoding(&v));
     let user = user_metadata(req.http.headers().iter().filter_map(|(name, value)| {
@@ -226,11 +224,27 @@ pub fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
             Some(v) => tags_from_header(v)?,
             None => Vec::new(),
         },
+        owner,
+        acl,
         part_sizes: Vec::new(),
         part_checksums: Vec::new(),
     })
 }
 
+/// The owner and ACL (as stored) of the object a write creates, from its ACL headers and the
+/// bucket's Object Ownership.
+pub fn new_object_access(req: &S3Request) -> S3Result<(Option<String>, Option<String>)> {
+    let writer = req
+        .auth
+        .identity
+        .as_deref()
+        .map(|i| i.owner())
+        .unwrap_or_else(|| req.state.auth.users.admin().owner());
+    let requested = crate::acl_request::from_headers(req, &writer)?;
+    crate::acl_request::new_object(req, requested)
+}
+
+/// The storage class a PUT asks for (`x-amz-storage-class`, STANDARD by default).
 pub fn storage_class_from_headers(req: &S3Request) -> S3Result<StorageClass> {
     storage_class(req.header("x-amz-storage-class"))
 }
@@ -567,4 +581,54 @@ mod tests {
         );
         assert_eq!(stored_content_encoding("aws-chunked"), None);
     }
+}
+
+/// A parsed `x-amz-copy-source`: `[/]bucket/key[?versionId=ID]`, URL-encoded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SourceRef {
+    /// Bucket.
+    pub bucket: String,
+    /// Key (decoded).
+    pub key: String,
+    /// Version id, if given.
+    pub version_id: Option<String>,
+}
+
+/// Parses `x-amz-copy-source`.
+pub fn parse_copy_source(value: &str) -> S3Result<SourceRef> {
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
+        )
+        .with_extra("ArgumentName", "x-amz-copy-source")
+    };
+    let (path, query) = match value.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (value, None),
+    };
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let decoded = percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| invalid())?
+        .into_owned();
+    let (bucket, key) = decoded.split_once('/').ok_or_else(invalid)?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(invalid());
+    }
+    let mut version_id = None;
+    if let Some(q) = query {
+        for (k, v) in crate::app::parse_query(q) {
+            if k == "versionId" {
+                version_id = Some(v);
+            } else {
+                return Err(invalid());
+            }
+        }
+    }
+    Ok(SourceRef {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version_id,
+    })
 }

@@ -87,6 +87,34 @@ pub enum Operation {
     DeleteBucketReplication,
     /// RestoreObject.
     RestoreObject,
+    /// PutBucketPolicy.
+    PutBucketPolicy,
+    /// GetBucketPolicy.
+    GetBucketPolicy,
+    /// DeleteBucketPolicy.
+    DeleteBucketPolicy,
+    /// GetBucketPolicyStatus.
+    GetBucketPolicyStatus,
+    /// PutBucketAcl.
+    PutBucketAcl,
+    /// GetBucketAcl.
+    GetBucketAcl,
+    /// PutObjectAcl.
+    PutObjectAcl,
+    /// GetObjectAcl.
+    GetObjectAcl,
+    /// PutBucketOwnershipControls.
+    PutBucketOwnershipControls,
+    /// GetBucketOwnershipControls.
+    GetBucketOwnershipControls,
+    /// DeleteBucketOwnershipControls.
+    DeleteBucketOwnershipControls,
+    /// PutPublicAccessBlock.
+    PutPublicAccessBlock,
+    /// GetPublicAccessBlock.
+    GetPublicAccessBlock,
+    /// DeletePublicAccessBlock.
+    DeletePublicAccessBlock,
     /// `POST /bucket` with a form: a browser upload authorised by a policy.
     PostObject,
     /// `OPTIONS`: a CORS preflight.
@@ -123,6 +151,20 @@ impl Operation {
             "GetBucketReplication" => Self::GetBucketReplication,
             "DeleteBucketReplication" => Self::DeleteBucketReplication,
             "RestoreObject" => Self::RestoreObject,
+            "PutBucketPolicy" => Self::PutBucketPolicy,
+            "GetBucketPolicy" => Self::GetBucketPolicy,
+            "DeleteBucketPolicy" => Self::DeleteBucketPolicy,
+            "GetBucketPolicyStatus" => Self::GetBucketPolicyStatus,
+            "PutBucketAcl" => Self::PutBucketAcl,
+            "GetBucketAcl" => Self::GetBucketAcl,
+            "PutObjectAcl" => Self::PutObjectAcl,
+            "GetObjectAcl" => Self::GetObjectAcl,
+            "PutBucketOwnershipControls" => Self::PutBucketOwnershipControls,
+            "GetBucketOwnershipControls" => Self::GetBucketOwnershipControls,
+            "DeleteBucketOwnershipControls" => Self::DeleteBucketOwnershipControls,
+            "PutPublicAccessBlock" => Self::PutPublicAccessBlock,
+            "GetPublicAccessBlock" => Self::GetPublicAccessBlock,
+            "DeletePublicAccessBlock" => Self::DeletePublicAccessBlock,
             other => Self::Unsupported(other),
         }
     }
@@ -171,6 +213,20 @@ impl Operation {
             Self::GetBucketReplication => "GetBucketReplication",
             Self::DeleteBucketReplication => "DeleteBucketReplication",
             Self::RestoreObject => "RestoreObject",
+            Self::PutBucketPolicy => "PutBucketPolicy",
+            Self::GetBucketPolicy => "GetBucketPolicy",
+            Self::DeleteBucketPolicy => "DeleteBucketPolicy",
+            Self::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            Self::PutBucketAcl => "PutBucketAcl",
+            Self::GetBucketAcl => "GetBucketAcl",
+            Self::PutObjectAcl => "PutObjectAcl",
+            Self::GetObjectAcl => "GetObjectAcl",
+            Self::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            Self::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            Self::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+            Self::PutPublicAccessBlock => "PutPublicAccessBlock",
+            Self::GetPublicAccessBlock => "GetPublicAccessBlock",
+            Self::DeletePublicAccessBlock => "DeletePublicAccessBlock",
             Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",

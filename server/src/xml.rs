@@ -38,6 +38,17 @@ impl XmlWriter {
         self
     }
 
+    /// Opens an element with attributes written as given (`name="value" ...`, already escaped).
+    pub fn open_with(&mut self, name: &'static str, attributes: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push(' ');
+        self.out.push_str(attributes);
+        self.out.push('>');
+        self.stack.push(name);
+        self
+    }
+
     /// Closes the innermost open element.
     pub fn close(&mut self) -> &mut Self {
         if let Some(name) = self.stack.pop() {

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
     created_ms INTEGER NOT NULL,
     region TEXT NOT NULL,
-    versioning TEXT NOT NULL DEFAULT ''
+    versioning TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -174,6 +175,16 @@ CREATE TABLE IF NOT EXISTS completed_uploads (
     completed_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS completed_uploads_age ON completed_uploads(completed_ms);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    access_key TEXT NOT NULL UNIQUE,
+    secret_key TEXT NOT NULL,
+    canonical_id TEXT NOT NULL UNIQUE,
+    account_id TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stats (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL,
@@ -188,6 +199,13 @@ fn migrate(conn: &Connection) -> Result<()> {
         .exists([])?;
     if !has_status {
         conn.execute_batch("ALTER TABLE versions ADD COLUMN replication_status TEXT")?;
+    }
+    let has_owner = conn
+        .prepare("SELECT 1 FROM pragma_table_info('buckets') WHERE name = 'owner'")?
+        .exists([])?;
+    if !has_owner {
+        // Buckets created before there were several users belong to the administrator ('').
+        conn.execute_batch("ALTER TABLE buckets ADD COLUMN owner TEXT NOT NULL DEFAULT ''")?;
     }
     // Replaced by `uploads_page`, which also orders by upload id (ListMultipartUploads pages in SQL).
     conn.execute_batch("DROP INDEX IF EXISTS uploads_by_key")?;

@@ -124,6 +124,22 @@ impl Store {
         self.inner.writer.collect(hashes);
     }
 
+    /// The metadata of the current version of a key, or of a given version, without pinning its
+    /// chunks (what authorization needs: owner, ACL, tags); None when there is no such version
+    /// (or the current one is a delete marker).
+    pub fn object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<crate::model::ObjectMeta>> {
+        self.inner.readers.with(|conn| {
+            Ok(load_version(conn, bucket, key, version_id)?
+                .filter(|v| !v.is_delete_marker)
+                .map(|v| v.meta))
+        })
+    }
+
     /// Looks up the current version of a key, or a given version, with its chunks pinned for reading.
     pub fn get_object(
         &self,

@@ -19,6 +19,7 @@ mod multipart;
 mod names;
 mod replication;
 mod store;
+mod users;
 mod versioning;
 
 pub use check::{check, CheckOptions, CheckReport, Problem, VersionName};
@@ -52,4 +53,5 @@ pub use store::{
     ListPage, ListQuery, ObjectSummary, RecoveryReport, StoreConfig, StoreStats,
     DEFAULT_INLINE_THRESHOLD,
 };
+pub use users::UserRecord;
 pub use versioning::{is_valid_version_id, DeleteOutcome, VersionEntry, VersionPage};

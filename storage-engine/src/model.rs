@@ -25,6 +25,8 @@ pub struct BucketInfo {
     pub region: String,
     /// Versioning state.
     pub versioning: Versioning,
+    /// The owner's canonical user id; empty for the administrator.
+    pub owner: String,
 }
 
 /// Checksum recorded with an object.
@@ -70,6 +72,13 @@ pub struct ObjectMeta {
     /// Tags (`x-amz-tagging`), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The object's owner (canonical user id) when it is not the bucket's owner: an object
+    /// written by another user into a bucket whose Object Ownership is ObjectWriter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The object's access control list as the server encodes it; None: private to its owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
     /// For an object completed from a multipart upload: each part's size, in part order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part_sizes: Vec<u64>,

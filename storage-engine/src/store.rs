@@ -283,16 +283,36 @@ impl Store {
         })
     }
 
-    /// Creates a bucket.
+    /// Creates a bucket owned by the administrator.
     pub fn create_bucket(&self, name: &str, region: &str) -> Result<()> {
-        let (name, region) = (name.to_owned(), region.to_owned());
+        self.create_bucket_owned(name, region, "", Vec::new())
+    }
+
+    /// Creates a bucket owned by `owner` (a canonical user id; empty for the administrator)
+    /// with its first settings (name, value), in one transaction: no one sees the bucket
+    /// without them.
+    pub fn create_bucket_owned(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        settings: Vec<(String, String)>,
+    ) -> Result<()> {
+        let (name, region, owner) = (name.to_owned(), region.to_owned(), owner.to_owned());
         self.inner.writer.write(move |conn| {
             let n = conn.execute(
-                "INSERT OR IGNORE INTO buckets(name, created_ms, region) VALUES (?1, ?2, ?3)",
-                params![name, now_ms(), region],
+                "INSERT OR IGNORE INTO buckets(name, created_ms, region, owner) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![name, now_ms(), region, owner],
             )?;
             if n == 0 {
                 return Err(Error::BucketAlreadyExists(name));
+            }
+            for (setting, value) in settings {
+                conn.execute(
+                    "INSERT OR REPLACE INTO bucket_settings(bucket, name, value) VALUES (?1, ?2, ?3)",
+                    params![name, setting, value],
+                )?;
             }
             Ok(((), Vec::new()))
         })
@@ -322,7 +342,7 @@ impl Store {
     pub fn bucket(&self, name: &str) -> Result<BucketInfo> {
         self.inner.readers.with(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT name, created_ms, region, versioning FROM buckets WHERE name = ?1",
+                "SELECT name, created_ms, region, versioning, owner FROM buckets WHERE name = ?1",
             )?;
             let mut rows = stmt.query_and_then([name], bucket_from_row)?;
             rows.next()
@@ -334,7 +354,7 @@ impl Store {
     pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         self.inner.readers.with(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT name, created_ms, region, versioning FROM buckets ORDER BY name",
+                "SELECT name, created_ms, region, versioning, owner FROM buckets ORDER BY name",
             )?;
             let rows = stmt.query_and_then([], bucket_from_row)?;
             rows.collect()
@@ -463,6 +483,34 @@ impl Store {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<String> {
+        self.update_meta(bucket, key, version_id, ChangeKind::TagsChanged, |m| {
+            m.tags = tags
+        })
+    }
+
+    /// Replaces the access control list of a version (the current one when `version_id` is
+    /// None; `acl` as the server encodes it, None for private). Returns the version id.
+    pub fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String> {
+        self.update_meta(bucket, key, version_id, ChangeKind::AclChanged, |m| {
+            m.acl = acl
+        })
+    }
+
+    /// Changes one version's metadata in place and records `kind` in the change feed.
+    fn update_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        kind: ChangeKind,
+        update: impl FnOnce(&mut crate::model::ObjectMeta) + Send + 'static,
+    ) -> Result<String> {
         let (b, k, vid) = (
             bucket.to_owned(),
             key.to_owned(),
@@ -478,10 +526,10 @@ impl Store {
                 .ok_or_else(|| Error::NoSuchKey(k.clone()))?;
             let version_id = v.version_id.clone();
             commit_key(conn, &ctx, &b, &k, || {
-                v.meta.tags = tags;
+                update(&mut v.meta);
                 set_meta(conn, v.id, &v.meta)?;
                 let change = Change {
-                    kind: ChangeKind::TagsChanged,
+                    kind,
                     origin: ChangeOrigin::Client,
                     version: v,
                     removed: Vec::new(),
@@ -582,6 +630,7 @@ fn bucket_from_row(r: &rusqlite::Row<'_>) -> Result<BucketInfo> {
         created_ms: r.get(1)?,
         region: r.get(2)?,
         versioning: Versioning::from_db(&r.get::<_, String>(3)?)?,
+        owner: r.get(4)?,
     })
 }
 

@@ -199,12 +199,26 @@ async fn head_bucket_404_has_no_body() {
     assert!(answer.header("x-amz-request-id").is_some());
 }
 
+// issue #15: re-creating one's own bucket answers as AWS does: 200 in us-east-1 (legacy
+// behaviour, API reference CreateBucket), 409 BucketAlreadyOwnedByYou in any other region.
 #[tokio::test]
-async fn create_bucket_twice_is_bucket_already_owned_by_you() {
+async fn create_bucket_twice_is_ok_in_us_east_1_and_owned_by_you_elsewhere() {
     let server = Server::start();
     let client = server.client();
     let bucket = create_bucket(&client, "twice").await;
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("re-creating one's own bucket in us-east-1");
 
+    let server = Server::start_with(ServerOptions {
+        region: Some("eu-west-1".into()),
+        ..Default::default()
+    });
+    let client = server.client();
+    let bucket = create_bucket(&client, "twice").await;
     let err = client
         .create_bucket()
         .bucket(&bucket)

@@ -14,13 +14,13 @@ async fn unsupported_operations_are_not_implemented() {
 
     let cases = [
         ("GET", format!("/{bucket}?website"), Vec::new()),
-        ("GET", format!("/{bucket}?policy"), Vec::new()),
+        ("GET", format!("/{bucket}?inventory"), Vec::new()),
         ("GET", format!("/{bucket}?accelerate"), Vec::new()),
         ("GET", format!("/{bucket}?logging"), Vec::new()),
         (
             "PUT",
-            format!("/{bucket}?policy"),
-            br#"{"Version":"2012-10-17","Statement":[]}"#.to_vec(),
+            format!("/{bucket}?logging"),
+            b"<BucketLoggingStatus/>".to_vec(),
         ),
         ("DELETE", format!("/{bucket}?website"), Vec::new()),
         ("GET", format!("/{bucket}/k?torrent"), Vec::new()),
@@ -88,7 +88,12 @@ async fn error_documents_are_complete() {
             400,
             "InvalidBucketName",
         ),
-        ("PUT", format!("/{bucket}"), 409, "BucketAlreadyOwnedByYou"),
+        (
+            "PUT",
+            format!("/{bucket}?acl"),
+            400,
+            "MissingSecurityHeader",
+        ),
         ("DELETE", format!("/{bucket}"), 409, "BucketNotEmpty"),
     ];
     for (method, path, status, code) in cases {

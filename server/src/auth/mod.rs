@@ -2,8 +2,8 @@
 //! Version 2 (header and presigned query) and anonymous access, plus the aws-chunked body decoder.
 //!
 //! Invariant: [`authenticate`] returns `Ok` only when the request carries a valid signature made
-//! with the configured credentials, or carries no credentials at all while anonymous access is
-//! allowed. What the signature cannot cover before the body arrives is described by the returned
+//! with the secret of the identity it names, or carries no credentials at all (an anonymous
+//! request, which only the authorization step can let through). What the signature cannot cover before the body arrives is described by the returned
 //! [`PayloadCheck`], and the caller must enforce it (hash the body, or decode it with
 //! [`ChunkedDecoder`]) before acting on the body.
 
@@ -28,15 +28,13 @@ use {
 };
 
 /// Server credentials and policy.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthConfig {
-    /// The one access key id the server accepts.
-    pub access_key: String,
-    /// The secret key paired with `access_key`.
-    pub secret_key: String,
+    /// The identities whose signatures the server accepts.
+    pub users: std::sync::Arc<crate::users::UserDirectory>,
     /// The region requests must be signed for (SigV4 credential scope).
     pub region: String,
-    /// Whether requests without any credentials are let through.
+    /// Whether requests without any credentials act as the administrator (`--allow-anonymous`).
     pub allow_anonymous: bool,
 }
 
@@ -69,8 +67,8 @@ pub enum PayloadCheck {
 /// The outcome of a successful authentication.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    /// The access key that signed the request; `None` for anonymous requests.
-    pub access_key: Option<String>,
+    /// Who signed the request; `None` for anonymous requests.
+    pub identity: Option<std::sync::Arc<crate::users::Identity>>,
     /// What remains to be checked on the body.
     pub payload: PayloadCheck,
     /// The signature verified only with a literal `+` in the query read as a plus (its signer
@@ -79,8 +77,8 @@ pub struct Authenticated {
     pub query_plus_is_literal: bool,
 }
 
-/// Verify the request's signature (SigV4 header, SigV4 presigned query, SigV2 header, SigV2 presigned query),
-/// or allow it anonymously when `cfg.allow_anonymous` and it carries no credentials; otherwise AccessDenied.
+/// Verify the request's signature (SigV4 header, SigV4 presigned query, SigV2 header, SigV2
+/// presigned query) and name its signer; a request without credentials is anonymous.
 pub fn authenticate(
     parts: &RequestParts<'_>,
     cfg: &AuthConfig,
@@ -132,14 +130,12 @@ pub fn authenticate(
     if v2_query {
         return sigv2::verify_presigned(parts, &query, cfg, now);
     }
-    if cfg.allow_anonymous {
-        return Ok(Authenticated {
-            access_key: None,
-            payload: unsigned_payload_check(parts.headers)?,
-            query_plus_is_literal: false,
-        });
-    }
-    Err(s3_error!(AccessDenied, "Access Denied"))
+    // No credentials: an anonymous request, for the authorization step to allow or deny.
+    Ok(Authenticated {
+        identity: None,
+        payload: unsigned_payload_check(parts.headers)?,
+        query_plus_is_literal: false,
+    })
 }
 
 /// `"<scheme> rest"` -> `Some(rest)`; the scheme must be followed by whitespace.
@@ -276,7 +272,29 @@ fn missing_date() -> crate::error::S3Error {
     )
 }
 
-/// The error S3 returns for an access key other than the configured one.
+impl AuthConfig {
+    /// A configuration with only an administrator (unit tests).
+    #[cfg(test)]
+    pub fn single(access_key: &str, secret_key: &str, region: &str, allow_anonymous: bool) -> Self {
+        Self {
+            users: std::sync::Arc::new(crate::users::UserDirectory::new(
+                crate::users::admin_identity(access_key, secret_key),
+                Vec::new(),
+            )),
+            region: region.to_owned(),
+            allow_anonymous,
+        }
+    }
+
+    /// The identity of an access key, or S3's InvalidAccessKeyId.
+    fn identity(&self, access_key: &str) -> S3Result<std::sync::Arc<crate::users::Identity>> {
+        self.users
+            .by_access_key(access_key)
+            .ok_or_else(|| unknown_access_key(access_key))
+    }
+}
+
+/// The error S3 returns for an access key no identity has.
 fn unknown_access_key(access_key: &str) -> crate::error::S3Error {
     s3_error!(
         InvalidAccessKeyId,

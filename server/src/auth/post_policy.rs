@@ -28,6 +28,10 @@ pub enum Condition {
 pub struct Policy {
     /// The conditions, field names lower-cased.
     pub conditions: Vec<Condition>,
+    /// Who signed it: the upload is made with this identity's permissions; None for an
+    /// anonymous form (no policy, no signature), which only a bucket open to anonymous writes
+    /// accepts.
+    pub signer: Option<std::sync::Arc<crate::users::Identity>>,
 }
 
 fn denied(msg: impl Into<String>) -> crate::error::S3Error {
@@ -49,8 +53,18 @@ pub fn verify_post(
     cfg: &AuthConfig,
     now: OffsetDateTime,
 ) -> S3Result<Policy> {
+    let signed = field(fields, "x-amz-signature").is_some() || field(fields, "signature").is_some();
+    if !signed && field(fields, "policy").is_none() {
+        // S3 User Guide, "Browser-based uploads using POST": a form without a policy and a
+        // signature is an anonymous upload, allowed where the bucket grants anonymous writes.
+        return Ok(Policy {
+            conditions: Vec::new(),
+            signer: None,
+        });
+    }
     let policy_b64 = field(fields, "policy")
         .ok_or_else(|| denied("Bucket POST must contain a field named 'policy'. If it is specified, please check the order of the fields."))?;
+    let signer;
     if let Some(sig) = field(fields, "x-amz-signature") {
         let algorithm = field(fields, "x-amz-algorithm").unwrap_or("");
         if algorithm != "AWS4-HMAC-SHA256" {
@@ -80,12 +94,7 @@ pub fn verify_post(
                 "Invalid credential: {credential}"
             ));
         }
-        if parts[0] != cfg.access_key {
-            return Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ));
-        }
+        let identity = cfg.identity(parts[0])?;
         let day = format!(
             "{:04}{:02}{:02}",
             date.year(),
@@ -98,7 +107,7 @@ pub fn verify_post(
                 "Invalid credential scope: {credential}"
             ));
         }
-        let key = sigv4::signing_key(&cfg.secret_key, parts[1], parts[2])?;
+        let key = sigv4::signing_key(&identity.secret_key, parts[1], parts[2])?;
         let expected = hex::encode(hmac_sha256(&key, policy_b64.as_bytes())?);
         if !strata_signing::constant_time_eq(
             expected.as_bytes(),
@@ -106,19 +115,16 @@ pub fn verify_post(
         ) {
             return Err(s3_error!(SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method."));
         }
+        signer = identity;
     } else if let Some(sig) = field(fields, "signature") {
         let access = field(fields, "awsaccesskeyid").unwrap_or("");
-        if access != cfg.access_key {
-            return Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ));
-        }
-        let mac = sigv2::hmac_sha1(cfg.secret_key.as_bytes(), policy_b64.as_bytes())?;
+        let identity = cfg.identity(access)?;
+        let mac = sigv2::hmac_sha1(identity.secret_key.as_bytes(), policy_b64.as_bytes())?;
         let expected = base64::engine::general_purpose::STANDARD.encode(mac);
         if !strata_signing::constant_time_eq(expected.as_bytes(), sig.trim().as_bytes()) {
             return Err(s3_error!(SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method."));
         }
+        signer = identity;
     } else {
         return Err(denied(
             "Bucket POST must be signed: no x-amz-signature or signature field.",
@@ -209,7 +215,10 @@ pub fn verify_post(
             _ => return Err(bad()),
         }
     }
-    Ok(Policy { conditions })
+    Ok(Policy {
+        conditions,
+        signer: Some(signer),
+    })
 }
 
 /// Fields S3 does not require the policy to name.
@@ -301,12 +310,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> AuthConfig {
-        AuthConfig {
-            access_key: "AK".into(),
-            secret_key: "SECRET".into(),
-            region: "us-east-1".into(),
-            allow_anonymous: false,
-        }
+        AuthConfig::single("AK", "SECRET", "us-east-1", false)
     }
 
     fn signed_fields(policy_json: &str, now: OffsetDateTime) -> Vec<(String, String)> {

@@ -10,8 +10,7 @@
 
 use super::{
     format_iso8601, key_error, missing_date, parse_http_date, percent_decode, time_too_skewed,
-    unknown_access_key, unsigned_payload_check, AuthConfig, Authenticated, RawQuery, RequestParts,
-    MAX_SKEW,
+    unsigned_payload_check, AuthConfig, Authenticated, RawQuery, RequestParts, MAX_SKEW,
 };
 use crate::error::S3Result;
 use crate::s3_error;
@@ -45,9 +44,7 @@ pub(super) fn verify_header(
     if (request_time - now).abs() > MAX_SKEW {
         return Err(time_too_skewed(raw_time, now));
     }
-    if access_key != cfg.access_key {
-        return Err(unknown_access_key(access_key));
-    }
+    let identity = cfg.identity(access_key)?;
 
     // With x-amz-date present the Date line is empty (AWS docs); some signers still put the Date
     // header there, so that reading is tried second.
@@ -61,9 +58,17 @@ pub(super) fn verify_header(
         (None, Some(date)) => date_lines.push(date.trim().to_owned()),
         (None, None) => return Err(missing_date()),
     }
-    verify_signature(parts, query, cfg, access_key, signature, &date_lines, false)?;
+    verify_signature(
+        parts,
+        query,
+        &identity.secret_key,
+        access_key,
+        signature,
+        &date_lines,
+        false,
+    )?;
     Ok(Authenticated {
-        access_key: Some(access_key.to_owned()),
+        identity: Some(identity),
         payload: unsigned_payload_check(parts.headers)?,
         query_plus_is_literal: false,
     })
@@ -104,20 +109,18 @@ pub(super) fn verify_presigned(
             .with_extra("Expires", format_iso8601(expires))
             .with_extra("ServerTime", format_iso8601(now)));
     }
-    if access_key != cfg.access_key {
-        return Err(unknown_access_key(&access_key));
-    }
+    let identity = cfg.identity(&access_key)?;
     verify_signature(
         parts,
         query,
-        cfg,
+        &identity.secret_key,
         &access_key,
         &signature,
         std::slice::from_ref(&expires_raw),
         true,
     )?;
     Ok(Authenticated {
-        access_key: Some(access_key),
+        identity: Some(identity),
         payload: unsigned_payload_check(parts.headers)?,
         query_plus_is_literal: false,
     })
@@ -141,7 +144,7 @@ fn single_param(query: &RawQuery<'_>, name: &str, plus_as_space: bool) -> S3Resu
 fn verify_signature(
     parts: &RequestParts<'_>,
     query: &RawQuery<'_>,
-    cfg: &AuthConfig,
+    secret: &str,
     access_key: &str,
     provided: &str,
     date_lines: &[String],
@@ -155,7 +158,7 @@ fn verify_signature(
     for date_line in date_lines {
         for resource in canonical_resources(parts, query) {
             let string_to_sign = string_to_sign(parts, query, date_line, presigned, &resource);
-            let expected = hmac_sha1(cfg.secret_key.as_bytes(), string_to_sign.as_bytes())?;
+            let expected = hmac_sha1(secret.as_bytes(), string_to_sign.as_bytes())?;
             if strata_signing::constant_time_eq(&expected, &provided_bytes) {
                 return Ok(());
             }

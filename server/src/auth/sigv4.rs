@@ -9,8 +9,8 @@
 
 use super::{
     format_amz_date, format_iso8601, hmac_sha256, key_error, missing_date, parse_amz_date,
-    parse_http_date, time_too_skewed, unknown_access_key, AuthConfig, Authenticated, ChunkSigning,
-    ChunkedMode, DeclaredPayload, PayloadCheck, RawQuery, RequestParts, MAX_SKEW, UNSIGNED_PAYLOAD,
+    parse_http_date, time_too_skewed, AuthConfig, Authenticated, ChunkSigning, ChunkedMode,
+    DeclaredPayload, PayloadCheck, RawQuery, RequestParts, MAX_SKEW, UNSIGNED_PAYLOAD,
 };
 use crate::error::{S3Error, S3Result};
 use crate::s3_error;
@@ -50,7 +50,7 @@ pub(super) fn verify_header(
         return Err(time_too_skewed(raw_time, now));
     }
     let amz_date = format_amz_date(timestamp);
-    credential.check(&amz_date, cfg, Location::Header)?;
+    let identity = credential.check(&amz_date, cfg, Location::Header)?;
 
     let signed_headers = SignedHeaders::parse(fields.signed_headers, Location::Header)?;
     signed_headers.check_covers(parts, &["x-amz-content-sha256", "x-amz-date"])?;
@@ -68,7 +68,7 @@ pub(super) fn verify_header(
     let verified = verify_signature(&SignatureInput {
         parts,
         query,
-        cfg,
+        secret: &identity.secret_key,
         credential: &credential,
         amz_date: &amz_date,
         signed_headers: &signed_headers,
@@ -77,7 +77,7 @@ pub(super) fn verify_header(
         provided: fields.signature,
     })?;
     Ok(Authenticated {
-        access_key: Some(credential.access_key.to_owned()),
+        identity: Some(identity),
         query_plus_is_literal: verified.plus_is_literal,
         payload: payload_check(parts, declared, verified)?,
     })
@@ -137,7 +137,7 @@ pub(super) fn verify_presigned(
 
     let credential = Credential::parse(&credential_param)
         .ok_or_else(|| Location::Query.malformed_credential())?;
-    credential.check(&date_param, cfg, Location::Query)?;
+    let identity = credential.check(&date_param, cfg, Location::Query)?;
 
     // S3 answers AccessDenied, not RequestTimeTooSkewed, for presigned URLs outside their window.
     if timestamp - now > MAX_SKEW {
@@ -172,7 +172,7 @@ pub(super) fn verify_presigned(
     let verified = verify_signature(&SignatureInput {
         parts,
         query,
-        cfg,
+        secret: &identity.secret_key,
         credential: &credential,
         amz_date: &date_param,
         signed_headers: &signed_headers,
@@ -181,7 +181,7 @@ pub(super) fn verify_presigned(
         provided: &signature,
     })?;
     Ok(Authenticated {
-        access_key: Some(credential.access_key.to_owned()),
+        identity: Some(identity),
         query_plus_is_literal: verified.plus_is_literal,
         payload: payload_check(parts, declared, verified)?,
     })
@@ -349,7 +349,12 @@ impl<'a> Credential<'a> {
     }
 
     /// Checks the scope against the request date and the server's region, then the access key.
-    fn check(&self, amz_date: &str, cfg: &AuthConfig, location: Location) -> S3Result<()> {
+    fn check(
+        &self,
+        amz_date: &str,
+        cfg: &AuthConfig,
+        location: Location,
+    ) -> S3Result<std::sync::Arc<crate::users::Identity>> {
         let request_day = amz_date.get(..8).unwrap_or(amz_date);
         if self.date != request_day {
             return Err(location.error(format_args!(
@@ -377,10 +382,7 @@ impl<'a> Credential<'a> {
                 self.terminator
             )));
         }
-        if self.access_key != cfg.access_key {
-            return Err(unknown_access_key(self.access_key));
-        }
-        Ok(())
+        cfg.identity(self.access_key)
     }
 }
 
@@ -450,7 +452,8 @@ impl<'a> SignedHeaders<'a> {
 struct SignatureInput<'a> {
     parts: &'a RequestParts<'a>,
     query: &'a RawQuery<'a>,
-    cfg: &'a AuthConfig,
+    /// The signer's secret key.
+    secret: &'a str,
     credential: &'a Credential<'a>,
     amz_date: &'a str,
     signed_headers: &'a SignedHeaders<'a>,
@@ -489,11 +492,7 @@ struct Canonicalisation {
 /// reading lets a request mean what its signer did not sign.
 fn verify_signature(input: &SignatureInput<'_>) -> S3Result<VerifiedSignature> {
     let scope = input.credential.scope();
-    let signing_key = signing_key(
-        &input.cfg.secret_key,
-        input.credential.date,
-        input.credential.region,
-    )?;
+    let signing_key = signing_key(input.secret, input.credential.date, input.credential.region)?;
     let headers_block = canonical_headers(input.parts, input.signed_headers);
 
     let mut readings = vec![Canonicalisation {

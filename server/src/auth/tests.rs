@@ -21,12 +21,7 @@ const HOST: &str = "127.0.0.1:9000";
 const SIGNED_AT: OffsetDateTime = datetime!(2026-03-01 12:00:00 UTC);
 
 fn config() -> AuthConfig {
-    AuthConfig {
-        access_key: AK.to_owned(),
-        secret_key: SK.to_owned(),
-        region: "us-east-1".to_owned(),
-        allow_anonymous: false,
-    }
+    AuthConfig::single(AK, SK, "us-east-1", false)
 }
 
 /// A request as it arrives on the wire.
@@ -243,7 +238,10 @@ fn oracle_header_signed_requests_verify() {
         let auth = signed
             .run()
             .unwrap_or_else(|e| panic!("{req:?} must verify: {e} {:?}", e.extra));
-        assert_eq!(auth.access_key.as_deref(), Some(AK));
+        assert_eq!(
+            auth.identity.as_ref().map(|i| i.access_key.as_str()),
+            Some(AK)
+        );
         match auth.payload {
             PayloadCheck::Sha256(hash) => assert_eq!(hash, sha256(body)),
             other => panic!("expected a SHA-256 payload check, got {other:?}"),
@@ -317,7 +315,10 @@ fn oracle_presigned_requests_verify() {
         let auth = signed
             .run()
             .unwrap_or_else(|e| panic!("{req:?} must verify: {e} {:?}", e.extra));
-        assert_eq!(auth.access_key.as_deref(), Some(AK));
+        assert_eq!(
+            auth.identity.as_ref().map(|i| i.access_key.as_str()),
+            Some(AK)
+        );
         assert!(matches!(auth.payload, PayloadCheck::Unverified));
         // Still valid just before expiry.
         assert!(signed
@@ -452,8 +453,7 @@ fn unknown_access_key_and_wrong_secret() {
         SignableBody::Bytes(b""),
         None,
     );
-    let mut other = config();
-    other.access_key = "SOMEONEELSE".to_owned();
+    let other = AuthConfig::single("SOMEONEELSE", SK, "us-east-1", false);
     assert_eq!(
         err(signed.run_with(&other, SIGNED_AT)).code,
         S3ErrorCode::InvalidAccessKeyId
@@ -534,13 +534,12 @@ fn host_must_be_signed_and_scope_must_match() {
 }
 
 #[test]
-fn anonymous_requests_follow_the_policy() {
+fn anonymous_requests_are_anonymous() {
+    // An unsigned request authenticates as no one: authorization then decides.
     let req = Req::new("GET", "/bucket/key", "");
-    assert_eq!(err(req.run()).code, S3ErrorCode::AccessDenied);
-    let mut open = config();
-    open.allow_anonymous = true;
+    let open = config();
     let auth = req.run_with(&open, SIGNED_AT).unwrap();
-    assert_eq!(auth.access_key, None);
+    assert!(auth.identity.is_none());
     assert!(matches!(auth.payload, PayloadCheck::Unverified));
 
     // A declared hash is still enforced, and an unsigned aws-chunked body still decoded.
@@ -605,12 +604,12 @@ fn streaming_signed_upload_hands_out_the_seed() {
     .header("content-encoding", "aws-chunked")
     .header("x-amz-decoded-content-length", "66560")
     .header("content-length", "66824");
-    let cfg = AuthConfig {
-        access_key: "AKIAIOSFODNN7EXAMPLE".to_owned(),
-        secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned(),
-        region: "us-east-1".to_owned(),
-        allow_anonymous: false,
-    };
+    let cfg = AuthConfig::single(
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "us-east-1",
+        false,
+    );
     let auth = req
         .run_with(&cfg, datetime!(2013-05-24 00:05:00 UTC))
         .unwrap_or_else(|e| panic!("{e} {:?}", e.extra));
@@ -672,12 +671,7 @@ const V2_AK: &str = "AKIAIOSFODNN7EXAMPLE";
 const V2_SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
 fn v2_config() -> AuthConfig {
-    AuthConfig {
-        access_key: V2_AK.to_owned(),
-        secret_key: V2_SK.to_owned(),
-        region: "us-east-1".to_owned(),
-        allow_anonymous: false,
-    }
+    AuthConfig::single(V2_AK, V2_SK, "us-east-1", false)
 }
 
 #[test]
@@ -695,7 +689,10 @@ fn sigv2_documented_example_verifies() {
         );
     req.vhost = Some("awsexamplebucket1".to_owned());
     let auth = req.run_with(&v2_config(), now).unwrap();
-    assert_eq!(auth.access_key.as_deref(), Some(V2_AK));
+    assert_eq!(
+        auth.identity.as_ref().map(|i| i.access_key.as_str()),
+        Some(V2_AK)
+    );
     assert!(matches!(auth.payload, PayloadCheck::Unverified));
 
     // Path-style addressing signs the same resource.
@@ -738,8 +735,7 @@ fn sigv2_documented_example_verifies() {
 
     let e = err(req.run_with(&v2_config(), now + time::Duration::hours(1)));
     assert_eq!(e.code, S3ErrorCode::RequestTimeTooSkewed);
-    let mut other = v2_config();
-    other.access_key = "SOMEONEELSE".to_owned();
+    let other = AuthConfig::single("SOMEONEELSE", V2_SK, "us-east-1", false);
     assert_eq!(
         err(req.run_with(&other, now)).code,
         S3ErrorCode::InvalidAccessKeyId
@@ -778,7 +774,10 @@ fn sigv2_botocore_presigned_get_verifies() {
     );
     let now = datetime!(2026-06-01 00:00:00 UTC);
     let auth = req.run_with(&v2_config(), now).unwrap();
-    assert_eq!(auth.access_key.as_deref(), Some(V2_AK));
+    assert_eq!(
+        auth.identity.as_ref().map(|i| i.access_key.as_str()),
+        Some(V2_AK)
+    );
 
     let expired = err(req.run_with(&v2_config(), datetime!(2030-01-01 00:00:01 UTC)));
     assert_eq!(expired.code, S3ErrorCode::AccessDenied);

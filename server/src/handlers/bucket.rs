@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::request::{decode_token, encode_token, validate_bucket_name, OWNER_ID};
+use crate::request::{decode_token, encode_token, validate_bucket_name};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -45,10 +45,17 @@ pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
     };
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let region = req.q("bucket-region").map(str::to_owned);
+    let identity = req
+        .auth
+        .identity
+        .clone()
+        .ok_or_else(crate::authz::access_denied)?;
     let store = req.store().clone();
     let buckets = blocking(move || store.list_buckets().map_err(S3Error::from)).await?;
+    let owner = identity.stored_owner();
     let mut matching = buckets
         .iter()
+        .filter(|b| b.owner == owner)
         .filter(|b| b.name.starts_with(&prefix))
         .filter(|b| region.as_ref().is_none_or(|r| &b.region == r))
         .filter(|b| after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str()));
@@ -56,10 +63,7 @@ pub async fn list_buckets(req: &S3Request) -> S3Result<HttpResponse> {
     let more = matching.next().is_some();
 
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
-    w.open("Owner")
-        .elem("ID", OWNER_ID)
-        .elem("DisplayName", OWNER_ID)
-        .close();
+    crate::acl_request::owner_element(&mut w, &req.state.auth.users, &identity.owner());
     w.open("Buckets");
     for b in &page {
         w.open("Bucket")
@@ -98,12 +102,114 @@ pub async fn create_bucket(req: &mut S3Request, payload: web::Payload) -> S3Resu
             region = loc;
         }
     }
+    let identity = req
+        .auth
+        .identity
+        .clone()
+        .ok_or_else(crate::authz::access_denied)?;
+    let settings = new_bucket_settings(req, &identity.owner())?;
     let store = req.store().clone();
-    let name = bucket.clone();
-    blocking(move || store.create_bucket(&name, &region).map_err(S3Error::from)).await?;
+    let (name, owner) = (bucket.clone(), identity.stored_owner());
+    let created =
+        blocking(
+            move || match store.create_bucket_owned(&name, &region, &owner, settings) {
+                Ok(()) => Ok(None),
+                Err(strata_storage::Error::BucketAlreadyExists(_)) => {
+                    Ok(Some(store.bucket(&name)?))
+                }
+                Err(e) => Err(S3Error::from(e)),
+            },
+        )
+        .await?;
+    crate::authz::forget(&req.state, &bucket);
+    if let Some(existing) = created {
+        // API reference, CreateBucket: re-creating a bucket you own answers 200 in us-east-1
+        // (legacy behaviour) and BucketAlreadyOwnedByYou elsewhere; another owner's name is
+        // BucketAlreadyExists.
+        if existing.owner != identity.stored_owner() {
+            return Err(s3_error!(
+                BucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+            )
+            .with_extra("BucketName", bucket));
+        }
+        if existing.region != "us-east-1" {
+            return Err(S3Error::from(strata_storage::Error::BucketAlreadyExists(
+                bucket,
+            )));
+        }
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("Location", format!("/{bucket}")))
         .finish())
+}
+
+/// The access settings a new bucket starts with: the Object Ownership asked for
+/// (`x-amz-object-ownership`, BucketOwnerEnforced by default), all four Block Public Access
+/// settings on, and the ACL asked for. Both defaults are AWS's for new buckets since April 2023
+/// (User Guide, "Default settings for new S3 buckets"), so an ACL other than the owner's full
+/// control is refused unless the request also chooses an ownership that allows ACLs, and a
+/// public ACL is refused in any case.
+fn new_bucket_settings(
+    req: &S3Request,
+    owner: &strata_access::Owner,
+) -> S3Result<Vec<(String, String)>> {
+    use strata_access::{CannedAcl, ObjectOwnership, PublicAccessBlock};
+    let ownership = match req.header("x-amz-object-ownership") {
+        None => ObjectOwnership::BucketOwnerEnforced,
+        Some(v) => ObjectOwnership::parse(v).ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Invalid x-amz-object-ownership header: {v}"
+            )
+            .with_extra("ArgumentName", "x-amz-object-ownership")
+            .with_extra("ArgumentValue", v)
+        })?,
+    };
+    let block = PublicAccessBlock {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+    let mut settings = vec![
+        (
+            crate::authz::OWNERSHIP_SETTING.to_owned(),
+            ownership.as_str().to_owned(),
+        ),
+        (
+            crate::authz::PUBLIC_ACCESS_BLOCK_SETTING.to_owned(),
+            serde_json::to_string(&block).map_err(S3Error::internal)?,
+        ),
+    ];
+    if let Some(requested) = crate::acl_request::from_headers(req, owner)? {
+        let acl = requested.acl(owner, owner);
+        let owner_only = matches!(
+            requested,
+            crate::acl_request::Requested::Canned(
+                CannedAcl::Private | CannedAcl::BucketOwnerFullControl
+            )
+        ) || acl.is_bucket_owner_full_control(owner);
+        if ownership == ObjectOwnership::BucketOwnerEnforced && !owner_only {
+            return Err(s3_error!(
+                InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+            ));
+        }
+        if acl.is_public() {
+            return Err(s3_error!(
+                InvalidBucketAclWithBlockPublicAccessError,
+                "Bucket cannot have public ACLs set with BlockPublicAccess enabled"
+            ));
+        }
+        if !owner_only {
+            settings.push((
+                crate::authz::ACL_SETTING.to_owned(),
+                serde_json::to_string(&acl).map_err(S3Error::internal)?,
+            ));
+        }
+    }
+    Ok(settings)
 }
 
 /// HeadBucket.
@@ -122,6 +228,7 @@ pub async fn delete_bucket(req: &S3Request) -> S3Result<HttpResponse> {
     let name = req.bucket()?.to_owned();
     blocking(move || store.delete_bucket(&name).map_err(S3Error::from)).await?;
     crate::lifecycle_cache::forget(&req.state, req.bucket()?);
+    crate::authz::forget(&req.state, req.bucket()?);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -3,7 +3,6 @@
 
 use actix_web::HttpResponse;
 use md5::{Digest as _, Md5};
-use percent_encoding::percent_decode_str;
 use strata_storage::{CopySource, NewPart, NewVersion};
 
 use crate::app::{blocking, S3Request};
@@ -11,63 +10,13 @@ use crate::checksum::{ChecksumAlgorithm, ChecksumAlgorithmExt};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{
-    object_meta_from_headers, storage_class_from_headers, tags_from_header, validate_key,
-    write_condition, Preconditions,
+    object_meta_from_headers, parse_copy_source, storage_class_from_headers, tags_from_header,
+    validate_key, write_condition, Preconditions, SourceRef,
 };
 use crate::s3_error;
 use crate::versions::{check_readable, load_readable};
 use crate::write;
 use crate::xml::XmlWriter;
-
-/// A parsed `x-amz-copy-source`: `[/]bucket/key[?versionId=ID]`, URL-encoded.
-#[derive(Debug, PartialEq, Eq)]
-pub struct SourceRef {
-    /// Bucket.
-    pub bucket: String,
-    /// Key (decoded).
-    pub key: String,
-    /// Version id, if given.
-    pub version_id: Option<String>,
-}
-
-/// Parses `x-amz-copy-source`.
-pub fn parse_copy_source(value: &str) -> S3Result<SourceRef> {
-    let invalid = || {
-        s3_error!(
-            InvalidArgument,
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
-        )
-        .with_extra("ArgumentName", "x-amz-copy-source")
-    };
-    let (path, query) = match value.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (value, None),
-    };
-    let path = path.strip_prefix('/').unwrap_or(path);
-    let decoded = percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| invalid())?
-        .into_owned();
-    let (bucket, key) = decoded.split_once('/').ok_or_else(invalid)?;
-    if bucket.is_empty() || key.is_empty() {
-        return Err(invalid());
-    }
-    let mut version_id = None;
-    if let Some(q) = query {
-        for (k, v) in crate::app::parse_query(q) {
-            if k == "versionId" {
-                version_id = Some(v);
-            } else {
-                return Err(invalid());
-            }
-        }
-    }
-    Ok(SourceRef {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        version_id,
-    })
-}
 
 fn check_version_form(src: &SourceRef) -> S3Result<()> {
     match &src.version_id {
@@ -163,6 +112,8 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
     } else {
         None
     };
+    // The copy's owner and ACL come from this request, never from the source.
+    let (new_owner, new_acl) = crate::request::new_object_access(req)?;
     let new_tags = match (replace_tags, req.header("x-amz-tagging")) {
         (true, Some(v)) => Some(tags_from_header(v)?),
         (true, None) => Some(Vec::new()),
@@ -187,6 +138,8 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
         meta.part_sizes = s.meta.part_sizes.clone();
         meta.part_checksums = s.meta.part_checksums.clone();
         meta.tags = new_tags.unwrap_or_else(|| s.meta.tags.clone());
+        meta.owner = new_owner;
+        meta.acl = new_acl;
         NewVersion {
             etag: s.etag.clone(),
             meta,

@@ -5,9 +5,7 @@ use actix_web::HttpResponse;
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::request::{
-    decode_token, encode_if, encode_token, parse_max_keys, url_encoding, OWNER_ID,
-};
+use crate::request::{decode_token, encode_if, encode_token, parse_max_keys, url_encoding};
 use crate::xml::XmlWriter;
 
 /// ListObjects (V1) or ListObjectsV2.
@@ -88,10 +86,7 @@ pub async fn list_objects(req: &S3Request, v2: bool) -> S3Result<HttpResponse> {
             .elem("Size", &o.size.to_string())
             .elem("StorageClass", o.storage_class.as_str());
         if fetch_owner {
-            w.open("Owner")
-                .elem("ID", OWNER_ID)
-                .elem("DisplayName", OWNER_ID)
-                .close();
+            crate::acl_request::bucket_owner_element(&mut w, req, "Owner");
         }
         w.close();
     }

@@ -1,5 +1,6 @@
 //! One handler per S3 operation. Handlers are thin: parse the request, call the engine, render.
 
+mod access;
 mod attributes;
 mod bucket;
 pub(crate) mod copy;
@@ -75,7 +76,23 @@ pub async fn dispatch(
         Operation::GetBucketReplication => replication::get_replication(&req).await,
         Operation::DeleteBucketReplication => replication::delete_replication(&req).await,
         Operation::RestoreObject => restore::restore_object(&mut req, payload).await,
-        Operation::PostObject => post_object::post_object(&req, payload).await,
+        Operation::PostObject => post_object::post_object(&mut req, payload).await,
+        Operation::PutBucketPolicy => access::put_bucket_policy(&mut req, payload).await,
+        Operation::GetBucketPolicy => access::get_bucket_policy(&req).await,
+        Operation::DeleteBucketPolicy => access::delete_bucket_policy(&req).await,
+        Operation::GetBucketPolicyStatus => access::get_bucket_policy_status(&req).await,
+        Operation::PutBucketAcl => access::put_bucket_acl(&mut req, payload).await,
+        Operation::GetBucketAcl => access::get_bucket_acl(&req).await,
+        Operation::PutObjectAcl => access::put_object_acl(&mut req, payload).await,
+        Operation::GetObjectAcl => access::get_object_acl(&req).await,
+        Operation::PutBucketOwnershipControls => {
+            access::put_ownership_controls(&mut req, payload).await
+        }
+        Operation::GetBucketOwnershipControls => access::get_ownership_controls(&req).await,
+        Operation::DeleteBucketOwnershipControls => access::delete_ownership_controls(&req).await,
+        Operation::PutPublicAccessBlock => access::put_public_access_block(&mut req, payload).await,
+        Operation::GetPublicAccessBlock => access::get_public_access_block(&req).await,
+        Operation::DeletePublicAccessBlock => access::delete_public_access_block(&req).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"

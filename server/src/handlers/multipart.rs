@@ -13,7 +13,7 @@ use crate::error::{S3Error, S3ErrorCode, S3Result};
 use crate::handlers::iso8601;
 use crate::request::{
     self, encode_if, object_meta_from_headers, parse_max_keys, storage_class_from_headers,
-    url_encoding, validate_key, write_condition, MAX_PUT_SIZE, OWNER_ID,
+    url_encoding, validate_key, write_condition, MAX_PUT_SIZE,
 };
 use crate::s3_error;
 use crate::write;
@@ -396,13 +396,6 @@ pub async fn abort(req: &S3Request) -> S3Result<HttpResponse> {
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn owner(w: &mut XmlWriter, name: &'static str) {
-    w.open(name)
-        .elem("ID", OWNER_ID)
-        .elem("DisplayName", OWNER_ID)
-        .close();
-}
-
 /// ListParts.
 pub async fn list_parts(req: &S3Request) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
@@ -449,8 +442,8 @@ pub async fn list_parts(req: &S3Request) -> S3Result<HttpResponse> {
         }
         w.close();
     }
-    owner(&mut w, "Initiator");
-    owner(&mut w, "Owner");
+    crate::acl_request::bucket_owner_element(&mut w, req, "Initiator");
+    crate::acl_request::bucket_owner_element(&mut w, req, "Owner");
     w.elem("StorageClass", info.storage_class.as_str());
     if let (Some(a), Some(t)) = (info.checksum_algorithm, info.checksum_type) {
         w.elem("ChecksumAlgorithm", a.as_str())
@@ -517,8 +510,8 @@ pub async fn list_uploads(req: &S3Request) -> S3Result<HttpResponse> {
         w.open("Upload")
             .elem("Key", &enc(&u.key))
             .elem("UploadId", &u.upload_id);
-        owner(&mut w, "Initiator");
-        owner(&mut w, "Owner");
+        crate::acl_request::bucket_owner_element(&mut w, req, "Initiator");
+        crate::acl_request::bucket_owner_element(&mut w, req, "Owner");
         w.elem("StorageClass", u.storage_class.as_str())
             .elem("Initiated", &iso8601(u.initiated_ms));
         if let Some(a) = u.checksum_algorithm {

@@ -410,14 +410,32 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
         ));
     }
     let quiet = request.quiet.unwrap_or(false);
+    // S3 authorizes each key on its own (s3:DeleteObject, or s3:DeleteObjectVersion with a
+    // version id) and reports a denied key as an AccessDenied error in the result.
+    let mut allowed = Vec::with_capacity(request.objects.len());
+    for o in &request.objects {
+        let action = if o.version_id.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        let identity = req.auth.identity.as_deref();
+        allowed.push(
+            crate::authz::check_object(req, identity, action, &o.key, o.version_id.as_deref())
+                .await?,
+        );
+    }
     let store = req.store().clone();
     let results = blocking(move || {
         store.bucket(&bucket).map_err(S3Error::from)?;
         Ok(request
             .objects
             .into_iter()
-            .map(|o| {
-                let outcome = if o.key.is_empty() || o.key.len() > MAX_KEY_LEN {
+            .zip(allowed)
+            .map(|(o, allowed)| {
+                let outcome = if !allowed {
+                    Err(crate::authz::access_denied())
+                } else if o.key.is_empty() || o.key.len() > MAX_KEY_LEN {
                     Err(s3_error!(InvalidArgument, "Invalid key"))
                 } else if o
                     .version_id

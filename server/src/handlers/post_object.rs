@@ -30,7 +30,7 @@ fn malformed(msg: &str) -> S3Error {
 }
 
 /// POST Object.
-pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
+pub async fn post_object(req: &mut S3Request, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = req.bucket()?.to_owned();
     let content_type = req.header("content-type").unwrap_or("");
     if !content_type
@@ -109,7 +109,20 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
         ));
     }
     validate_key(&key)?;
-    policy.check_fields(&fields, &bucket, &key)?;
+    if policy.signer.is_some() {
+        // An anonymous form has no policy whose conditions could name its fields.
+        policy.check_fields(&fields, &bucket, &key)?;
+    }
+    let mut actions = vec!["s3:PutObject"];
+    if get("tagging").is_some() {
+        actions.push("s3:PutObjectTagging");
+    }
+    if get("acl").is_some() {
+        actions.push("s3:PutObjectAcl");
+    }
+    crate::authz::authorize_form(req, policy.signer.clone(), &key, &actions).await?;
+    let requested = get("acl").map(crate::acl_request::canned).transpose()?;
+    let (owner, acl) = crate::acl_request::new_object(req, requested)?;
 
     let mut meta = ObjectMeta {
         content_type: get("content-type")
@@ -122,6 +135,8 @@ pub async fn post_object(req: &S3Request, payload: web::Payload) -> S3Result<Htt
         cache_control: get("cache-control").map(str::to_owned),
         expires: get("expires").map(str::to_owned),
         user: BTreeMap::new(),
+        owner,
+        acl,
         ..Default::default()
     };
     meta.user = request::user_metadata(fields.iter().filter_map(|(k, v)| {

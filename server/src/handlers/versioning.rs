@@ -6,7 +6,7 @@ use strata_storage::Versioning;
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::iso8601;
-use crate::request::{encode_if, parse_max_keys, url_encoding, OWNER_ID};
+use crate::request::{encode_if, parse_max_keys, url_encoding};
 use crate::s3_error;
 use crate::xml::{self, XmlWriter};
 
@@ -143,10 +143,7 @@ pub async fn list_object_versions(req: &S3Request) -> S3Result<HttpResponse> {
                 .elem("Size", &e.size.to_string())
                 .elem("StorageClass", e.storage_class.as_str());
         }
-        w.open("Owner")
-            .elem("ID", OWNER_ID)
-            .elem("DisplayName", OWNER_ID)
-            .close();
+        crate::acl_request::bucket_owner_element(&mut w, req, "Owner");
         w.close();
     }
     for p in &page.common_prefixes {

@@ -160,7 +160,8 @@ fn current_after(
         ChangeKind::StorageClassChanged
         | ChangeKind::Archived
         | ChangeKind::RestoreChanged
-        | ChangeKind::TagsChanged => before,
+        | ChangeKind::TagsChanged
+        | ChangeKind::AclChanged => before,
         ChangeKind::VersionRemoved => return current_object_size(conn, bucket, key),
     };
     #[cfg(any(test, feature = "test-hooks"))]

@@ -46,6 +46,8 @@ pub enum ChangeKind {
     RestoreChanged,
     /// A version's tags were replaced.
     TagsChanged,
+    /// A version's access control list was replaced (PutObjectAcl).
+    AclChanged,
 }
 
 /// Who made a change.
@@ -70,6 +72,7 @@ impl ChangeKind {
             Self::Archived => "archived",
             Self::RestoreChanged => "restore-changed",
             Self::TagsChanged => "tags-changed",
+            Self::AclChanged => "acl-changed",
         }
     }
 
@@ -82,6 +85,7 @@ impl ChangeKind {
             "archived" => Self::Archived,
             "restore-changed" => Self::RestoreChanged,
             "tags-changed" => Self::TagsChanged,
+            "acl-changed" => Self::AclChanged,
             other => return Err(Error::Corrupt(format!("change kind {other:?}"))),
         })
     }
