@@ -6,6 +6,7 @@
 mod common;
 
 mod s3 {
+    mod access;
     mod admin;
     mod admission;
     mod attributes;

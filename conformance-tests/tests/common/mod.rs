@@ -145,6 +145,73 @@ pub struct ServerOptions {
     /// Use this directory as `--data-dir` (it must exist) instead of a fresh one in the server's
     /// temporary root: for a data directory on a file system the test set up itself.
     pub data_dir: Option<PathBuf>,
+    /// Users besides the administrator, given to the server as a `--users` file.
+    pub users: Vec<TestUser>,
+}
+
+/// A user of a test server, with fixed keys and ids.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    /// Name (its ARN is `arn:aws:iam::ACCOUNT:user/NAME`).
+    pub name: &'static str,
+    /// Access key id.
+    pub access_key: &'static str,
+    /// Secret key.
+    pub secret_key: &'static str,
+    /// Canonical user id.
+    pub canonical_id: String,
+    /// Account id.
+    pub account_id: &'static str,
+    /// Email address.
+    pub email: String,
+}
+
+impl TestUser {
+    /// A user whose keys and ids follow from its name and a digit (`n` in 1..=9).
+    pub fn numbered(name: &'static str, n: u8, access_key: &'static str) -> TestUser {
+        let digit = char::from(b'0' + n);
+        TestUser {
+            name,
+            access_key,
+            secret_key: "user-secret-0123456789",
+            canonical_id: std::iter::repeat_n(digit, 64).collect(),
+            account_id: ["", "111111111111", "222222222222", "333333333333"][usize::from(n).min(3)],
+            email: format!("{name}@example.com"),
+        }
+    }
+
+    /// The user's ARN.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:user/{}", self.account_id, self.name)
+    }
+
+    /// A path-style aws-sdk-s3 client signing as this user.
+    pub fn client(&self, server: &Server) -> Client {
+        server.client_with_keys(self.access_key, self.secret_key)
+    }
+}
+
+/// Alice, Bob and Carol: three users (three accounts) for access tests.
+pub fn alice() -> TestUser {
+    TestUser::numbered("alice", 1, "ALICEACCESSKEY000001")
+}
+/// See [`alice`].
+pub fn bob() -> TestUser {
+    TestUser::numbered("bob", 2, "BOBACCESSKEY00000002")
+}
+/// See [`alice`].
+pub fn carol() -> TestUser {
+    TestUser::numbered("carol", 3, "CAROLACCESSKEY000003")
+}
+
+impl Server {
+    /// Starts a server with these users besides the administrator.
+    pub fn start_with_users(users: &[TestUser]) -> Server {
+        Server::start_with(ServerOptions {
+            users: users.to_vec(),
+            ..Default::default()
+        })
+    }
 }
 
 /// A loopback port that was free a moment ago (bound to port 0, read, released), for
@@ -225,6 +292,24 @@ impl Server {
         }
         if self.options.allow_anonymous {
             cmd.arg("--allow-anonymous");
+        }
+        if !self.options.users.is_empty() {
+            let users: Vec<serde_json::Value> = self
+                .options
+                .users
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "name": u.name, "access_key": u.access_key, "secret_key": u.secret_key,
+                        "canonical_id": u.canonical_id, "account_id": u.account_id,
+                        "email": u.email,
+                    })
+                })
+                .collect();
+            let file = self.root.path().join("users.json");
+            std::fs::write(&file, serde_json::json!({ "users": users }).to_string())
+                .expect("write users file");
+            cmd.arg("--users").arg(file);
         }
         cmd.args(&self.options.extra_args);
         // Only the options above configure the server: no STRATA_* setting leaks in from the
@@ -889,7 +974,18 @@ pub fn s3_signing_settings() -> SigningSettings {
 
 /// A SigV4 presigned URL made by `aws-sigv4` directly (for cases the SDK presigner refuses).
 pub fn presign_url(server: &Server, method: &str, path: &str, expires_in: Duration) -> String {
-    let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "conformance-tests").into();
+    presign_url_with(server, (ACCESS_KEY, SECRET_KEY), method, path, expires_in)
+}
+
+/// [`presign_url`] signed with another key pair (access key, secret key).
+pub fn presign_url_with(
+    server: &Server,
+    keys: (&str, &str),
+    method: &str,
+    path: &str,
+    expires_in: Duration,
+) -> String {
+    let identity = Credentials::new(keys.0, keys.1, None, None, "conformance-tests").into();
     let mut settings = s3_signing_settings();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
