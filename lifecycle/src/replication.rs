@@ -420,6 +420,15 @@ pub trait RemoteReplicator: Send + Sync {
     ) -> Result<(), RemoteError>;
 }
 
+/// Decides whether the owner of a source bucket may replicate into a local destination bucket
+/// (implemented by the server, which knows the users and evaluates bucket policies).
+pub trait ReplicationGrants: Send + Sync {
+    /// `Err(reason)` when the destination's owner does not allow what `entry` carries
+    /// (s3:ReplicateObject, s3:ReplicateDelete or s3:ReplicateTags) to the source's owner: the
+    /// version then goes FAILED with that reason, as in S3.
+    fn check(&self, entry: &QueueEntry, destination_bucket: &str) -> Result<(), String>;
+}
+
 /// The delay before retrying an entry that failed `attempts` times: one lifecycle minute,
 /// doubling, at most five lifecycle minutes, and never under 50 ms of real time.
 pub fn retry_delay_ms(clock: &LifecycleClock, attempts: u32) -> i64 {
@@ -458,6 +467,7 @@ struct Ctx {
     store: Store,
     clock: LifecycleClock,
     remotes: Option<Arc<dyn RemoteReplicator>>,
+    grants: Option<Arc<dyn ReplicationGrants>>,
     stats: Arc<ReplicationWorkerStats>,
 }
 
@@ -478,6 +488,7 @@ impl ReplicationWorker {
         store: Store,
         clock: LifecycleClock,
         remotes: Option<Arc<dyn RemoteReplicator>>,
+        grants: Option<Arc<dyn ReplicationGrants>>,
         poll: Duration,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
@@ -486,6 +497,7 @@ impl ReplicationWorker {
             store,
             clock,
             remotes,
+            grants,
             stats: stats.clone(),
         });
         let (job_tx, job_rx) = std::sync::mpsc::channel::<QueueEntry>();
@@ -654,10 +666,16 @@ fn destination_wide(error: &CarryError) -> bool {
 /// destination failed, the destination's other entries wait as long).
 fn carry(ctx: &Ctx, e: &QueueEntry) {
     let result = match parse_target(&e.destination) {
-        Some(Target::Local(bucket)) => ctx
-            .store
-            .replicate_local(e, &bucket)
-            .map_err(|err| CarryError::Local(err.to_string())),
+        Some(Target::Local(bucket)) => match ctx.grants.as_ref().map(|g| g.check(e, &bucket)) {
+            Some(Err(reason)) => ctx
+                .store
+                .replication_abandon(e, &reason)
+                .map_err(|err| CarryError::Local(err.to_string())),
+            _ => ctx
+                .store
+                .replicate_local(e, &bucket)
+                .map_err(|err| CarryError::Local(err.to_string())),
+        },
         Some(Target::Remote { name, bucket }) => carry_remote(ctx, e, &name, &bucket),
         None => Err(CarryError::Local(format!(
             "invalid destination {:?}",

@@ -91,7 +91,7 @@ pub async fn bucket_access(state: &AppState, bucket: &str) -> S3Result<Arc<Bucke
         .await
 }
 
-fn load_access(
+pub fn load_access(
     store: &strata_storage::Store,
     users: &crate::users::UserDirectory,
     bucket: &str,
@@ -133,6 +133,77 @@ fn load_access(
         ownership,
         block,
     })
+}
+
+/// The replication worker's check that a destination bucket's owner grants the source bucket's
+/// owner the replication actions (User Guide, "Configuring replication when the source and
+/// destination buckets are owned by different accounts"). Read from the engine on each entry:
+/// the worker runs outside any request, and a destination's policy may change at any time.
+pub struct ReplicationGrants {
+    /// The store.
+    pub store: strata_storage::Store,
+    /// The users (owners' account ids).
+    pub users: Arc<crate::users::UserDirectory>,
+}
+
+impl strata_lifecycle::replication::ReplicationGrants for ReplicationGrants {
+    fn check(
+        &self,
+        entry: &strata_storage::QueueEntry,
+        destination_bucket: &str,
+    ) -> Result<(), String> {
+        let source = self
+            .store
+            .bucket(&entry.bucket)
+            .map_err(|e| e.to_string())?;
+        let dest = match load_access(&self.store, &self.users, destination_bucket) {
+            Ok(dest) => dest,
+            // A missing destination is the engine's to report (and to retry).
+            Err(_) => return Ok(()),
+        };
+        let source_owner = self.users.owner_of(&source.owner);
+        if source_owner.account_id == dest.owner.account_id {
+            return Ok(());
+        }
+        let action = match entry.kind {
+            strata_storage::ReplicationKind::Tags => "s3:ReplicateTags",
+            strata_storage::ReplicationKind::Version => {
+                let live = self
+                    .store
+                    .object_meta(&entry.bucket, &entry.key, Some(&entry.version_id))
+                    .map_err(|e| e.to_string())?;
+                if live.is_some() {
+                    "s3:ReplicateObject"
+                } else {
+                    "s3:ReplicateDelete"
+                }
+            }
+        };
+        let requester = match self.users.by_stored_owner(&source.owner) {
+            Some(identity) => crate::users::requester(Some(&identity)),
+            None => Requester::Anonymous,
+        };
+        let req = AccessRequest {
+            requester: &requester,
+            action,
+            bucket: destination_bucket,
+            key: Some(&entry.key),
+            object: None,
+        };
+        let decision = decide(&req, &dest.access(), &strata_access::MapContext::new());
+        if decision.allowed {
+            return Ok(());
+        }
+        Err(format!(
+            "AccessDenied: the owner of destination bucket {destination_bucket} does not grant \
+             {action} to the source bucket's owner ({}): {}",
+            match &requester {
+                Requester::User(p) => p.arn(),
+                Requester::Anonymous => "a removed user".to_owned(),
+            },
+            decision.explanation.decided_by
+        ))
+    }
 }
 
 /// Forgets a bucket's cached access settings (changed, created or deleted).

@@ -338,6 +338,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         store.clone(),
         clock,
         Some(remotes.clone()),
+        Some(std::sync::Arc::new(authz::ReplicationGrants {
+            store: store.clone(),
+            users: users.clone(),
+        })),
         std::time::Duration::from_millis(100),
     )
     .map_err(|e| format!("cannot start the replication worker: {e}"))?;

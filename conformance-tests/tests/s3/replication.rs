@@ -2698,3 +2698,52 @@ async fn replication_metrics_and_status_cli() {
         .await
         .assert_error(404, "NoSuchBucket");
 }
+
+// issue #15: replication into a bucket of another owner needs that owner's grant
+// (s3:ReplicateObject in the destination's policy); without it the version goes FAILED.
+#[tokio::test]
+async fn replication_to_another_owners_bucket_needs_its_grant() {
+    let (a, b) = (crate::common::alice(), crate::common::bob());
+    let server = Server::start_with(ServerOptions {
+        extra_args: fast_retries(),
+        users: vec![a.clone(), b.clone()],
+        ..ServerOptions::default()
+    });
+    let (alice_c, bob_c) = (a.client(&server), b.client(&server));
+    let src = versioned_bucket(&alice_c, "grant-src").await;
+    let dst = versioned_bucket(&bob_c, "grant-dst").await;
+    set_replication(&alice_c, &src, vec![rule("to-bob", 1, &local_arn(&dst))]).await;
+
+    let refused = put_version(&alice_c, &src, "refused", b"1").await;
+    wait_for_status(&alice_c, &src, "refused", &refused, "FAILED").await;
+    let (ok, out, err) = replication_cli(&server, &["--bucket", &src], SECRET_KEY).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("does not grant s3:ReplicateObject") && out.contains(&a.arn()),
+        "the reason is shown: {out}"
+    );
+    assert!(bob_c
+        .head_object()
+        .bucket(&dst)
+        .key("refused")
+        .send()
+        .await
+        .is_err());
+
+    let grant = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},
+            "Action":["s3:ReplicateObject","s3:ReplicateDelete","s3:ReplicateTags"],
+            "Resource":"arn:aws:s3:::{dst}/*"}}]}}"#,
+        a.arn()
+    );
+    bob_c
+        .put_bucket_policy()
+        .bucket(&dst)
+        .policy(grant)
+        .send()
+        .await
+        .expect("put the destination's policy");
+    let granted = put_version(&alice_c, &src, "granted", b"2").await;
+    wait_for_status(&alice_c, &src, "granted", &granted, "COMPLETED").await;
+    assert_eq!(get_bytes(&bob_c, &dst, "granted").await, b"2");
+}
