@@ -381,3 +381,69 @@ async fn expired_policy_and_bad_signatures() {
     let answer = Upload::new(&bucket, "fine", b"data").send(&server).await;
     assert_eq!(answer.status, 204, "{}", answer.text());
 }
+
+/// Posts an unsigned form (no policy, no signature) with `key` and `file`.
+async fn anonymous_post(server: &Server, bucket: &str, key: &str, file: &[u8]) -> Answer {
+    let form = reqwest::multipart::Form::new()
+        .text("key", key.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file.to_vec()).file_name("f.bin"),
+        );
+    let response = http_no_redirect()
+        .post(server.url(&format!("/{bucket}")))
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST form");
+    Answer::read(response).await
+}
+
+// issue #15: an unsigned form is an anonymous upload: refused unless the bucket's policy lets
+// anyone s3:PutObject, and then stored under the policy's prefix only; a signed form is made
+// with its signer's permissions.
+#[tokio::test]
+async fn anonymous_and_other_users_forms_follow_the_bucket_policy() {
+    let (a, b) = (crate::common::alice(), crate::common::bob());
+    let server = Server::start_with_users(&[a.clone(), b.clone()]);
+    let alice_c = a.client(&server);
+    let bucket = create_bucket(&alice_c, "anonpost").await;
+    anonymous_post(&server, &bucket, "drop/a", b"x")
+        .await
+        .assert_error(403, "AccessDenied");
+    let mut by_bob = Upload::new(&bucket, "drop/bob", b"from bob");
+    (by_bob.access_key, by_bob.secret_key) = (b.access_key.into(), b.secret_key.into());
+    by_bob.send(&server).await.assert_error(403, "AccessDenied");
+
+    alice_c
+        .delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let policy = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:PutObject",
+            "Resource":"arn:aws:s3:::{bucket}/drop/*"}}]}}"#
+    );
+    alice_c
+        .put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous_post(&server, &bucket, "drop/a", b"x")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(get_bytes(&alice_c, &bucket, "drop/a").await, b"x");
+    anonymous_post(&server, &bucket, "elsewhere", b"x")
+        .await
+        .assert_error(403, "AccessDenied");
+    let mut by_bob = Upload::new(&bucket, "drop/bob", b"from bob");
+    (by_bob.access_key, by_bob.secret_key) = (b.access_key.into(), b.secret_key.into());
+    assert_eq!(by_bob.send(&server).await.status, 204);
+    assert_eq!(get_bytes(&alice_c, &bucket, "drop/bob").await, b"from bob");
+}
