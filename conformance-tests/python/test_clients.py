@@ -809,3 +809,43 @@ def test_https_silent_client_is_dropped(tls_server):
     with socket.create_connection(("127.0.0.1", tls_server.port), timeout=20) as sock:
         assert sock.recv(1) == b""
     assert time.monotonic() - started < 15
+
+
+# issue #15: `aws s3 cp --acl public-read` failed outright (every ACL operation answered 501).
+def test_cli_acls_ownership_and_a_public_policy(cli, server, tmp_path):
+    name = f"cli-acl-{uuid.uuid4().hex[:12]}"
+    cli("s3", "mb", f"s3://{name}")
+    page = tmp_path / "index.html"
+    page.write_text("<h1>public</h1>\n")
+    # New buckets enforce bucket ownership (ACLs off), as on AWS: a public ACL is refused.
+    refused = cli("s3", "cp", str(page), f"s3://{name}/index.html", "--acl", "public-read", check=False)
+    assert refused.returncode != 0 and "AccessControlListNotSupported" in refused.stderr
+    cli("s3api", "put-bucket-ownership-controls", "--bucket", name,
+        "--ownership-controls", "Rules=[{ObjectOwnership=ObjectWriter}]")
+    blocked = cli("s3", "cp", str(page), f"s3://{name}/index.html", "--acl", "public-read", check=False)
+    assert blocked.returncode != 0 and "AccessDenied" in blocked.stderr, "BlockPublicAcls is on"
+    cli("s3api", "delete-public-access-block", "--bucket", name)
+    cli("s3", "cp", str(page), f"s3://{name}/index.html", "--acl", "public-read")
+    status, _, body = fetch(f"{server.endpoint}/{name}/index.html")
+    assert (status, body) == (200, page.read_bytes())
+    acl = json.loads(cli("s3api", "get-object-acl", "--bucket", name, "--key", "index.html").stdout)
+    uris = [g["Grantee"].get("URI") for g in acl["Grants"]]
+    assert "http://acs.amazonaws.com/groups/global/AllUsers" in uris
+
+    # A private object next to it stays private; a policy opens a prefix to anonymous reads.
+    cli("s3", "cp", str(page), f"s3://{name}/docs/guide.html")
+    assert fetch(f"{server.endpoint}/{name}/docs/guide.html")[0] == 403
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "PublicDocs", "Effect": "Allow", "Principal": "*",
+                       "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/docs/*"}],
+    }))
+    cli("s3api", "put-bucket-policy", "--bucket", name, "--policy", f"file://{policy}")
+    assert fetch(f"{server.endpoint}/{name}/docs/guide.html")[0] == 200
+    got = json.loads(cli("s3api", "get-bucket-policy", "--bucket", name).stdout)
+    assert "PublicDocs" in got["Policy"]
+    state = json.loads(cli("s3api", "get-bucket-policy-status", "--bucket", name).stdout)
+    assert state["PolicyStatus"]["IsPublic"] is True
+    bad = cli("s3api", "put-bucket-policy", "--bucket", name, "--policy", "{}", check=False)
+    assert bad.returncode != 0 and "MalformedPolicy" in bad.stderr
