@@ -323,8 +323,26 @@ impl Condition {
     }
 
     /// Evaluates the condition; `Err` says why it is false.
-    pub(crate) fn evaluate(&self, ctx: &dyn ConditionContext) -> Result<(), String> {
+    pub(crate) fn evaluate(
+        &self,
+        ctx: &dyn ConditionContext,
+        variables: bool,
+    ) -> Result<(), String> {
         let present = ctx.values(&self.lookup).filter(|v| !v.is_empty());
+        // Policy variables in the values take the request's values; one that cannot be
+        // replaced matches nothing.
+        let substituted: Vec<String>;
+        let policy_values: &[String] = if variables && self.values.iter().any(|v| v.contains("${"))
+        {
+            substituted = self
+                .values
+                .iter()
+                .filter_map(|v| crate::variables::substitute(v, ctx).map(|c| c.into_owned()))
+                .collect();
+            &substituted
+        } else {
+            &self.values
+        };
         let holds = match (&present, self.family) {
             (_, Family::Null) => {
                 // "true" asks for an absent key, "false" for a present one; values are ORed.
@@ -340,7 +358,7 @@ impl Condition {
             },
             (Some(request), _) => {
                 let one = |r: &String| {
-                    let any = self.values.iter().any(|p| self.matches(p, r));
+                    let any = policy_values.iter().any(|p| self.matches(p, r));
                     any != self.negated
                 };
                 match self.set {
@@ -350,7 +368,7 @@ impl Condition {
                     SetOp::Single => {
                         request
                             .iter()
-                            .any(|r| self.values.iter().any(|p| self.matches(p, r)))
+                            .any(|r| policy_values.iter().any(|p| self.matches(p, r)))
                             != self.negated
                     }
                 }
@@ -445,7 +463,7 @@ mod tests {
 
     fn eval(condition: &Value, ctx: &MapContext) -> Result<(), String> {
         let conditions = parse(condition).map_err(|e| e.message)?;
-        conditions.iter().try_for_each(|c| c.evaluate(ctx))
+        conditions.iter().try_for_each(|c| c.evaluate(ctx, true))
     }
 
     /// Asserts on a context that each condition holds, or fails.

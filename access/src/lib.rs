@@ -8,6 +8,7 @@ pub mod condition;
 pub mod decide;
 pub mod policy;
 pub mod settings;
+mod variables;
 mod wildcard;
 
 pub use acl::{Acl, AclError, AclTarget, CannedAcl, Grant, Grantee, Group, Permission};

@@ -214,6 +214,11 @@ impl Policy {
         })
     }
 
+    /// Whether `${...}` in the policy are variables (version 2012-10-17) rather than text.
+    fn has_variables(&self) -> bool {
+        self.version() == "2012-10-17"
+    }
+
     /// Matches every statement against one request (`resource` is the full ARN).
     pub fn evaluate(
         &self,
@@ -226,7 +231,7 @@ impl Policy {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let verdict = s.applies(requester, action, resource, ctx);
+                let verdict = s.applies(requester, action, resource, ctx, self.has_variables());
                 let head = match &s.sid {
                     Some(sid) => format!("statement {} ({sid:?}, {})", i + 1, s.effect.as_str()),
                     None => format!("statement {} ({})", i + 1, s.effect.as_str()),
@@ -525,6 +530,7 @@ impl Statement {
         action: &str,
         resource: &str,
         ctx: &dyn ConditionContext,
+        variables: bool,
     ) -> Result<(), String> {
         let named = self.principal.entries.iter().any(|e| e.matches(requester));
         match (self.principal.negated, named) {
@@ -558,11 +564,12 @@ impl Statement {
             }
             _ => {}
         }
-        let resource_hit = self
-            .resources
-            .values
-            .iter()
-            .any(|r| wildcard::matches(r, resource));
+        let resource_hit = self.resources.values.iter().any(|r| {
+            if !variables {
+                return wildcard::matches(r, resource);
+            }
+            crate::variables::substitute(r, ctx).is_some_and(|r| wildcard::matches(&r, resource))
+        });
         let listed = match self.resources.values.as_slice() {
             [one] => one.clone(),
             many => format!("any of [{}]", many.join(", ")),
@@ -576,7 +583,9 @@ impl Statement {
             }
             _ => {}
         }
-        self.conditions.iter().try_for_each(|c| c.evaluate(ctx))
+        self.conditions
+            .iter()
+            .try_for_each(|c| c.evaluate(ctx, variables))
     }
 }
 
@@ -841,5 +850,36 @@ mod tests {
             steps,
             Ok(vec![r#"statement 1 ("X", Deny): principal is excluded by NotPrincipal (arn:aws:iam::111122223333:user/alice)"#.to_string()])
         );
+    }
+
+    #[test]
+    fn variables_in_resources_and_conditions_take_the_request_values() {
+        let doc = |version: &str| {
+            format!(
+                r#"{{"Version":"{version}","Statement":[{{"Effect":"Allow","Principal":"*",
+                "Action":"s3:GetObject","Resource":"arn:aws:s3:::b/home/${{aws:username}}/*",
+                "Condition":{{"StringEquals":{{"aws:PrincipalAccount":"${{aws:PrincipalAccount}}"}}}}}}]}}"#
+            )
+        };
+        let ctx = MapContext::new()
+            .with("aws:username", "alice")
+            .with("aws:PrincipalAccount", "111122223333");
+        let applies = |version: &str, resource: &str| {
+            let policy = Policy::parse(&doc(version), "b").unwrap();
+            policy.evaluate(&Requester::Anonymous, "s3:GetObject", resource, &ctx)[0].applies
+        };
+        assert!(applies("2012-10-17", "arn:aws:s3:::b/home/alice/notes"));
+        assert!(!applies("2012-10-17", "arn:aws:s3:::b/home/bob/notes"));
+        // In a 2008-10-17 policy the text is literal.
+        assert!(!applies("2008-10-17", "arn:aws:s3:::b/home/alice/notes"));
+        // An absent key matches nothing.
+        let policy = Policy::parse(&doc("2012-10-17"), "b").unwrap();
+        let outcome = policy.evaluate(
+            &Requester::Anonymous,
+            "s3:GetObject",
+            "arn:aws:s3:::b/home/alice/notes",
+            &MapContext::new(),
+        );
+        assert!(!outcome[0].applies);
     }
 }

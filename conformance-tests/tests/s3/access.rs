@@ -901,3 +901,28 @@ async fn policy_explain_names_the_deciding_statement() {
     );
     assert!(ok && out.starts_with("denied:"), "{out}");
 }
+
+#[tokio::test]
+async fn policy_variables_give_each_user_a_home_prefix() {
+    let (a, b, c) = (alice(), bob(), carol());
+    let server = Server::start_with_users(&[a.clone(), b.clone(), c.clone()]);
+    let (alice_c, bob_c, carol_c) = (a.client(&server), b.client(&server), c.client(&server));
+    let bucket = bucket_of(&alice_c, "homes").await;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
+            "Principal":{{"AWS":["{}","{}"]}},"Action":["s3:GetObject","s3:PutObject"],
+            "Resource":"arn:aws:s3:::{bucket}/home/${{aws:username}}/*"}}]}}"#,
+        b.arn(),
+        c.arn()
+    );
+    set_policy(&alice_c, &bucket, &policy).await;
+    put(&bob_c, &bucket, "home/bob/todo", b"bob's").await;
+    put(&carol_c, &bucket, "home/carol/todo", b"carol's").await;
+    assert_eq!(get_bytes(&bob_c, &bucket, "home/bob/todo").await, b"bob's");
+    assert_eq!(get_err(&bob_c, &bucket, "home/carol/todo").await, denied());
+    assert_eq!(put_err(&carol_c, &bucket, "home/bob/todo").await, denied());
+    assert_eq!(
+        get_bytes(&alice_c, &bucket, "home/bob/todo").await,
+        b"bob's"
+    );
+}
