@@ -135,6 +135,9 @@ pub fn decide(
         Some((owner, _)) if bucket.ownership.acls_enabled() => owner,
         _ => bucket.owner,
     };
+    let is_delete = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(req.action));
     let requester_account = req.requester.account_id();
     let in_owner_account = requester_account == Some(bucket.owner.account_id.as_str());
 
@@ -143,9 +146,6 @@ pub fn decide(
         if req.key.is_none() || object_owner.account_id == bucket.owner.account_id {
             return finish(true, "bucket owner", steps);
         }
-        let is_delete = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(req.action));
         if is_delete {
             return finish(
                 true,
@@ -159,9 +159,17 @@ pub fn decide(
         ));
     }
 
-    // 3. The object's owner has FULL_CONTROL of it.
+    // 3. The object's owner has FULL_CONTROL of it: it may read it and its ACL and change its
+    // ACL, but deleting (or overwriting) it is the bucket's WRITE permission (User Guide, "ACL
+    // overview", WRITE: "for the bucket and object owners of existing objects, also allows
+    // deletions and overwrites of those objects"), so a delete goes on to the policy and ACLs.
     if req.key.is_some() && requester_account == Some(object_owner.account_id.as_str()) {
-        return finish(true, "object owner", steps);
+        if !is_delete {
+            return finish(true, "object owner", steps);
+        }
+        steps.push(
+            "the requester owns the object, but deleting it needs the bucket's permission".into(),
+        );
     }
 
     let restricted = bucket.block.restrict_public_buckets
@@ -569,6 +577,14 @@ mod tests {
             w.ask_full(who, action, Some("k"), Some((&bob_owner, &acl)), &ctx)
         };
         assert_decision(&ask(&w, &bob(), "s3:PutObjectAcl"), true, "object owner");
+        // Review of issue 15: the object's owner deleted its object in another owner's bucket
+        // without any bucket permission; deleting is the bucket's WRITE.
+        let d = ask(&w, &bob(), "s3:DeleteObject");
+        assert_decision(&d, false, IMPLICIT);
+        assert_step(
+            &d,
+            "the requester owns the object, but deleting it needs the bucket's permission",
+        );
         let d = ask(&w, &carol(), "s3:GetObject");
         assert_decision(
             &d,

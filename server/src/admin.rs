@@ -355,8 +355,10 @@ pub async fn route(
             .await?;
             let spec: crate::users::UserSpec = serde_json::from_slice(&body)
                 .map_err(|e| s3_error!(InvalidArgument, "not a user: {e}"))?;
-            let record =
-                crate::users::complete(spec).map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
+            let admin_key = state.auth.users.admin().access_key.clone();
+            let record = crate::users::complete(spec)
+                .and_then(|r| crate::users::not_the_administrators(r, &admin_key))
+                .map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
             let store = state.store.clone();
             let added = blocking(move || {
                 store.add_user(record).map_err(|e| match e {

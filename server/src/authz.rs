@@ -340,14 +340,21 @@ pub fn needs(op: Operation, req: &S3Request) -> S3Result<Vec<Need>> {
             ),
             version.clone(),
         )],
-        O::GetObjectAttributes => vec![object_need(
-            by_version(
-                &version,
-                "s3:GetObjectAttributes",
-                "s3:GetObjectVersionAttributes",
+        // API reference, GetObjectAttributes: it needs both the read and the attributes action.
+        O::GetObjectAttributes => vec![
+            object_need(
+                by_version(&version, "s3:GetObject", "s3:GetObjectVersion"),
+                version.clone(),
             ),
-            version.clone(),
-        )],
+            object_need(
+                by_version(
+                    &version,
+                    "s3:GetObjectAttributes",
+                    "s3:GetObjectVersionAttributes",
+                ),
+                version.clone(),
+            ),
+        ],
         O::PutObjectAcl => vec![object_need(
             by_version(&version, "s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
             version.clone(),
@@ -368,6 +375,17 @@ pub fn needs(op: Operation, req: &S3Request) -> S3Result<Vec<Need>> {
         if req.header("x-amz-tagging").is_some() {
             needs.push(object_need("s3:PutObjectTagging", None));
         }
+    }
+    // A replica write chooses its version id and Last-Modified: the writer must be allowed to
+    // replicate into the bucket (its owner is; anyone else needs s3:ReplicateObject).
+    if matches!(
+        op,
+        O::PutObject | O::CreateMultipartUpload | O::CompleteMultipartUpload
+    ) && req
+        .header(crate::replication_remote::REPLICA_VERSION_HEADER)
+        .is_some()
+    {
+        needs.push(object_need("s3:ReplicateObject", None));
     }
     if matches!(op, O::CopyObject | O::UploadPartCopy) {
         let src = crate::request::parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
@@ -427,9 +445,9 @@ impl ConditionContext for RequestContext<'_> {
         }
         match key {
             "aws:sourceip" => one(self.req.http.peer_addr()?.ip().to_string()),
-            "aws:securetransport" => {
-                one((self.req.http.connection_info().scheme() == "https").to_string())
-            }
+            // Whether this server's own listener speaks TLS: a client's X-Forwarded-Proto or
+            // Forwarded header (which `connection_info()` believes) must not make HTTP look secure.
+            "aws:securetransport" => one(self.req.http.app_config().secure().to_string()),
             "aws:currenttime" => one(crate::handlers::iso8601(
                 (self.now.unix_timestamp_nanos() / 1_000_000) as i64,
             )),
@@ -458,6 +476,7 @@ impl ConditionContext for RequestContext<'_> {
                     crate::request::tags_from_header(self.req.header("x-amz-tagging")?).ok()?;
                 Some(tags.into_iter().map(|(k, _)| k).collect())
             }
+            "s3:signatureversion" if identity.is_none() => None,
             "s3:signatureversion" => one(match self.req.header("authorization") {
                 Some(a) if a.starts_with("AWS ") => "AWS",
                 _ if self.req.q("Signature").is_some() => "AWS",
@@ -466,7 +485,17 @@ impl ConditionContext for RequestContext<'_> {
             .into()),
             "s3:authtype" => {
                 identity?;
-                one(if self.req.header("authorization").is_some() {
+                // A POST Object form is a POST to the bucket with a multipart/form-data body
+                // (DeleteObjects is a POST to the bucket too, signed in its header).
+                let form = self.req.http.method() == actix_web::http::Method::POST
+                    && self.req.key.is_none()
+                    && self
+                        .req
+                        .header("content-type")
+                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
+                one(if form {
+                    "POST"
+                } else if self.req.header("authorization").is_some() {
                     "REST-HEADER"
                 } else {
                     "REST-QUERY-STRING"

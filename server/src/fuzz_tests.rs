@@ -912,7 +912,6 @@ proptest! {
             // Nothing here carries a valid signature: at most it is let through as anonymous,
             // which only the authorization step can allow.
             Ok(auth) => {
-                let _ = anonymous;
                 prop_assert!(auth.identity.is_none(), "{:?} authenticated", wire);
             }
             Err(e) => client_error("arbitrary request", &e)?,

@@ -300,7 +300,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         "storage opened"
     );
     if let Some(file) = &args.users {
-        seed_users(&store, file)?;
+        seed_users(&store, file, &access_key)?;
     }
     let users = std::sync::Arc::new(users::UserDirectory::new(
         users::admin_identity(&access_key, &secret_key),
@@ -414,19 +414,40 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 /// Creates the users of a `--users` file, replacing users of the same name.
-fn seed_users(store: &strata_storage::Store, file: &std::path::Path) -> Result<(), String> {
+fn seed_users(
+    store: &strata_storage::Store,
+    file: &std::path::Path,
+    admin_access_key: &str,
+) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let doc: users::UsersFile = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a users file: {e}", file.display()))?;
-    for spec in doc.users {
-        let record = users::complete(spec).map_err(|e| format!("{}: {e}", file.display()))?;
-        store
-            .remove_user(&record.name)
-            .map_err(|e| format!("cannot replace user {}: {e}", record.name))?;
+    let existing = store
+        .users()
+        .map_err(|e| format!("cannot read the users: {e}"))?;
+    for mut spec in doc.users {
+        // A field the file leaves out keeps the value the user has: a restart must not give a
+        // user new keys or a new canonical id (its buckets are owned by that id).
+        if let Some(old) = existing.iter().find(|u| u.name == spec.name) {
+            spec.access_key
+                .get_or_insert_with(|| old.access_key.clone());
+            spec.secret_key
+                .get_or_insert_with(|| old.secret_key.clone());
+            spec.canonical_id
+                .get_or_insert_with(|| old.canonical_id.clone());
+            spec.account_id
+                .get_or_insert_with(|| old.account_id.clone());
+            spec.display_name
+                .get_or_insert_with(|| old.display_name.clone());
+            spec.email.get_or_insert_with(|| old.email.clone());
+        }
+        let record = users::complete(spec)
+            .and_then(|r| users::not_the_administrators(r, admin_access_key))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
         let name = record.name.clone();
         store
-            .add_user(record)
+            .replace_user(record)
             .map_err(|e| format!("{}: cannot add user {name}: {e}", file.display()))?;
     }
     Ok(())

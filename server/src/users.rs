@@ -371,7 +371,7 @@ pub fn complete(spec: UserSpec) -> Result<UserRecord, String> {
     if account_id == ADMIN_ACCOUNT {
         return Err("that account id is the administrator's".into());
     }
-    let email = spec.email.unwrap_or_default();
+    let email = spec.email.unwrap_or_default().to_ascii_lowercase();
     if !email.is_empty() && !email.contains('@') {
         return Err(format!("invalid email address {email:?}"));
     }
@@ -385,6 +385,17 @@ pub fn complete(spec: UserSpec) -> Result<UserRecord, String> {
         email,
         created_ms: 0,
     })
+}
+
+/// Refuses a user whose access key is the administrator's (it would take over the key).
+pub fn not_the_administrators(r: UserRecord, admin_access_key: &str) -> Result<UserRecord, String> {
+    if r.access_key == admin_access_key {
+        return Err(format!(
+            "user {}: that access key is the administrator's",
+            r.name
+        ));
+    }
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -404,6 +415,22 @@ mod tests {
         assert_eq!(r.canonical_id.len(), 64);
         assert!(r.account_id.len() == 12 && !r.account_id.starts_with('0'));
         assert_eq!(r.display_name, "alice");
+    }
+
+    // Review of issue 15: a user could be given the administrator's access key.
+    #[test]
+    fn the_administrators_access_key_is_refused() {
+        let spec = |key: &str| UserSpec {
+            name: "eve".into(),
+            access_key: Some(key.into()),
+            ..Default::default()
+        };
+        let admin = "ADMINACCESSKEY000001";
+        let taken = complete(spec(admin)).and_then(|r| not_the_administrators(r, admin));
+        assert!(taken.unwrap_err().contains("administrator"));
+        let own =
+            complete(spec("EVEACCESSKEY00000001")).and_then(|r| not_the_administrators(r, admin));
+        assert_eq!(own.unwrap().access_key, "EVEACCESSKEY00000001");
     }
 
     #[test]

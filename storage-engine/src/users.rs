@@ -48,24 +48,25 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     })
 }
 
-/// Which unique field of `user` another user already has, if any.
+/// Which unique field of `user` another user already has, if any (emails compared without
+/// case, as grants look them up).
 fn clash(conn: &Connection, user: &UserRecord) -> Result<Option<&'static str>> {
-    let fields: [(&'static str, &str); 5] = [
-        ("name", &user.name),
-        ("access_key", &user.access_key),
-        ("canonical_id", &user.canonical_id),
-        ("account_id", &user.account_id),
-        ("email", &user.email),
+    let fields: [(&'static str, &'static str, &str); 5] = [
+        ("name", "name = ?1", &user.name),
+        ("access key", "access_key = ?1", &user.access_key),
+        ("canonical id", "canonical_id = ?1", &user.canonical_id),
+        ("account id", "account_id = ?1", &user.account_id),
+        ("email", "lower(email) = lower(?1)", &user.email),
     ];
-    for (column, value) in fields {
-        if column == "email" && value.is_empty() {
+    for (field, condition, value) in fields {
+        if field == "email" && value.is_empty() {
             continue;
         }
         let taken = conn
-            .prepare_cached(&format!("SELECT 1 FROM users WHERE {column} = ?1"))?
+            .prepare_cached(&format!("SELECT 1 FROM users WHERE {condition}"))?
             .exists([value])?;
         if taken {
-            return Ok(Some(column));
+            return Ok(Some(field));
         }
     }
     Ok(None)
@@ -85,9 +86,22 @@ impl Store {
     /// Adds a user; `Conflict` naming the field when another user has the same name, access key,
     /// canonical id, account id or email. `created_ms` is set here.
     pub fn add_user(&self, user: UserRecord) -> Result<UserRecord> {
+        self.write_user(user, false)
+    }
+
+    /// Adds a user in place of any user of the same name, in one transaction (a failure leaves
+    /// the old one): `Conflict` when another user has one of its unique fields.
+    pub fn replace_user(&self, user: UserRecord) -> Result<UserRecord> {
+        self.write_user(user, true)
+    }
+
+    fn write_user(&self, user: UserRecord, replace: bool) -> Result<UserRecord> {
         self.inner.writer.write(move |conn| {
-            if let Some(column) = clash(conn, &user)? {
-                return Err(Error::Conflict(format!("a user with this {column} exists")));
+            if replace {
+                conn.execute("DELETE FROM users WHERE name = ?1", [&user.name])?;
+            }
+            if let Some(field) = clash(conn, &user)? {
+                return Err(Error::Conflict(format!("a user with this {field} exists")));
             }
             let user = UserRecord {
                 created_ms: now_ms(),

@@ -277,7 +277,7 @@ async fn a_second_account_may_read_but_not_write() {
 #[tokio::test]
 async fn a_public_read_prefix_serves_anonymous_clients() {
     let a = alice();
-    let server = Server::start_with_users(&[a.clone()]);
+    let server = Server::start_with_users(std::slice::from_ref(&a));
     let alice_c = a.client(&server);
     let bucket = bucket_of(&alice_c, "site").await;
     put(&alice_c, &bucket, "public/index.html", b"<h1>hi</h1>").await;
@@ -425,13 +425,12 @@ async fn restrict_public_buckets_keeps_a_public_policy_to_the_owner() {
 #[tokio::test]
 async fn malformed_policies_are_refused_with_s3_messages() {
     let a = alice();
-    let server = Server::start_with_users(&[a.clone()]);
+    let server = Server::start_with_users(std::slice::from_ref(&a));
     let alice_c = a.client(&server);
     let bucket = bucket_of(&alice_c, "malformed").await;
-    let other = format!(
-        r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
-            "Resource":"arn:aws:s3:::some-other-bucket/*"}}]}}"#
-    );
+    let other = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+            "Resource":"arn:aws:s3:::some-other-bucket/*"}]}"#
+        .to_string();
     let action = format!(
         r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:Fly",
             "Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
@@ -500,7 +499,7 @@ async fn allow_acls(client: &Client, bucket: &str) {
 #[tokio::test]
 async fn acls_are_refused_while_the_bucket_owner_enforces_ownership() {
     let a = alice();
-    let server = Server::start_with_users(&[a.clone()]);
+    let server = Server::start_with_users(std::slice::from_ref(&a));
     let alice_c = a.client(&server);
     let bucket = bucket_of(&alice_c, "enforced").await;
     let got = alice_c
@@ -757,6 +756,20 @@ async fn conditions_on_the_source_address_and_transport() {
     );
     set_policy(&alice_c, &bucket, &tls_only).await;
     assert_eq!(get_err(&alice_c, &bucket, "k").await, denied());
+    // Review of issue 15: a client's own X-Forwarded-Proto made plain HTTP count as secure.
+    let err = alice_c
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .customize()
+        .mutate_request(|r| {
+            r.headers_mut().insert("x-forwarded-proto", "https");
+            r.headers_mut().insert("forwarded", "proto=https");
+        })
+        .send()
+        .await
+        .expect_err("a forged X-Forwarded-Proto is not TLS");
+    assert_eq!(error_status(&err), 403);
     alice_c
         .delete_bucket_policy()
         .bucket(&bucket)
