@@ -5,7 +5,7 @@
 //! worker will do, and the worker re-evaluating a version after a crash reaches the same decision.
 
 use serde::Serialize;
-use strata_storage::StorageClass;
+use strata_storage::{Hold, Retention, StorageClass};
 
 use crate::clock::LifecycleClock;
 use crate::rules::{LifecycleConfiguration, Rule};
@@ -36,6 +36,10 @@ pub struct VersionFacts<'a> {
     /// Whether the bucket has (or had) versioning: expiring a current version then adds a delete
     /// marker instead of deleting it.
     pub versioned_bucket: bool,
+    /// Object Lock retention, if set.
+    pub retention: Option<Retention>,
+    /// Whether an Object Lock legal hold is on.
+    pub legal_hold: bool,
 }
 
 /// An action the worker applies to a version.
@@ -78,6 +82,15 @@ pub struct Due {
     pub due_ms: i64,
 }
 
+/// A removal that is due but waits for a lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// The removal.
+    pub due: Due,
+    /// The lock that holds the version.
+    pub by: Hold,
+}
+
 /// The outcome of evaluating one version.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Evaluation {
@@ -85,6 +98,10 @@ pub struct Evaluation {
     pub now: Option<Due>,
     /// The earliest action due later.
     pub next: Option<Due>,
+    /// A removal that would be due now but that a lock holds off (it is also `next`, at the
+    /// end of a retention period; a legal hold has no end, and its removal is evaluated again
+    /// when the hold changes).
+    pub held: Option<Held>,
 }
 
 /// When an action `days` after `from_ms` falls due. On the real clock S3 rounds up to the next
@@ -226,6 +243,35 @@ pub fn evaluate(
             }
         }
     }
+    // A removal waits for the version's lock (User Guide, "Managing Object Lock": lifecycle
+    // expiration does not delete a locked version). Expiring a current version in a versioned
+    // bucket only adds a delete marker, which S3 does whatever the lock, and transitions go
+    // ahead too, so only permanent removals are held.
+    let removes = |d: &Due| match d.action {
+        Action::DeleteNoncurrent => true,
+        Action::Expire => !facts.versioned_bucket,
+        Action::RemoveExpiredDeleteMarker
+        | Action::Transition(_)
+        | Action::TransitionNoncurrent(_) => false,
+    };
+    let mut held = None;
+    if let Some(d) = due_now.take_if(|d| removes(d)) {
+        match strata_storage::hold(facts.retention, facts.legal_hold, now_ms) {
+            None => due_now = Some(d),
+            Some(by) => {
+                if let Hold::Retention(r) = by {
+                    let at_end = Due {
+                        due_ms: r.retain_until_ms,
+                        ..d.clone()
+                    };
+                    if next.as_ref().is_none_or(|n| at_end.due_ms < n.due_ms) {
+                        next = Some(at_end);
+                    }
+                }
+                held = Some(Held { due: d, by });
+            }
+        }
+    }
     // Once the version goes, nothing else follows for it.
     if matches!(
         due_now.as_ref().map(|d| &d.action),
@@ -233,7 +279,11 @@ pub fn evaluate(
     ) {
         next = None;
     }
-    Evaluation { now: due_now, next }
+    Evaluation {
+        now: due_now,
+        next,
+        held,
+    }
 }
 
 /// Whether an incomplete multipart upload started at `initiated_ms` is due for abort, and when.
@@ -275,6 +325,8 @@ mod tests {
             newer_noncurrent: 0,
             only_version: true,
             versioned_bucket: false,
+            retention: None,
+            legal_hold: false,
         }
     }
 
@@ -401,6 +453,51 @@ mod tests {
         assert_eq!(
             evaluate(&cfg_with(off), &facts("a"), &clock, 1_000_000).now,
             None
+        );
+    }
+
+    #[test]
+    fn removals_wait_for_locks_and_transitions_do_not() {
+        use strata_storage::LockMode;
+        let clock = LifecycleClock::scaled(1);
+        let retention = Retention {
+            mode: LockMode::Governance,
+            retain_until_ms: 50_000,
+        };
+        // An unversioned expiration removes the version: it waits for the retention's end.
+        let mut f = facts("a");
+        f.retention = Some(retention);
+        let e = evaluate(&cfg_with(expire_days(3)), &f, &clock, 10_000);
+        assert_eq!(e.now, None);
+        let held = e.held.expect("held");
+        assert_eq!(held.by, Hold::Retention(retention));
+        assert_eq!(held.due.action, Action::Expire);
+        assert_eq!(
+            e.next.map(|d| (d.action, d.due_ms)),
+            Some((Action::Expire, 50_000))
+        );
+        let e = evaluate(&cfg_with(expire_days(3)), &f, &clock, 50_001);
+        assert_eq!(e.now.map(|d| d.action), Some(Action::Expire));
+        assert_eq!(e.held, None);
+        // A legal hold holds past any date, and reports no end.
+        f.legal_hold = true;
+        let e = evaluate(&cfg_with(expire_days(3)), &f, &clock, 90_000);
+        assert_eq!((e.now, e.held.map(|h| h.by)), (None, Some(Hold::LegalHold)));
+        // In a versioned bucket expiring the current version only adds a marker: not held.
+        f.versioned_bucket = true;
+        let e = evaluate(&cfg_with(expire_days(3)), &f, &clock, 10_000);
+        assert_eq!(e.now.map(|d| d.action), Some(Action::Expire));
+        // Transitions go ahead.
+        let mut r = expire_days(100);
+        r.transitions = vec![Transition {
+            days: Some(1),
+            date_ms: None,
+            storage_class: StorageClass::Glacier,
+        }];
+        let e = evaluate(&cfg_with(r), &f, &clock, 2_000);
+        assert_eq!(
+            e.now.map(|d| d.action),
+            Some(Action::Transition(StorageClass::Glacier))
         );
     }
 

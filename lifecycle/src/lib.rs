@@ -9,5 +9,5 @@ pub mod rules;
 pub mod worker;
 
 pub use clock::LifecycleClock;
-pub use eval::{evaluate, Action, Due, Evaluation, VersionFacts};
+pub use eval::{evaluate, Action, Due, Evaluation, Held, VersionFacts};
 pub use rules::{LifecycleConfiguration, Rule, RuleError};

@@ -13,7 +13,7 @@ use serde::Serialize;
 use strata_storage::{LifecycleLogEntry, ObjectVersion, StorageClass, Store, Versioning};
 
 use crate::clock::LifecycleClock;
-use crate::eval::{evaluate, upload_abort_due, Action, Due, VersionFacts};
+use crate::eval::{evaluate, upload_abort_due, Action, Due, Held, VersionFacts};
 use crate::rules::LifecycleConfiguration;
 
 /// The bucket setting that holds a lifecycle configuration (canonical JSON).
@@ -58,6 +58,8 @@ pub struct ExplainRow {
     pub due_now: Option<Due>,
     /// The next action after that time, if any.
     pub next: Option<Due>,
+    /// A removal due at that time that an Object Lock holds off, and the lock.
+    pub held: Option<Held>,
 }
 
 /// Counters the server exports as metrics.
@@ -142,6 +144,8 @@ fn evaluate_group<'g>(
             newer_noncurrent,
             only_version: only,
             versioned_bucket: versioned,
+            retention: v.meta.retention,
+            legal_hold: v.meta.legal_hold,
         };
         out.push((v, evaluate(cfg, &facts, clock, now_ms)));
         if !v.is_latest {
@@ -198,6 +202,24 @@ fn for_each_version(
         flush(&mut group, &mut scanned);
     }
     Ok(scanned)
+}
+
+/// The lifecycle log's words for a removal a lock holds off.
+fn deferral(held: &Held) -> String {
+    let by = match held.by {
+        strata_storage::Hold::LegalHold => "a legal hold".to_owned(),
+        strata_storage::Hold::Retention(r) => format!(
+            "{} retention until {}",
+            r.mode.as_str(),
+            time::OffsetDateTime::from_unix_timestamp_nanos(r.retain_until_ms as i128 * 1_000_000)
+                .ok()
+                .and_then(|t| t
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok())
+                .unwrap_or_else(|| format!("{} ms", r.retain_until_ms))
+        ),
+    };
+    format!("{} deferred: held by {by}", held.due.action.name())
 }
 
 /// Applies one due action; returns whether it changed anything.
@@ -258,6 +280,18 @@ pub fn run_pass(
             let group = store.key_versions(&bucket, &key)?;
             for (v, eval) in evaluate_group(&group, &cfg, clock, now_ms, versioned) {
                 scanned += 1;
+                if let Some(held) = &eval.held {
+                    // Logged once per deferral: the version is evaluated again when the lock
+                    // ends (its next due time) or changes (which re-marks the key).
+                    log.push(LifecycleLogEntry {
+                        time_ms: clock.now_ms(),
+                        bucket: v.bucket.clone(),
+                        key: v.key.clone(),
+                        version_id: v.version_id.clone(),
+                        action: deferral(held),
+                        rule_id: held.due.rule_id.clone(),
+                    });
+                }
                 let Some(due) = eval.now else {
                     let next = eval.next.map(|d| d.due_ms).unwrap_or(i64::MAX);
                     due_times.push((v.id, v.lifecycle_epoch, next));
@@ -361,6 +395,7 @@ pub fn explain(
             is_delete_marker: v.is_delete_marker,
             due_now: e.now,
             next: e.next,
+            held: e.held,
         });
     })?;
     Ok((Some(cfg), rows))

@@ -46,6 +46,9 @@ pub struct BucketAccessInfo {
     pub ownership: Option<ObjectOwnership>,
     /// Block Public Access; None when not configured.
     pub block: Option<PublicAccessBlock>,
+    /// The Object Lock configuration; None when Object Lock is not enabled. Kept here so that
+    /// writes apply the default retention without another read of the catalogue.
+    pub lock: Option<strata_storage::ObjectLockConfig>,
 }
 
 impl BucketAccessInfo {
@@ -126,12 +129,14 @@ pub fn load_access(
         })?),
         None => None,
     };
+    let lock = store.object_lock_config(bucket)?;
     Ok(BucketAccessInfo {
         owner,
         policy,
         acl,
         ownership,
         block,
+        lock,
     })
 }
 
@@ -294,6 +299,8 @@ pub fn needs(op: Operation, req: &S3Request) -> S3Result<Vec<Need>> {
             Some("s3:PutBucketPublicAccessBlock")
         }
         O::GetPublicAccessBlock => Some("s3:GetBucketPublicAccessBlock"),
+        O::PutObjectLockConfiguration => Some("s3:PutBucketObjectLockConfiguration"),
+        O::GetObjectLockConfiguration => Some("s3:GetBucketObjectLockConfiguration"),
         _ => None,
     };
     if let Some(action) = bucket_action {
@@ -364,6 +371,11 @@ pub fn needs(op: Operation, req: &S3Request) -> S3Result<Vec<Need>> {
             version.clone(),
         )],
         O::RestoreObject => vec![object_need("s3:RestoreObject", version.clone())],
+        // Object Lock has no versioned action names: the version is the resource's.
+        O::PutObjectRetention => vec![object_need("s3:PutObjectRetention", version.clone())],
+        O::GetObjectRetention => vec![object_need("s3:GetObjectRetention", version.clone())],
+        O::PutObjectLegalHold => vec![object_need("s3:PutObjectLegalHold", version.clone())],
+        O::GetObjectLegalHold => vec![object_need("s3:GetObjectLegalHold", version.clone())],
         _ => Vec::new(),
     };
     // A PUT that sets an ACL or tags needs those permissions too (API reference, PutObject:
@@ -374,6 +386,16 @@ pub fn needs(op: Operation, req: &S3Request) -> S3Result<Vec<Need>> {
         }
         if req.header("x-amz-tagging").is_some() {
             needs.push(object_need("s3:PutObjectTagging", None));
+        }
+        // API reference, PutObject: the lock headers need the permissions of the lock
+        // operations they stand for.
+        if req.header(crate::lock_request::MODE).is_some()
+            || req.header(crate::lock_request::RETAIN_UNTIL).is_some()
+        {
+            needs.push(object_need("s3:PutObjectRetention", None));
+        }
+        if req.header(crate::lock_request::LEGAL_HOLD).is_some() {
+            needs.push(object_need("s3:PutObjectLegalHold", None));
         }
     }
     // A replica write chooses its version id and Last-Modified: the writer must be allowed to
@@ -471,6 +493,16 @@ impl ConditionContext for RequestContext<'_> {
             "s3:delimiter" => one(self.req.q("delimiter")?.to_owned()),
             "s3:max-keys" => one(self.req.q("max-keys")?.to_owned()),
             "s3:versionid" => one(self.req.q("versionId")?.to_owned()),
+            // The lock a write asks for, from its headers (PutObjectRetention's body is not
+            // read by then: these keys are absent for it).
+            "s3:object-lock-mode" => one(self.req.header(crate::lock_request::MODE)?.to_owned()),
+            "s3:object-lock-retain-until-date" => one(self
+                .req
+                .header(crate::lock_request::RETAIN_UNTIL)?
+                .to_owned()),
+            "s3:object-lock-legal-hold" => {
+                one(self.req.header(crate::lock_request::LEGAL_HOLD)?.to_owned())
+            }
             "s3:requestobjecttagkeys" => {
                 let tags =
                     crate::request::tags_from_header(self.req.header("x-amz-tagging")?).ok()?;

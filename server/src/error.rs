@@ -15,6 +15,8 @@ pub enum S3ErrorCode {
     BucketAlreadyExists,
     MalformedPolicy,
     NoSuchBucketPolicy,
+    ObjectLockConfigurationNotFoundError,
+    NoSuchObjectLockConfiguration,
     AccessControlListNotSupported,
     InvalidBucketAclWithObjectOwnership,
     OwnershipControlsNotFoundError,
@@ -83,6 +85,8 @@ impl S3ErrorCode {
             Self::BucketAlreadyExists => "BucketAlreadyExists",
             Self::MalformedPolicy => "MalformedPolicy",
             Self::NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            Self::ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            Self::NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             Self::AccessControlListNotSupported => "AccessControlListNotSupported",
             Self::InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
             Self::OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
@@ -161,6 +165,8 @@ impl S3ErrorCode {
             Self::BucketAlreadyExists => StatusCode::CONFLICT,
             Self::MalformedPolicy => StatusCode::BAD_REQUEST,
             Self::NoSuchBucketPolicy => StatusCode::NOT_FOUND,
+            Self::ObjectLockConfigurationNotFoundError => StatusCode::NOT_FOUND,
+            Self::NoSuchObjectLockConfiguration => StatusCode::NOT_FOUND,
             Self::AccessControlListNotSupported => StatusCode::BAD_REQUEST,
             Self::InvalidBucketAclWithObjectOwnership => StatusCode::BAD_REQUEST,
             Self::OwnershipControlsNotFoundError => StatusCode::NOT_FOUND,
@@ -377,6 +383,23 @@ impl From<strata_storage::Error> for S3Error {
             E::ReplicationConfigured => Self::new(
                 S3ErrorCode::InvalidBucketState,
                 "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.",
+            ),
+            E::ObjectLockEnabled => Self::new(
+                S3ErrorCode::InvalidBucketState,
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+            ),
+            E::VersioningNotEnabled => Self::new(
+                S3ErrorCode::InvalidBucketState,
+                "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+            ),
+            E::ObjectLockNotEnabled => Self::new(
+                S3ErrorCode::InvalidRequest,
+                "Bucket is missing Object Lock Configuration",
+            ),
+            // The lock itself (mode, date) is the engine's detail; S3 says only this.
+            E::ObjectLocked(_) => Self::new(
+                S3ErrorCode::AccessDenied,
+                "Access Denied because object protected by object lock.",
             ),
             E::Invalid(m) => Self::new(S3ErrorCode::InvalidArgument, m),
             // S3 has no "disk full" (its capacity never runs out); a write it cannot take now is

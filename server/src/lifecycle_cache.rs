@@ -57,6 +57,8 @@ pub fn expiration_header(
         newer_noncurrent: 0,
         only_version: true,
         versioned_bucket: false,
+        retention: None,
+        legal_hold: false,
     };
     // The earliest expiration any rule sets, due or not.
     let mut best: Option<(i64, String)> = None;

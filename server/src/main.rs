@@ -13,6 +13,7 @@ mod error;
 mod handlers;
 mod lifecycle_cache;
 mod lifecycle_cli;
+mod lock_request;
 mod metrics;
 mod replication_cli;
 mod replication_remote;

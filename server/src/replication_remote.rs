@@ -205,7 +205,42 @@ fn metadata_headers(v: &ObjectVersion, storage_class: StorageClass) -> Vec<(Stri
         h.push(("x-amz-tagging".into(), tagging));
     }
     h.push(("x-amz-storage-class".into(), storage_class.to_string()));
+    // User Guide, "Using Object Lock with S3 Replication": a replica keeps its source's
+    // retention and legal hold. A destination without Object Lock refuses these headers, and the
+    // version goes FAILED with its answer (S3's DstBucketObjectLockConfigMissing).
+    if let Some(r) = &m.retention {
+        h.push((crate::lock_request::MODE.into(), r.mode.as_str().into()));
+        h.push((
+            crate::lock_request::RETAIN_UNTIL.into(),
+            crate::handlers::iso8601(r.retain_until_ms),
+        ));
+    }
+    if m.legal_hold {
+        h.push((crate::lock_request::LEGAL_HOLD.into(), "ON".into()));
+    }
     h
+}
+
+/// Whether a version is under Object Lock: its writes then need an integrity header.
+fn locked(v: &ObjectVersion) -> bool {
+    v.meta.retention.is_some() || v.meta.legal_hold
+}
+
+/// The Content-MD5 of bytes `[start, end)` of `source` (read once more before they are sent).
+fn range_md5(source: &ObjectHandle, start: u64, end: u64) -> Result<String, RemoteError> {
+    let mut hasher = Md5::new();
+    source
+        .read_range(start, end, PIECE, |piece| {
+            hasher.update(&piece);
+            true
+        })
+        .map_err(|e| {
+            RemoteError::new(
+                RemoteErrorKind::Transport,
+                format!("reading the source: {e}"),
+            )
+        })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
 }
 
 fn replica_headers(v: &ObjectVersion) -> Vec<(String, String)> {
@@ -293,6 +328,13 @@ impl Remotes {
                 .filter(|c| c.checksum_type == ChecksumType::FullObject)
             {
                 headers.push((c.algorithm.header().to_owned(), c.value.clone()));
+            } else if locked(v) {
+                // A single-part ETag is the body's MD5.
+                let md5 = match hex::decode(&v.etag) {
+                    Ok(d) if d.len() == 16 => base64::engine::general_purpose::STANDARD.encode(d),
+                    _ => range_md5(source, 0, v.size)?,
+                };
+                headers.push(("content-md5".into(), md5));
             }
             let call = Call {
                 method: Method::PUT,
@@ -353,6 +395,14 @@ impl Remotes {
             let mut offset = 0u64;
             for (i, size) in sizes.iter().enumerate() {
                 let n = i + 1;
+                let headers = if locked(v) {
+                    vec![(
+                        "content-md5".into(),
+                        range_md5(source, offset, offset + size)?,
+                    )]
+                } else {
+                    Vec::new()
+                };
                 let call = Call {
                     method: Method::PUT,
                     bucket,
@@ -361,7 +411,7 @@ impl Remotes {
                         ("partNumber", n.to_string()),
                         ("uploadId", upload_id.clone()),
                     ],
-                    headers: Vec::new(),
+                    headers,
                     body: None,
                 };
                 let (_, h, _) = self.send_range(remote, source, offset, offset + size, call)?;

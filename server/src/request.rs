@@ -211,6 +211,7 @@ pub fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
         let name = name.as_str().strip_prefix("x-amz-meta-")?;
         Some((name, String::from_utf8_lossy(value.as_bytes()).into_owned()))
     }))?;
+    let (retention, legal_hold) = crate::lock_request::from_headers(req)?;
     Ok(ObjectMeta {
         content_type: Some(h("content-type").unwrap_or_else(|| "binary/octet-stream".to_owned())),
         content_encoding,
@@ -228,6 +229,8 @@ pub fn object_meta_from_headers(req: &S3Request) -> S3Result<ObjectMeta> {
         acl,
         part_sizes: Vec::new(),
         part_checksums: Vec::new(),
+        retention,
+        legal_hold,
     })
 }
 

@@ -115,6 +115,18 @@ pub enum Operation {
     GetPublicAccessBlock,
     /// DeletePublicAccessBlock.
     DeletePublicAccessBlock,
+    /// PutObjectLockConfiguration.
+    PutObjectLockConfiguration,
+    /// GetObjectLockConfiguration.
+    GetObjectLockConfiguration,
+    /// PutObjectRetention.
+    PutObjectRetention,
+    /// GetObjectRetention.
+    GetObjectRetention,
+    /// PutObjectLegalHold.
+    PutObjectLegalHold,
+    /// GetObjectLegalHold.
+    GetObjectLegalHold,
     /// `POST /bucket` with a form: a browser upload authorised by a policy.
     PostObject,
     /// `OPTIONS`: a CORS preflight.
@@ -165,6 +177,12 @@ impl Operation {
             "PutPublicAccessBlock" => Self::PutPublicAccessBlock,
             "GetPublicAccessBlock" => Self::GetPublicAccessBlock,
             "DeletePublicAccessBlock" => Self::DeletePublicAccessBlock,
+            "PutObjectLockConfiguration" => Self::PutObjectLockConfiguration,
+            "GetObjectLockConfiguration" => Self::GetObjectLockConfiguration,
+            "PutObjectRetention" => Self::PutObjectRetention,
+            "GetObjectRetention" => Self::GetObjectRetention,
+            "PutObjectLegalHold" => Self::PutObjectLegalHold,
+            "GetObjectLegalHold" => Self::GetObjectLegalHold,
             other => Self::Unsupported(other),
         }
     }
@@ -227,6 +245,12 @@ impl Operation {
             Self::PutPublicAccessBlock => "PutPublicAccessBlock",
             Self::GetPublicAccessBlock => "GetPublicAccessBlock",
             Self::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            Self::PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            Self::GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            Self::PutObjectRetention => "PutObjectRetention",
+            Self::GetObjectRetention => "GetObjectRetention",
+            Self::PutObjectLegalHold => "PutObjectLegalHold",
+            Self::GetObjectLegalHold => "GetObjectLegalHold",
             Self::PostObject => "PostObject",
             Self::Unsupported(name) => name,
             Self::MethodNotAllowed => "MethodNotAllowed",

@@ -52,6 +52,18 @@ pub enum Error {
     /// The bucket has a replication configuration, so its versioning cannot be suspended.
     #[error("a replication configuration is present on this bucket")]
     ReplicationConfigured,
+    /// Object Lock is enabled on the bucket, so its versioning cannot be suspended.
+    #[error("object lock is enabled on this bucket")]
+    ObjectLockEnabled,
+    /// Object Lock needs the bucket's versioning enabled.
+    #[error("versioning is not enabled on this bucket")]
+    VersioningNotEnabled,
+    /// Object Lock is not enabled on the bucket (a lock was asked for).
+    #[error("object lock is not enabled on this bucket")]
+    ObjectLockNotEnabled,
+    /// A retention period or legal hold protects the version from this change.
+    #[error("object version is locked ({0})")]
+    ObjectLocked(String),
     /// Another process (a running server, `strata check`) holds the data directory's lock.
     #[error("data directory {} is in use by another process", .0.display())]
     InUse(std::path::PathBuf),

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod ingest;
 mod lifecycle_support;
+mod lock;
 mod meta;
 mod model;
 mod multipart;
@@ -29,6 +30,10 @@ pub use engine::{ObjectHandle, StagedBody, Store};
 pub use error::{Error, Result};
 pub use ingest::BodyWriter;
 pub use lifecycle_support::{ignore_missing_bucket, LifecycleLogEntry};
+pub use lock::{
+    blocking_hold, hold, DefaultRetention, Hold, LockMode, LockOverride, ObjectLockConfig,
+    Retention, OBJECT_LOCK_SETTING,
+};
 pub use meta::commit::CommitStep;
 pub use meta::feed::{ChangeEvent, ChangeKind, ChangeOrigin, FEED_RETAIN};
 pub use meta::queue::{

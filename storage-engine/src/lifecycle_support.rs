@@ -17,13 +17,14 @@ use rusqlite::{params, OptionalExtension};
 
 use crate::engine::Store;
 use crate::error::{Error, Result};
+use crate::lock::LockOverride;
 use crate::meta::codec::{prefix_successor, version_from_row, VERSION_COLUMNS};
 use crate::meta::commit::{commit_key, Change};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
 use crate::meta::versions::{bucket_versioning, key_versions, load_row, load_version};
 use crate::model::{ObjectVersion, Versioning};
 use crate::names::StorageClass;
-use crate::versioning::delete_in_tx;
+use crate::versioning::{check_unlocked, delete_in_tx};
 
 /// One applied lifecycle action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,15 +165,23 @@ impl Store {
             .writer
             .write(move |conn| match load_version(conn, &b, &k, None)? {
                 Some(v) if v.id == expected_id && !v.is_delete_marker => {
-                    let (_, freed) =
-                        delete_in_tx(conn, &ctx, ChangeOrigin::Lifecycle, &b, &k, None)?;
+                    let (_, freed) = delete_in_tx(
+                        conn,
+                        &ctx,
+                        ChangeOrigin::Lifecycle,
+                        &b,
+                        &k,
+                        None,
+                        LockOverride::None,
+                    )?;
                     Ok((true, freed))
                 }
                 _ => Ok((false, Vec::new())),
             })
     }
 
-    /// Permanently removes version `version_id` if its row is still `expected_id`.
+    /// Permanently removes version `version_id` if its row is still `expected_id` and no lock
+    /// holds it now (a lock set after the pass evaluated the version wins: nothing is done).
     pub fn lifecycle_delete_version(
         &self,
         bucket: &str,
@@ -185,9 +194,19 @@ impl Store {
         self.inner
             .writer
             .write(move |conn| match load_version(conn, &b, &k, Some(&v))? {
-                Some(found) if found.id == expected_id => {
-                    let (_, freed) =
-                        delete_in_tx(conn, &ctx, ChangeOrigin::Lifecycle, &b, &k, Some(&v))?;
+                Some(found)
+                    if found.id == expected_id
+                        && check_unlocked(&found, LockOverride::None).is_ok() =>
+                {
+                    let (_, freed) = delete_in_tx(
+                        conn,
+                        &ctx,
+                        ChangeOrigin::Lifecycle,
+                        &b,
+                        &k,
+                        Some(&v),
+                        LockOverride::None,
+                    )?;
                     Ok((true, freed))
                 }
                 _ => Ok((false, Vec::new())),

@@ -86,6 +86,12 @@ pub struct ObjectMeta {
     /// algorithm), in part order; empty when the parts had none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part_checksums: Vec<String>,
+    /// Object Lock retention (mode and retain-until date), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::lock::Retention>,
+    /// Object Lock legal hold: on or off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// Where a version's bytes are.

@@ -290,7 +290,7 @@ impl Store {
 
     /// Creates a bucket owned by `owner` (a canonical user id; empty for the administrator)
     /// with its first settings (name, value), in one transaction: no one sees the bucket
-    /// without them.
+    /// without them. With the Object Lock setting among them, versioning starts enabled.
     pub fn create_bucket_owned(
         &self,
         name: &str,
@@ -299,11 +299,20 @@ impl Store {
         settings: Vec<(String, String)>,
     ) -> Result<()> {
         let (name, region, owner) = (name.to_owned(), region.to_owned(), owner.to_owned());
+        // A bucket created with Object Lock has versioning enabled from the start.
+        let versioning = if settings
+            .iter()
+            .any(|(n, _)| n == crate::lock::OBJECT_LOCK_SETTING)
+        {
+            Versioning::Enabled
+        } else {
+            Versioning::Unversioned
+        };
         self.inner.writer.write(move |conn| {
             let n = conn.execute(
-                "INSERT OR IGNORE INTO buckets(name, created_ms, region, owner) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![name, now_ms(), region, owner],
+                "INSERT OR IGNORE INTO buckets(name, created_ms, region, owner, versioning) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, now_ms(), region, owner, versioning.to_db()],
             )?;
             if n == 0 {
                 return Err(Error::BucketAlreadyExists(name));
@@ -483,8 +492,9 @@ impl Store {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<String> {
-        self.update_meta(bucket, key, version_id, ChangeKind::TagsChanged, |m| {
-            m.tags = tags
+        self.update_meta(bucket, key, version_id, ChangeKind::TagsChanged, |_, m| {
+            m.tags = tags;
+            Ok(())
         })
     }
 
@@ -497,9 +507,82 @@ impl Store {
         version_id: Option<&str>,
         acl: Option<String>,
     ) -> Result<String> {
-        self.update_meta(bucket, key, version_id, ChangeKind::AclChanged, |m| {
-            m.acl = acl
+        self.update_meta(bucket, key, version_id, ChangeKind::AclChanged, |_, m| {
+            m.acl = acl;
+            Ok(())
         })
+    }
+
+    /// PutObjectRetention: sets, changes or (None) removes a version's retention (the current
+    /// version when `version_id` is None). Extending is always allowed; while the old
+    /// retention runs, weakening it (removing it, an earlier date, COMPLIANCE to GOVERNANCE)
+    /// is refused with `ObjectLocked`, except GOVERNANCE under `LockOverride::Governance`.
+    /// The bucket must have Object Lock enabled. Returns the version id.
+    pub fn set_object_retention(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        retention: Option<crate::lock::Retention>,
+        over: crate::lock::LockOverride,
+    ) -> Result<String> {
+        use crate::lock::{LockMode, LockOverride};
+        self.update_meta(
+            bucket,
+            key,
+            version_id,
+            ChangeKind::LockChanged,
+            move |(bucket, conn), m| {
+                if crate::versioning::lock_config_in(conn, bucket)?.is_none() {
+                    return Err(Error::ObjectLockNotEnabled);
+                }
+                if let Some(old) = m.retention.filter(|r| r.retain_until_ms > now_ms()) {
+                    let weaker = match retention {
+                        None => true,
+                        Some(new) => {
+                            new.retain_until_ms < old.retain_until_ms
+                                || (old.mode == LockMode::Compliance
+                                    && new.mode == LockMode::Governance)
+                        }
+                    };
+                    let allowed =
+                        old.mode == LockMode::Governance && over == LockOverride::Governance;
+                    if weaker && !allowed {
+                        return Err(Error::ObjectLocked(format!(
+                            "{} retention until {} ms",
+                            old.mode.as_str(),
+                            old.retain_until_ms
+                        )));
+                    }
+                }
+                m.retention = retention;
+                Ok(())
+            },
+        )
+    }
+
+    /// PutObjectLegalHold: turns a version's legal hold on or off (the current version when
+    /// `version_id` is None). The bucket must have Object Lock enabled. Returns the version id.
+    pub fn set_object_legal_hold(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        on: bool,
+    ) -> Result<String> {
+        self.update_meta(
+            bucket,
+            key,
+            version_id,
+            ChangeKind::LockChanged,
+            move |(bucket, conn), m| {
+                if crate::versioning::lock_config_in(conn, bucket)?.is_none() {
+                    return Err(Error::ObjectLockNotEnabled);
+                }
+                m.legal_hold = on;
+                Ok(())
+            },
+        )
     }
 
     /// Changes one version's metadata in place and records `kind` in the change feed.
@@ -509,7 +592,9 @@ impl Store {
         key: &str,
         version_id: Option<&str>,
         kind: ChangeKind,
-        update: impl FnOnce(&mut crate::model::ObjectMeta) + Send + 'static,
+        update: impl FnOnce((&str, &rusqlite::Connection), &mut crate::model::ObjectMeta) -> Result<()>
+            + Send
+            + 'static,
     ) -> Result<String> {
         let (b, k, vid) = (
             bucket.to_owned(),
@@ -524,9 +609,12 @@ impl Store {
             let mut v = load_version(conn, &b, &k, vid.as_deref())?
                 .filter(|v| !v.is_delete_marker || vid.is_some())
                 .ok_or_else(|| Error::NoSuchKey(k.clone()))?;
+            if v.is_delete_marker && kind == ChangeKind::LockChanged {
+                return Err(Error::Invalid("A delete marker cannot be locked".into()));
+            }
             let version_id = v.version_id.clone();
             commit_key(conn, &ctx, &b, &k, || {
-                update(&mut v.meta);
+                update((&b, conn), &mut v.meta)?;
                 set_meta(conn, v.id, &v.meta)?;
                 let change = Change {
                     kind,

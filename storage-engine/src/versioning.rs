@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::chunks::ChunkHash;
 use crate::engine::Store;
 use crate::error::{Error, Result};
+use crate::lock::{Hold, LockOverride, ObjectLockConfig, OBJECT_LOCK_SETTING};
 use crate::meta::codec::now_ms;
 use crate::meta::commit::{commit_key, commit_key_from, Change, CommitContext, RemovedRow};
 use crate::meta::feed::{ChangeKind, ChangeOrigin};
@@ -175,6 +176,7 @@ pub(crate) fn insert_version(
                 }
             };
             if let Some(old) = old {
+                check_unlocked(old, LockOverride::None)?;
                 freed.extend(remove_version_row(conn, old)?);
                 removed.push(RemovedRow::of(old));
                 if latest == Some(old.id) {
@@ -245,6 +247,30 @@ pub(crate) fn insert_version(
     Ok((version, freed))
 }
 
+/// The bucket's Object Lock configuration, read on `conn`.
+pub(crate) fn lock_config_in(conn: &Connection, bucket: &str) -> Result<Option<ObjectLockConfig>> {
+    conn.prepare_cached("SELECT value FROM bucket_settings WHERE bucket = ?1 AND name = ?2")?
+        .query_row(params![bucket, OBJECT_LOCK_SETTING], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .map(|json| ObjectLockConfig::from_setting(&json))
+        .transpose()
+}
+
+/// Refuses the removal of `v` while a lock holds it against `over`.
+pub(crate) fn check_unlocked(v: &ObjectVersion, over: LockOverride) -> Result<()> {
+    match crate::lock::blocking_hold(v.meta.retention, v.meta.legal_hold, now_ms(), over) {
+        None => Ok(()),
+        Some(Hold::LegalHold) => Err(Error::ObjectLocked("legal hold".into())),
+        Some(Hold::Retention(r)) => Err(Error::ObjectLocked(format!(
+            "{} retention until {} ms",
+            r.mode.as_str(),
+            r.retain_until_ms
+        ))),
+    }
+}
+
 /// Removes version `v` of its key for good (the next newest becomes latest) through the commit
 /// entry point; returns the freed chunks.
 pub(crate) fn remove_version(
@@ -279,12 +305,14 @@ pub(crate) fn delete_in_tx(
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
+    over: LockOverride,
 ) -> Result<(DeleteOutcome, Vec<ChunkHash>)> {
     let versioning = bucket_versioning(conn, bucket)?;
     if let Some(vid) = version_id {
         // Deleting one version: permanent; a missing version is not an error, as in S3.
         return match load_version(conn, bucket, key, Some(vid))? {
             Some(v) => {
+                check_unlocked(&v, over)?;
                 let delete_marker = v.is_delete_marker;
                 let freed = remove_version(conn, ctx, origin, v)?;
                 Ok((
@@ -307,10 +335,13 @@ pub(crate) fn delete_in_tx(
     }
     match versioning {
         Versioning::Unversioned => match load_version(conn, bucket, key, Some(NULL_VERSION))? {
-            Some(v) => Ok((
-                DeleteOutcome::default(),
-                remove_version(conn, ctx, origin, v)?,
-            )),
+            Some(v) => {
+                check_unlocked(&v, over)?;
+                Ok((
+                    DeleteOutcome::default(),
+                    remove_version(conn, ctx, origin, v)?,
+                ))
+            }
             None => Ok((DeleteOutcome::default(), Vec::new())),
         },
         Versioning::Enabled | Versioning::Suspended => {
@@ -360,6 +391,9 @@ impl Store {
             if replicated && state != Versioning::Enabled {
                 return Err(Error::ReplicationConfigured);
             }
+            if state != Versioning::Enabled && lock_config_in(conn, &b)?.is_some() {
+                return Err(Error::ObjectLockEnabled);
+            }
             conn.execute(
                 "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
                 params![b, state.to_db()],
@@ -376,6 +410,18 @@ impl Store {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<DeleteOutcome> {
+        self.delete_object_with(bucket, key, version_id, LockOverride::None)
+    }
+
+    /// `delete_object`, removing a version that GOVERNANCE retention holds when `over` says
+    /// the bypass was asked for and allowed. A locked version is refused with `ObjectLocked`.
+    pub fn delete_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        over: LockOverride,
+    ) -> Result<DeleteOutcome> {
         let (b, k, v) = (
             bucket.to_owned(),
             key.to_owned(),
@@ -385,7 +431,34 @@ impl Store {
         self.inner.writer.write(move |conn| {
             // A new delete marker is a version a client wrote and is replicated; removing a
             // version by id is not (as in S3): the commit entry point queues accordingly.
-            delete_in_tx(conn, &ctx, ChangeOrigin::Client, &b, &k, v.as_deref())
+            delete_in_tx(conn, &ctx, ChangeOrigin::Client, &b, &k, v.as_deref(), over)
+        })
+    }
+
+    /// The bucket's Object Lock configuration; None when Object Lock is not enabled.
+    pub fn object_lock_config(&self, bucket: &str) -> Result<Option<ObjectLockConfig>> {
+        self.inner.readers.with(|conn| {
+            if !crate::meta::versions::bucket_exists(conn, bucket)? {
+                return Err(Error::NoSuchBucket(bucket.to_owned()));
+            }
+            lock_config_in(conn, bucket)
+        })
+    }
+
+    /// Enables Object Lock on a bucket (for good) and sets its default retention. The bucket's
+    /// versioning must be enabled (CreateBucket with Object Lock enables it first).
+    pub fn set_object_lock_config(&self, bucket: &str, cfg: ObjectLockConfig) -> Result<()> {
+        let b = bucket.to_owned();
+        let text = cfg.to_setting()?;
+        self.inner.writer.write(move |conn| {
+            if bucket_versioning(conn, &b)? != Versioning::Enabled {
+                return Err(Error::VersioningNotEnabled);
+            }
+            conn.execute(
+                "INSERT OR REPLACE INTO bucket_settings(bucket, name, value) VALUES (?1, ?2, ?3)",
+                params![b, OBJECT_LOCK_SETTING, text],
+            )?;
+            Ok(((), Vec::new()))
         })
     }
 

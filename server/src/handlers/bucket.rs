@@ -182,6 +182,19 @@ fn new_bucket_settings(
             serde_json::to_string(&block).map_err(S3Error::internal)?,
         ),
     ];
+    // API reference, CreateBucket: `x-amz-bucket-object-lock-enabled: true` enables Object
+    // Lock (and with it versioning) on the new bucket. Any other value leaves it off.
+    if req
+        .header("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        settings.push((
+            strata_storage::OBJECT_LOCK_SETTING.to_owned(),
+            strata_storage::ObjectLockConfig::default()
+                .to_setting()
+                .map_err(S3Error::from)?,
+        ));
+    }
     if let Some(requested) = crate::acl_request::from_headers(req, owner)? {
         let acl = requested.acl(owner, owner);
         let owner_only = matches!(

@@ -114,6 +114,9 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
     };
     // The copy's owner and ACL come from this request, never from the source.
     let (new_owner, new_acl) = crate::request::new_object_access(req)?;
+    // So does its Object Lock (User Guide, "Object Lock": a copy does not keep the source's
+    // retention or legal hold; it gets the request's, or the destination bucket's default).
+    let (retention, legal_hold) = crate::lock_request::from_headers(req)?;
     let new_tags = match (replace_tags, req.header("x-amz-tagging")) {
         (true, Some(v)) => Some(tags_from_header(v)?),
         (true, None) => Some(Vec::new()),
@@ -140,6 +143,8 @@ pub async fn copy_object(req: &S3Request) -> S3Result<HttpResponse> {
         meta.tags = new_tags.unwrap_or_else(|| s.meta.tags.clone());
         meta.owner = new_owner;
         meta.acl = new_acl;
+        meta.retention = retention;
+        meta.legal_hold = legal_hold;
         NewVersion {
             etag: s.etag.clone(),
             meta,

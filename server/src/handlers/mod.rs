@@ -7,6 +7,7 @@ pub(crate) mod copy;
 pub mod cors;
 pub mod lifecycle;
 mod list;
+mod lock;
 pub(crate) mod multipart;
 pub mod object;
 mod post_object;
@@ -93,6 +94,14 @@ pub async fn dispatch(
         Operation::PutPublicAccessBlock => access::put_public_access_block(&mut req, payload).await,
         Operation::GetPublicAccessBlock => access::get_public_access_block(&req).await,
         Operation::DeletePublicAccessBlock => access::delete_public_access_block(&req).await,
+        Operation::PutObjectLockConfiguration => {
+            lock::put_lock_configuration(&mut req, payload).await
+        }
+        Operation::GetObjectLockConfiguration => lock::get_lock_configuration(&req).await,
+        Operation::PutObjectRetention => lock::put_retention(&mut req, payload).await,
+        Operation::GetObjectRetention => lock::get_retention(&req).await,
+        Operation::PutObjectLegalHold => lock::put_legal_hold(&mut req, payload).await,
+        Operation::GetObjectLegalHold => lock::get_legal_hold(&req).await,
         Operation::Unsupported(name) => Err(s3_error!(
             NotImplemented,
             "{name} is not implemented by this server"

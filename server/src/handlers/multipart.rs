@@ -117,6 +117,9 @@ pub async fn upload_part(req: &mut S3Request, payload: web::Payload) -> S3Result
     let store = req.store().clone();
     let (b, k, u) = (bucket.clone(), key.clone(), upload.clone());
     let info = blocking(move || store.upload(&b, &k, &u).map_err(S3Error::from)).await?;
+    // The parts of an upload whose object will be locked need an integrity header, as a
+    // PutObject with a lock does.
+    crate::lock_request::require_integrity(req, info.meta.retention, info.meta.legal_hold)?;
     let check = req.take_payload_check();
     let mut spec = BodySpec::from_headers(req.http.headers(), check, MAX_PUT_SIZE)?;
     if spec.declared_len.is_none() {

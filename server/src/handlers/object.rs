@@ -44,6 +44,7 @@ pub async fn put_object(req: &mut S3Request, payload: web::Payload) -> S3Result<
     let key = req.key()?.to_owned();
     validate_key(&key)?;
     let mut meta = object_meta_from_headers(req)?;
+    crate::lock_request::require_integrity(req, meta.retention, meta.legal_hold)?;
     let storage_class = storage_class_from_headers(req)?;
     let condition = write_condition(req)?;
     let replica_of = replica_of(req)?;
@@ -236,7 +237,30 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
         Some(_) => HttpResponse::PartialContent(),
         None => HttpResponse::Ok(),
     };
-    put_object_headers(&mut resp, req, v, handle.bucket_versioned);
+    // User Guide, "Object Lock considerations": GET and HEAD show a version's retention only
+    // to a requester allowed s3:GetObjectRetention, and its legal hold only with
+    // s3:GetObjectLegalHold.
+    let shown = LockShown {
+        retention: v.meta.retention.is_some()
+            && crate::authz::check_object(
+                req,
+                req.auth.identity.as_deref(),
+                "s3:GetObjectRetention",
+                &key,
+                Some(&v.version_id),
+            )
+            .await?,
+        legal_hold: v.meta.legal_hold
+            && crate::authz::check_object(
+                req,
+                req.auth.identity.as_deref(),
+                "s3:GetObjectLegalHold",
+                &key,
+                Some(&v.version_id),
+            )
+            .await?,
+    };
+    put_object_headers(&mut resp, req, v, handle.bucket_versioned, shown);
     add_expiration_header(&mut resp, req, v).await;
     if let Some(h) = restore_header(v, req.state.clock.now_ms()) {
         resp.insert_header(("x-amz-restore", h));
@@ -302,11 +326,18 @@ impl actix_web::body::MessageBody for SizedEmpty {
     }
 }
 
+/// Which of a version's lock facts a read may show.
+struct LockShown {
+    retention: bool,
+    legal_hold: bool,
+}
+
 fn put_object_headers(
     resp: &mut HttpResponseBuilder,
     req: &S3Request,
     v: &strata_storage::ObjectVersion,
     bucket_versioned: bool,
+    shown: LockShown,
 ) {
     let m = &v.meta;
     let over = |name: &str| req.q(name).map(str::to_owned);
@@ -354,6 +385,16 @@ fn put_object_headers(
     if let Some(status) = &v.replication_status {
         resp.insert_header(("x-amz-replication-status", status.as_str()));
     }
+    if let Some(r) = m.retention.as_ref().filter(|_| shown.retention) {
+        resp.insert_header((crate::lock_request::MODE, r.mode.as_str()));
+        resp.insert_header((
+            crate::lock_request::RETAIN_UNTIL,
+            crate::handlers::iso8601(r.retain_until_ms),
+        ));
+    }
+    if m.legal_hold && shown.legal_hold {
+        resp.insert_header((crate::lock_request::LEGAL_HOLD, "ON"));
+    }
     for (name, value) in &m.user {
         if let Ok(hv) = header::HeaderValue::from_str(value) {
             resp.append_header((format!("x-amz-meta-{name}"), hv));
@@ -381,9 +422,10 @@ pub async fn delete_object(req: &S3Request) -> S3Result<HttpResponse> {
             .insert_header(("x-amz-delete-marker", "true"))
             .finish());
     }
+    let over = crate::lock_request::governance_override(req, &key, version_id.as_deref()).await?;
     let outcome = blocking(move || {
         store
-            .delete_object(&bucket, &key, version_id.as_deref())
+            .delete_object_with(&bucket, &key, version_id.as_deref(), over)
             .map_err(S3Error::from)
     })
     .await?;
@@ -420,10 +462,15 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
             "s3:DeleteObject"
         };
         let identity = req.auth.identity.as_deref();
-        allowed.push(
+        let allowed_key =
             crate::authz::check_object(req, identity, action, &o.key, o.version_id.as_deref())
-                .await?,
-        );
+                .await?;
+        let over = if allowed_key {
+            crate::lock_request::governance_override(req, &o.key, o.version_id.as_deref()).await?
+        } else {
+            strata_storage::LockOverride::None
+        };
+        allowed.push((allowed_key, over));
     }
     let store = req.store().clone();
     let results = blocking(move || {
@@ -432,7 +479,7 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
             .objects
             .into_iter()
             .zip(allowed)
-            .map(|(o, allowed)| {
+            .map(|(o, (allowed, over))| {
                 let outcome = if !allowed {
                     Err(crate::authz::access_denied())
                 } else if o.key.is_empty() || o.key.len() > MAX_KEY_LEN {
@@ -448,7 +495,7 @@ pub async fn delete_objects(req: &mut S3Request, payload: web::Payload) -> S3Res
                     ))
                 } else {
                     store
-                        .delete_object(&bucket, &o.key, o.version_id.as_deref())
+                        .delete_object_with(&bucket, &o.key, o.version_id.as_deref(), over)
                         .map_err(S3Error::from)
                 };
                 (o.key, o.version_id, outcome)

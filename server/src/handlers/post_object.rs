@@ -120,7 +120,19 @@ pub async fn post_object(req: &mut S3Request, payload: web::Payload) -> S3Result
     if get("acl").is_some() {
         actions.push("s3:PutObjectAcl");
     }
+    if get(crate::lock_request::MODE).is_some() || get(crate::lock_request::RETAIN_UNTIL).is_some()
+    {
+        actions.push("s3:PutObjectRetention");
+    }
+    if get(crate::lock_request::LEGAL_HOLD).is_some() {
+        actions.push("s3:PutObjectLegalHold");
+    }
     crate::authz::authorize_form(req, policy.signer.clone(), &key, &actions).await?;
+    let (retention, legal_hold) = crate::lock_request::new_version_lock(
+        get,
+        req.granted.bucket.as_ref().and_then(|b| b.lock.as_ref()),
+        &req.state.clock,
+    )?;
     let requested = get("acl").map(crate::acl_request::canned).transpose()?;
     let (owner, acl) = crate::acl_request::new_object(req, requested)?;
 
@@ -137,6 +149,8 @@ pub async fn post_object(req: &mut S3Request, payload: web::Payload) -> S3Result
         user: BTreeMap::new(),
         owner,
         acl,
+        retention,
+        legal_hold,
         ..Default::default()
     };
     meta.user = request::user_metadata(fields.iter().filter_map(|(k, v)| {

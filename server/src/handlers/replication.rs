@@ -259,9 +259,19 @@ pub async fn put_replication(req: &mut S3Request, payload: web::Payload) -> S3Re
             )
             .with_extra("BucketName", bucket));
         }
+        let source_locked = store.object_lock_config(&bucket)?.is_some();
         for r in &cfg.rules {
             if let Some(Target::Local(dest)) = parse_target(&r.destination.bucket) {
                 match store.bucket(&dest) {
+                    // User Guide, "Using Object Lock with S3 Replication": a source with Object
+                    // Lock needs a destination with it (a remote destination that lacks it
+                    // refuses the replica's lock headers, and the version goes FAILED).
+                    Ok(_) if source_locked && store.object_lock_config(&dest)?.is_none() => {
+                        return Err(s3_error!(
+                            InvalidRequest,
+                            "Destination bucket must have Object Lock enabled to replicate from a bucket with Object Lock enabled."
+                        ))
+                    }
                     Ok(info) if info.versioning == Versioning::Enabled => {}
                     Ok(_) => {
                         return Err(s3_error!(

@@ -161,7 +161,8 @@ fn current_after(
         | ChangeKind::Archived
         | ChangeKind::RestoreChanged
         | ChangeKind::TagsChanged
-        | ChangeKind::AclChanged => before,
+        | ChangeKind::AclChanged
+        | ChangeKind::LockChanged => before,
         ChangeKind::VersionRemoved => return current_object_size(conn, bucket, key),
     };
     #[cfg(any(test, feature = "test-hooks"))]

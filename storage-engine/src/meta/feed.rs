@@ -48,6 +48,8 @@ pub enum ChangeKind {
     TagsChanged,
     /// A version's access control list was replaced (PutObjectAcl).
     AclChanged,
+    /// A version's Object Lock retention or legal hold was set or changed.
+    LockChanged,
 }
 
 /// Who made a change.
@@ -73,6 +75,7 @@ impl ChangeKind {
             Self::RestoreChanged => "restore-changed",
             Self::TagsChanged => "tags-changed",
             Self::AclChanged => "acl-changed",
+            Self::LockChanged => "lock-changed",
         }
     }
 
@@ -86,6 +89,7 @@ impl ChangeKind {
             "restore-changed" => Self::RestoreChanged,
             "tags-changed" => Self::TagsChanged,
             "acl-changed" => Self::AclChanged,
+            "lock-changed" => Self::LockChanged,
             other => return Err(Error::Corrupt(format!("change kind {other:?}"))),
         })
     }
