@@ -23,6 +23,7 @@ mod s3 {
     mod lifecycle;
     mod listing;
     mod multipart;
+    mod object_lock;
     mod objects;
     mod post_object;
     mod ranges;

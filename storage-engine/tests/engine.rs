@@ -1241,3 +1241,143 @@ fn check_finds_and_repair_quarantines_what_is_wrong() {
     let after = check(dir.path(), false);
     assert!(after.problems.is_empty(), "{:?}", after.problems);
 }
+
+/// A version with a retention and a legal hold written into a bucket with Object Lock.
+fn put_locked(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    meta: ObjectMeta,
+) -> strata_storage::ObjectVersion {
+    let mut w = store.body_writer();
+    w.write(b"locked").expect("write");
+    let staged = w.finish().expect("finish");
+    store
+        .put_object(
+            bucket,
+            key,
+            staged,
+            NewVersion {
+                etag: "6c6f636b6564".into(),
+                meta,
+                storage_class: StorageClass::Standard,
+                condition: Default::default(),
+                replica_of: None,
+            },
+        )
+        .expect("put")
+}
+
+#[test]
+fn a_lock_is_committed_with_its_version_and_holds_after_a_restart() {
+    use strata_storage::{
+        Error, LockMode, LockOverride, ObjectLockConfig, Retention, Versioning, OBJECT_LOCK_SETTING,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let settings = vec![(
+        OBJECT_LOCK_SETTING.to_owned(),
+        ObjectLockConfig::default().to_setting().unwrap(),
+    )];
+    store
+        .create_bucket_owned("b", "us-east-1", "", settings)
+        .unwrap();
+    assert_eq!(store.bucket("b").unwrap().versioning, Versioning::Enabled);
+    assert!(matches!(
+        store.set_versioning("b", Versioning::Suspended),
+        Err(Error::ObjectLockEnabled)
+    ));
+    let far = 4_102_444_800_000;
+    let governed = put_locked(
+        &store,
+        "b",
+        "g",
+        ObjectMeta {
+            retention: Some(Retention {
+                mode: LockMode::Governance,
+                retain_until_ms: far,
+            }),
+            ..Default::default()
+        },
+    );
+    let held = put_locked(
+        &store,
+        "b",
+        "h",
+        ObjectMeta {
+            legal_hold: true,
+            ..Default::default()
+        },
+    );
+    drop(store);
+
+    // After a restart the locks are there: nothing removes the versions but the bypass, which
+    // lifts GOVERNANCE only.
+    let store = open(dir.path());
+    let refused =
+        |r: Result<strata_storage::DeleteOutcome, Error>| matches!(r, Err(Error::ObjectLocked(_)));
+    assert!(refused(store.delete_object(
+        "b",
+        "g",
+        Some(&governed.version_id)
+    )));
+    assert!(refused(store.delete_object_with(
+        "b",
+        "h",
+        Some(&held.version_id),
+        LockOverride::Governance
+    )));
+    assert!(!store
+        .lifecycle_delete_version("b", "g", &governed.version_id, governed.id)
+        .unwrap());
+    assert!(store
+        .object_meta("b", "g", Some(&governed.version_id))
+        .unwrap()
+        .is_some());
+    // Shortening GOVERNANCE needs the bypass; lengthening does not.
+    let shorter = Some(Retention {
+        mode: LockMode::Governance,
+        retain_until_ms: far - 1,
+    });
+    assert!(matches!(
+        store.set_object_retention(
+            "b",
+            "g",
+            Some(&governed.version_id),
+            shorter,
+            LockOverride::None
+        ),
+        Err(Error::ObjectLocked(_))
+    ));
+    let compliance = Some(Retention {
+        mode: LockMode::Compliance,
+        retain_until_ms: far,
+    });
+    store
+        .set_object_retention(
+            "b",
+            "g",
+            Some(&governed.version_id),
+            compliance,
+            LockOverride::None,
+        )
+        .unwrap();
+    // Now COMPLIANCE: not even the bypass removes it.
+    assert!(refused(store.delete_object_with(
+        "b",
+        "g",
+        Some(&governed.version_id),
+        LockOverride::Governance
+    )));
+    // Lifting the hold frees the other version.
+    store
+        .set_object_legal_hold("b", "h", Some(&held.version_id), false)
+        .unwrap();
+    store
+        .delete_object("b", "h", Some(&held.version_id))
+        .unwrap();
+    assert!(store
+        .object_meta("b", "h", Some(&held.version_id))
+        .unwrap()
+        .is_none());
+}

@@ -719,6 +719,27 @@ pub fn error_status<E: std::fmt::Debug>(
         .as_u16()
 }
 
+/// The status and code of an SDK request that must fail.
+pub fn refusal<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+) -> (u16, String) {
+    let err = result.expect_err("the request must be refused");
+    (error_status(&err), error_code(&err))
+}
+
+/// Creates a bucket with Object Lock enabled (and so versioning) and returns its name.
+pub async fn lock_bucket(client: &Client, tag: &str) -> String {
+    let bucket = bucket_name(tag);
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateBucket {bucket} with Object Lock: {e:?}"));
+    bucket
+}
+
 /// Lowercase hex MD5.
 pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))

@@ -2,8 +2,6 @@
 //! two and three users and anonymous clients see them: each denial with its status and code, and
 //! a check that it changed nothing.
 
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     Delete, ObjectCannedAcl, ObjectIdentifier, ObjectOwnership, OwnershipControls,
@@ -13,7 +11,8 @@ use aws_sdk_s3::Client;
 
 use crate::common::{
     alice, bob, bucket_name, carol, create_bucket, error_code, error_status, get_bytes,
-    presign_url_with, put, send_unsigned, strata_command, xml_value, Server, TestUser, SECRET_KEY,
+    presign_url_with, put, refusal, send_unsigned, strata_command, xml_value, Server, TestUser,
+    SECRET_KEY,
 };
 
 async fn set_policy(client: &Client, bucket: &str, policy: &str) {
@@ -61,14 +60,6 @@ async fn get_err(client: &Client, bucket: &str, key: &str) -> (u16, String) {
 
 fn denied() -> (u16, String) {
     (403, "AccessDenied".to_owned())
-}
-
-/// The status and code of a request that must fail.
-fn refusal<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
-    result: Result<T, SdkError<E, HttpResponse>>,
-) -> (u16, String) {
-    let err = result.expect_err("the request must be refused");
-    (error_status(&err), error_code(&err))
 }
 
 #[tokio::test]

@@ -53,7 +53,7 @@ const TRANSITION_SIZE: usize = 200 * 1024;
 
 /// A server on a scaled lifecycle clock whose background worker stays idle during a test (its
 /// interval is the longest the server allows): passes happen when the test asks for one.
-fn manual_server(day_seconds: u64) -> Server {
+pub(crate) fn manual_server(day_seconds: u64) -> Server {
     Server::start_with(ServerOptions {
         extra_args: vec![
             "--lifecycle-day-seconds".into(),
@@ -79,7 +79,7 @@ fn background_server(day_seconds: u64) -> Server {
 }
 
 /// Wall-clock milliseconds since the epoch (the server runs on the same machine).
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
@@ -87,7 +87,7 @@ fn now_ms() -> i64 {
 }
 
 /// Sleeps until the wall clock reads `ms`.
-async fn sleep_until(ms: i64) {
+pub(crate) async fn sleep_until(ms: i64) {
     let wait = ms - now_ms();
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
@@ -102,7 +102,7 @@ fn lifecycle_document(rules: &str) -> String {
 }
 
 /// One `<Rule>` with an ID, a filter (inner XML of `<Filter>`) and actions (raw XML).
-fn rule(id: &str, filter: &str, actions: &str) -> String {
+pub(crate) fn rule(id: &str, filter: &str, actions: &str) -> String {
     format!("<Rule><ID>{id}</ID><Filter>{filter}</Filter><Status>Enabled</Status>{actions}</Rule>")
 }
 
@@ -118,7 +118,7 @@ async fn put_lifecycle_raw(server: &Server, bucket: &str, document: &str) -> Ans
 }
 
 /// Sets these rules on `bucket`, asserting 200.
-async fn set_rules(server: &Server, bucket: &str, rules: &str) {
+pub(crate) async fn set_rules(server: &Server, bucket: &str, rules: &str) {
     let answer = put_lifecycle_raw(server, bucket, &lifecycle_document(rules)).await;
     assert_eq!(
         answer.status,
@@ -146,7 +146,7 @@ async fn admin_json(server: &Server, method: &str, path_and_query: &str) -> Valu
 }
 
 /// `POST /_strata/lifecycle/run?bucket=B`: one pass over `bucket`, returns the report.
-async fn run_pass(server: &Server, bucket: &str) -> Value {
+pub(crate) async fn run_pass(server: &Server, bucket: &str) -> Value {
     let report = admin_json(
         server,
         "POST",
@@ -175,7 +175,7 @@ async fn run_pass(server: &Server, bucket: &str) -> Value {
 }
 
 /// `GET /_strata/lifecycle/explain?bucket=B[&at=T]`.
-async fn explain(server: &Server, bucket: &str, at: Option<&str>) -> Value {
+pub(crate) async fn explain(server: &Server, bucket: &str, at: Option<&str>) -> Value {
     let mut path = format!("/_strata/lifecycle/explain?bucket={bucket}");
     if let Some(at) = at {
         path.push_str(&format!("&at={}", uri_encode(at, true)));
@@ -184,7 +184,11 @@ async fn explain(server: &Server, bucket: &str, at: Option<&str>) -> Value {
 }
 
 /// `GET /_strata/lifecycle/log?bucket=B[&limit=N]`; returns the entries.
-async fn log_entries(server: &Server, bucket: Option<&str>, limit: Option<usize>) -> Vec<Value> {
+pub(crate) async fn log_entries(
+    server: &Server,
+    bucket: Option<&str>,
+    limit: Option<usize>,
+) -> Vec<Value> {
     let mut query = Vec::new();
     if let Some(bucket) = bucket {
         query.push(format!("bucket={bucket}"));
@@ -205,7 +209,7 @@ async fn log_entries(server: &Server, bucket: Option<&str>, limit: Option<usize>
 }
 
 /// The explain rows of `key`.
-fn rows_for<'a>(doc: &'a Value, key: &str) -> Vec<&'a Value> {
+pub(crate) fn rows_for<'a>(doc: &'a Value, key: &str) -> Vec<&'a Value> {
     doc["versions"]
         .as_array()
         .unwrap_or_else(|| panic!("explain without a versions array: {doc}"))

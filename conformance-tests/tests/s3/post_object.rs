@@ -447,3 +447,50 @@ async fn anonymous_and_other_users_forms_follow_the_bucket_policy() {
     assert_eq!(by_bob.send(&server).await.status, 204);
     assert_eq!(get_bytes(&alice_c, &bucket, "drop/bob").await, b"from bob");
 }
+
+#[tokio::test]
+async fn form_fields_set_the_object_lock_of_the_upload() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = crate::common::lock_bucket(&client, "postlock").await;
+    let until = "2100-01-01T00:00:00.000Z";
+    let locked = |bucket: &str| {
+        Upload::new(bucket, "audit.log", b"entry")
+            .condition(json!({ "x-amz-object-lock-mode": "COMPLIANCE" }))
+            .condition(json!({ "x-amz-object-lock-retain-until-date": until }))
+            .condition(json!({ "x-amz-object-lock-legal-hold": "ON" }))
+            .field("x-amz-object-lock-mode", "COMPLIANCE")
+            .field("x-amz-object-lock-retain-until-date", until)
+            .field("x-amz-object-lock-legal-hold", "ON")
+    };
+    let answer = locked(&bucket).send(&server).await;
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("audit.log")
+        .send()
+        .await
+        .expect("HeadObject");
+    assert_eq!(
+        head.object_lock_mode(),
+        Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+    );
+    assert_eq!(
+        head.object_lock_retain_until_date(),
+        Some(&aws_smithy_types::DateTime::from_secs(4_102_444_800))
+    );
+    assert_eq!(
+        head.object_lock_legal_hold_status(),
+        Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+    );
+    // The same form to a bucket without Object Lock is refused, and stores nothing.
+    let plain = create_bucket(&client, "postnolock").await;
+    let answer = locked(&plain).send(&server).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(
+        xml_value(&answer.text(), "Code").as_deref(),
+        Some("InvalidRequest")
+    );
+    assert_absent(&server, &plain, "audit.log").await;
+}

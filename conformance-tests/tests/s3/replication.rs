@@ -32,21 +32,23 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::types::builders::{LifecycleRuleBuilder, ReplicationRuleBuilder};
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumMode, Delete,
+    BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumMode, DefaultRetention, Delete,
     DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ExistingObjectReplication,
     ExistingObjectReplicationStatus, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter, ObjectIdentifier, ReplicationConfiguration, ReplicationRule,
-    ReplicationRuleAndOperator, ReplicationRuleFilter, ReplicationRuleStatus, StorageClass, Tag,
-    Transition, TransitionStorageClass, VersioningConfiguration,
+    LifecycleRuleFilter, ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled,
+    ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetentionMode, ObjectLockRule,
+    ReplicationConfiguration, ReplicationRule, ReplicationRuleAndOperator, ReplicationRuleFilter,
+    ReplicationRuleStatus, StorageClass, Tag, Transition, TransitionStorageClass,
+    VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use serde_json::Value;
 
 use crate::common::{
     assert_sdk_error, create_bucket, describe_error, dir_usage, error_code, error_status,
-    free_port, get_bytes, get_version_bytes, md5_base64, multipart_etag, multipart_put,
-    random_bytes, send_unsigned, set_versioning, strata_command, versioned_bucket, xml_value,
-    Answer, RawRequest, Server, ServerOptions, ACCESS_KEY, MIN_PART, SECRET_KEY,
+    free_port, get_bytes, get_version_bytes, lock_bucket, md5_base64, multipart_etag,
+    multipart_put, random_bytes, send_unsigned, set_versioning, strata_command, versioned_bucket,
+    xml_value, Answer, RawRequest, Server, ServerOptions, ACCESS_KEY, MIN_PART, SECRET_KEY,
 };
 
 /// How long a background replication may take before a test gives up.
@@ -2746,4 +2748,128 @@ async fn replication_to_another_owners_bucket_needs_its_grant() {
     let granted = put_version(&alice_c, &src, "granted", b"2").await;
     wait_for_status(&alice_c, &src, "granted", &granted, "COMPLETED").await;
     assert_eq!(get_bytes(&bob_c, &dst, "granted").await, b"2");
+}
+
+/// The retention mode, retain-until date and legal hold HEAD shows for a version.
+fn lock_of(
+    head: &HeadObjectOutput,
+) -> (
+    Option<ObjectLockMode>,
+    Option<aws_smithy_types::DateTime>,
+    Option<ObjectLockLegalHoldStatus>,
+) {
+    (
+        head.object_lock_mode().cloned(),
+        head.object_lock_retain_until_date().cloned(),
+        head.object_lock_legal_hold_status().cloned(),
+    )
+}
+
+#[tokio::test]
+async fn replication_carries_object_lock_and_needs_it_at_the_destination() {
+    let b = replication_server();
+    let b_client = b.client();
+    let remote_locked = lock_bucket(&b_client, "rlk-rdst").await;
+    let remote_plain = versioned_bucket(&b_client, "rlk-rplain").await;
+    let a = server_with_remotes(&[("site-b", &b.endpoint())], None);
+    let client = a.client();
+    let src = lock_bucket(&client, "rlk-src").await;
+    let local_plain = versioned_bucket(&client, "rlk-plain").await;
+    let local_locked = lock_bucket(&client, "rlk-dst").await;
+
+    // User Guide, "Using Object Lock with S3 Replication": a local destination without Object
+    // Lock is refused when the configuration is put.
+    let refused = client
+        .put_bucket_replication()
+        .bucket(&src)
+        .replication_configuration(configuration(vec![rule("r", 1, &local_arn(&local_plain))]))
+        .send()
+        .await
+        .expect_err("a destination without Object Lock");
+    assert_eq!(
+        (error_status(&refused), error_code(&refused).as_str()),
+        (400, "InvalidRequest")
+    );
+    set_replication(
+        &client,
+        &src,
+        vec![
+            rule("local", 1, &local_arn(&local_locked)).filter(prefix_filter("l/")),
+            rule("remote", 2, &remote_arn("site-b", &remote_locked)).filter(prefix_filter("r/")),
+            rule("plain", 3, &remote_arn("site-b", &remote_plain)).filter(prefix_filter("p/")),
+        ],
+    )
+    .await;
+
+    let until = aws_smithy_types::DateTime::from_secs(4_102_444_800);
+    let put_locked = async |key: &str| {
+        send_put(
+            client
+                .put_object()
+                .bucket(&src)
+                .key(key)
+                .body(b"kept for the auditors".to_vec().into())
+                .object_lock_mode(ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(until)
+                .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On),
+        )
+        .await
+    };
+    let want = (
+        Some(ObjectLockMode::Compliance),
+        Some(until),
+        Some(ObjectLockLegalHoldStatus::On),
+    );
+    let local = put_locked("l/doc").await;
+    let head = wait_for_version(&client, &local_locked, "l/doc", &local).await;
+    assert_eq!(lock_of(&head), want, "the local replica's lock");
+    let remote = put_locked("r/doc").await;
+    let head = wait_for_version(&b_client, &remote_locked, "r/doc", &remote).await;
+    assert_eq!(lock_of(&head), want, "the remote replica's lock");
+
+    // A multipart object under the bucket's default retention: each part goes with its MD5,
+    // which a destination with Object Lock requires.
+    client
+        .put_object_lock_configuration()
+        .bucket(&src)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(3650)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutObjectLockConfiguration");
+    let (p1, p2) = (random_bytes(MIN_PART, 3), random_bytes(1000, 4));
+    multipart_put(&client, &src, "r/big", &[&p1, &p2]).await;
+    let big = client
+        .head_object()
+        .bucket(&src)
+        .key("r/big")
+        .send()
+        .await
+        .expect("HEAD r/big");
+    let big_version = big.version_id().expect("a version id").to_string();
+    let head = wait_for_version(&b_client, &remote_locked, "r/big", &big_version).await;
+    assert_eq!(
+        lock_of(&head),
+        lock_of(&big),
+        "the multipart replica's lock"
+    );
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
+
+    // A remote destination without Object Lock refuses the replica: the version goes FAILED
+    // (S3's DstBucketObjectLockConfigMissing).
+    let plain = put_locked("p/doc").await;
+    wait_for_status(&client, &src, "p/doc", &plain, "FAILED").await;
 }
