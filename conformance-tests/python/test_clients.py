@@ -849,3 +849,59 @@ def test_cli_acls_ownership_and_a_public_policy(cli, server, tmp_path):
     assert state["PolicyStatus"]["IsPublic"] is True
     bad = cli("s3api", "put-bucket-policy", "--bucket", name, "--policy", "{}", check=False)
     assert bad.returncode != 0 and "MalformedPolicy" in bad.stderr
+
+
+def test_cli_object_lock_worked_example(cli, tmp_path):
+    """The worked example of docs/object-lock.md, command for command."""
+    name = f"cli-lock-{uuid.uuid4().hex[:8]}"
+    cli("s3api", "create-bucket", "--bucket", name, "--object-lock-enabled-for-bucket")
+    versioning = json.loads(cli("s3api", "get-bucket-versioning", "--bucket", name).stdout)
+    assert versioning["Status"] == "Enabled"
+    cli("s3api", "put-object-lock-configuration", "--bucket", name, "--object-lock-configuration",
+        '{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"GOVERNANCE","Days":30}}}')
+    cfg = json.loads(cli("s3api", "get-object-lock-configuration", "--bucket", name).stdout)
+    assert cfg["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 30}
+
+    report = tmp_path / "report.csv"
+    report.write_text("quarter,revenue\nQ3,42\n")
+    put = json.loads(cli("s3api", "put-object", "--bucket", name, "--key", "ledger/q3.csv",
+                         "--body", str(report)).stdout)
+    version = put["VersionId"]
+    head = json.loads(cli("s3api", "head-object", "--bucket", name, "--key", "ledger/q3.csv").stdout)
+    assert head["ObjectLockMode"] == "GOVERNANCE" and "ObjectLockRetainUntilDate" in head
+
+    # The version cannot be deleted; a plain delete only adds a marker.
+    refused = cli("s3api", "delete-object", "--bucket", name, "--key", "ledger/q3.csv",
+                  "--version-id", version, check=False)
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    marker = json.loads(cli("s3api", "delete-object", "--bucket", name, "--key", "ledger/q3.csv").stdout)
+    assert marker["DeleteMarker"] is True
+
+    # A legal hold holds even through the governance bypass.
+    cli("s3api", "put-object-legal-hold", "--bucket", name, "--key", "ledger/q3.csv",
+        "--version-id", version, "--legal-hold", "Status=ON")
+    refused = cli("s3api", "delete-object", "--bucket", name, "--key", "ledger/q3.csv",
+                  "--version-id", version, "--bypass-governance-retention", check=False)
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    cli("s3api", "put-object-legal-hold", "--bucket", name, "--key", "ledger/q3.csv",
+        "--version-id", version, "--legal-hold", "Status=OFF")
+
+    # COMPLIANCE cannot be shortened by anyone; GOVERNANCE can, with the bypass.
+    retention = json.loads(cli("s3api", "get-object-retention", "--bucket", name, "--key", "ledger/q3.csv",
+                               "--version-id", version).stdout)
+    assert retention["Retention"]["Mode"] == "GOVERNANCE"
+    cli("s3api", "delete-object", "--bucket", name, "--key", "ledger/q3.csv",
+        "--version-id", version, "--bypass-governance-retention")
+    listed = json.loads(cli("s3api", "list-object-versions", "--bucket", name).stdout)
+    assert [v["VersionId"] for v in listed.get("Versions", [])] == []
+
+    kept = json.loads(cli("s3api", "put-object", "--bucket", name, "--key", "ledger/q4.csv",
+                          "--body", str(report), "--object-lock-mode", "COMPLIANCE",
+                          "--object-lock-retain-until-date", "2100-01-01T00:00:00Z").stdout)
+    shorter = cli("s3api", "put-object-retention", "--bucket", name, "--key", "ledger/q4.csv",
+                  "--version-id", kept["VersionId"], "--bypass-governance-retention", "--retention",
+                  '{"Mode":"COMPLIANCE","RetainUntilDate":"2099-01-01T00:00:00Z"}', check=False)
+    assert shorter.returncode != 0 and "AccessDenied" in shorter.stderr
+    suspend = cli("s3api", "put-bucket-versioning", "--bucket", name, "--versioning-configuration",
+                  "Status=Suspended", check=False)
+    assert suspend.returncode != 0 and "InvalidBucketState" in suspend.stderr
