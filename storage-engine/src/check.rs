@@ -646,11 +646,19 @@ impl Pass {
             config.cold_dir = opts.cold_dir.clone();
             let (store, _) = Store::open(config)?;
             for v in recount.damaged_versions.values() {
-                lines.push(serde_json::to_string(v).map_err(|e| Error::Invalid(e.to_string()))?);
                 match store.delete_object(&v.bucket, &v.key, Some(&v.version_id)) {
                     Ok(_) | Err(Error::NoSuchKey(_)) => {}
+                    // A repair does not break Object Lock: the version is reported and kept.
+                    Err(Error::ObjectLocked(why)) => {
+                        done.push(format!(
+                            "kept damaged version {}/{} {}: it is under Object Lock ({why})",
+                            v.bucket, v.key, v.version_id
+                        ));
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
+                lines.push(serde_json::to_string(v).map_err(|e| Error::Invalid(e.to_string()))?);
                 done.push(format!(
                     "removed damaged version {}/{} {}",
                     v.bucket, v.key, v.version_id

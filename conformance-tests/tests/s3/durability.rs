@@ -258,3 +258,48 @@ async fn a_flipped_bit_cuts_the_get_and_check_finds_and_quarantines_it() {
         b"kept inline, untouched"
     );
 }
+
+// Issue 16: `strata check --repair` stopped at a damaged version under Object Lock (the engine
+// refused the removal) and repaired nothing after it; it now keeps the locked version and says so.
+#[tokio::test]
+async fn repair_keeps_a_damaged_version_under_object_lock() {
+    let mut server = Server::start();
+    let client = server.client();
+    let bucket = crate::common::lock_bucket(&client, "bitlock").await;
+    let victim = random_bytes(3 * 1024 * 1024, 91);
+    let version = client
+        .put_object()
+        .bucket(&bucket)
+        .key("victim")
+        .body(victim.into())
+        .object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+        .send()
+        .await
+        .expect("PutObject with a legal hold")
+        .version_id()
+        .expect("a version id")
+        .to_string();
+    assert!(server.terminate(Duration::from_secs(20)).success());
+    let files = hot_chunk_files(&server);
+    let mut bytes = std::fs::read(&files[0]).expect("read chunk");
+    bytes[0] ^= 0x01;
+    std::fs::write(&files[0], &bytes).expect("flip a bit");
+
+    let (_, out) = check(&server, &["--repair"]);
+    assert!(
+        out.contains(&format!(
+            "kept damaged version {bucket}/victim {version}: it is under Object Lock"
+        )),
+        "{out}"
+    );
+    server.start_again();
+    let client = server.client();
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("victim")
+        .version_id(&version)
+        .send()
+        .await;
+    assert!(head.is_ok(), "the locked version is still there: {head:?}");
+}
