@@ -207,7 +207,19 @@ pub fn evaluate(
     clock: &LifecycleClock,
     now_ms: i64,
 ) -> Evaluation {
+    // A removal (DeleteNoncurrent, or Expire in a bucket never versioned) is what a lock holds:
+    // expiring a current version in a versioned bucket only adds a delete marker, which S3 does
+    // whatever the lock, and transitions go ahead too.
+    let removes = |a: &Action| match a {
+        Action::DeleteNoncurrent => true,
+        Action::Expire => !facts.versioned_bucket,
+        Action::RemoveExpiredDeleteMarker
+        | Action::Transition(_)
+        | Action::TransitionNoncurrent(_) => false,
+    };
     let mut due_now: Option<Due> = None;
+    // The best action due now that is not a removal: what applies when a lock holds the removal.
+    let mut due_kept: Option<Due> = None;
     let mut next: Option<Due> = None;
     for rule in cfg.rules.iter().filter(|r| r.enabled) {
         let size = if facts.is_delete_marker {
@@ -225,6 +237,13 @@ pub fn evaluate(
         }
         for c in candidates(rule, facts, clock) {
             if c.due_ms <= now_ms {
+                if !removes(&c.action)
+                    && due_kept
+                        .as_ref()
+                        .is_none_or(|cur| precedence(&c.action) > precedence(&cur.action))
+                {
+                    due_kept = Some(c.clone());
+                }
                 let better = match &due_now {
                     None => true,
                     Some(cur) => precedence(&c.action) > precedence(&cur.action),
@@ -244,21 +263,13 @@ pub fn evaluate(
         }
     }
     // A removal waits for the version's lock (User Guide, "Managing Object Lock": lifecycle
-    // expiration does not delete a locked version). Expiring a current version in a versioned
-    // bucket only adds a delete marker, which S3 does whatever the lock, and transitions go
-    // ahead too, so only permanent removals are held.
-    let removes = |d: &Due| match d.action {
-        Action::DeleteNoncurrent => true,
-        Action::Expire => !facts.versioned_bucket,
-        Action::RemoveExpiredDeleteMarker
-        | Action::Transition(_)
-        | Action::TransitionNoncurrent(_) => false,
-    };
+    // expiration does not delete a locked version); an action it outranked then applies.
     let mut held = None;
-    if let Some(d) = due_now.take_if(|d| removes(d)) {
+    if let Some(d) = due_now.take_if(|d| removes(&d.action)) {
         match strata_storage::hold(facts.retention, facts.legal_hold, now_ms) {
             None => due_now = Some(d),
             Some(by) => {
+                due_now = due_kept;
                 if let Hold::Retention(r) = by {
                     let at_end = Due {
                         due_ms: r.retain_until_ms,
@@ -494,11 +505,23 @@ mod tests {
             date_ms: None,
             storage_class: StorageClass::Glacier,
         }];
-        let e = evaluate(&cfg_with(r), &f, &clock, 2_000);
+        let e = evaluate(&cfg_with(r.clone()), &f, &clock, 2_000);
         assert_eq!(
             e.now.map(|d| d.action),
             Some(Action::Transition(StorageClass::Glacier))
         );
+        // A transition due together with a held removal is not lost behind it.
+        r.expiration = Some(Expiration {
+            days: Some(2),
+            ..Default::default()
+        });
+        f.versioned_bucket = false;
+        let e = evaluate(&cfg_with(r), &f, &clock, 10_000);
+        assert_eq!(
+            e.now.map(|d| d.action),
+            Some(Action::Transition(StorageClass::Glacier))
+        );
+        assert_eq!(e.held.map(|h| h.due.action), Some(Action::Expire));
     }
 
     proptest! {

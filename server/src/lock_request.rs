@@ -36,7 +36,7 @@ pub fn parse_date(value: &str) -> Option<i64> {
 
 /// The current wall time, in ms (a retain-until date is a calendar date, never scaled).
 pub fn wall_now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The retain-until date a default retention gives a version written at `now_ms`. Days are
@@ -55,7 +55,10 @@ pub fn default_until(
     };
     Some(Retention {
         mode: d.mode,
-        retain_until_ms: clock.add_days(now_ms, days),
+        // No later than the last date S3's formats can show (a long period on a slow clock).
+        retain_until_ms: clock
+            .add_days(now_ms, days)
+            .min(crate::handlers::MAX_TIME_MS),
     })
 }
 

@@ -208,7 +208,12 @@ fn metadata_headers(v: &ObjectVersion, storage_class: StorageClass) -> Vec<(Stri
     // User Guide, "Using Object Lock with S3 Replication": a replica keeps its source's
     // retention and legal hold. A destination without Object Lock refuses these headers, and the
     // version goes FAILED with its answer (S3's DstBucketObjectLockConfigMissing).
-    if let Some(r) = &m.retention {
+    // A retention that has ended holds nothing, and a destination refuses a past date.
+    if let Some(r) = m
+        .retention
+        .as_ref()
+        .filter(|r| r.retain_until_ms > crate::lock_request::wall_now_ms())
+    {
         h.push((crate::lock_request::MODE.into(), r.mode.as_str().into()));
         h.push((
             crate::lock_request::RETAIN_UNTIL.into(),
@@ -219,11 +224,6 @@ fn metadata_headers(v: &ObjectVersion, storage_class: StorageClass) -> Vec<(Stri
         h.push((crate::lock_request::LEGAL_HOLD.into(), "ON".into()));
     }
     h
-}
-
-/// Whether a version is under Object Lock: its writes then need an integrity header.
-fn locked(v: &ObjectVersion) -> bool {
-    v.meta.retention.is_some() || v.meta.legal_hold
 }
 
 /// The Content-MD5 of bytes `[start, end)` of `source` (read once more before they are sent).
@@ -328,8 +328,10 @@ impl Remotes {
                 .filter(|c| c.checksum_type == ChecksumType::FullObject)
             {
                 headers.push((c.algorithm.header().to_owned(), c.value.clone()));
-            } else if locked(v) {
-                // A single-part ETag is the body's MD5.
+            } else {
+                // Always an integrity header: a destination with Object Lock requires one on a
+                // locked write, and its default retention may lock a version that is not locked
+                // here. A single-part ETag is the body's MD5.
                 let md5 = match hex::decode(&v.etag) {
                     Ok(d) if d.len() == 16 => base64::engine::general_purpose::STANDARD.encode(d),
                     _ => range_md5(source, 0, v.size)?,
@@ -395,14 +397,11 @@ impl Remotes {
             let mut offset = 0u64;
             for (i, size) in sizes.iter().enumerate() {
                 let n = i + 1;
-                let headers = if locked(v) {
-                    vec![(
-                        "content-md5".into(),
-                        range_md5(source, offset, offset + size)?,
-                    )]
-                } else {
-                    Vec::new()
-                };
+                // Each part's MD5 (read once more), for the same reason as a single PUT's.
+                let headers = vec![(
+                    "content-md5".into(),
+                    range_md5(source, offset, offset + size)?,
+                )];
                 let call = Call {
                     method: Method::PUT,
                     bucket,

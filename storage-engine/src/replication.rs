@@ -208,6 +208,16 @@ pub(crate) fn insert_replica(
             "Destination bucket must have versioning enabled.".into(),
         ));
     }
+    // User Guide, "Using Object Lock with S3 Replication": a locked version needs a destination
+    // with Object Lock (S3's failure reason DstBucketObjectLockConfigMissing). Without it the
+    // replica's lock could never be changed there, and would block its removal for good.
+    if (src.meta.retention.is_some() || src.meta.legal_hold)
+        && crate::versioning::lock_config_in(conn, dest_bucket)?.is_none()
+    {
+        return Err(Error::Invalid(format!(
+            "DstBucketObjectLockConfigMissing: destination bucket {dest_bucket} has no Object Lock configuration"
+        )));
+    }
     let new = NewVersion {
         etag: src.etag.clone(),
         meta: src.meta.clone(),

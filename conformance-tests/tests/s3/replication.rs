@@ -2873,3 +2873,132 @@ async fn replication_carries_object_lock_and_needs_it_at_the_destination() {
     let plain = put_locked("p/doc").await;
     wait_for_status(&client, &src, "p/doc", &plain, "FAILED").await;
 }
+
+// Issue 16: replicas of unlocked versions went FAILED at a remote destination with a default
+// retention (no integrity header), a lapsed retention was sent as a past date and refused for
+// good, and a local destination without Object Lock took locked replicas it could never unlock.
+#[tokio::test]
+async fn replication_into_and_out_of_object_lock_edge_cases() {
+    let b = replication_server();
+    let b_client = b.client();
+    let worm = lock_bucket(&b_client, "rle-worm").await;
+    b_client
+        .put_object_lock_configuration()
+        .bucket(&worm)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(3650)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("default retention at the destination");
+    let a = server_with_remotes(&[("worm", &b.endpoint())], None);
+    let client = a.client();
+
+    // An unlocked source into a WORM backup: single-part and multipart versions arrive, locked by
+    // the destination's default.
+    let plain_src = versioned_bucket(&client, "rle-plain").await;
+    set_replication(
+        &client,
+        &plain_src,
+        vec![rule("all", 1, &remote_arn("worm", &worm))],
+    )
+    .await;
+    let single = put_version(&client, &plain_src, "one", b"single part").await;
+    let (p1, p2) = (random_bytes(MIN_PART, 5), random_bytes(100, 6));
+    multipart_put(&client, &plain_src, "many", &[&p1, &p2]).await;
+    let many = client
+        .head_object()
+        .bucket(&plain_src)
+        .key("many")
+        .send()
+        .await
+        .expect("HEAD many")
+        .version_id()
+        .expect("a version id")
+        .to_string();
+    for (key, version) in [("one", &single), ("many", &many)] {
+        let head = wait_for_version(&b_client, &worm, key, version).await;
+        assert_eq!(
+            head.object_lock_mode(),
+            Some(&ObjectLockMode::Governance),
+            "{key}"
+        );
+        wait_for_status(&client, &plain_src, key, version, "COMPLETED").await;
+    }
+
+    // A retention that ended before the version was carried is not sent as a past date.
+    let locked_src = lock_bucket(&client, "rle-lapsed").await;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64;
+    let soon = aws_smithy_types::DateTime::from_secs(now_s + 2);
+    let lapsed = send_put(
+        client
+            .put_object()
+            .bucket(&locked_src)
+            .key("old")
+            .body(b"retained briefly".to_vec().into())
+            .object_lock_mode(ObjectLockMode::Governance)
+            .object_lock_retain_until_date(soon),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    set_replication(
+        &client,
+        &locked_src,
+        vec![
+            rule("existing", 1, &remote_arn("worm", &worm)).existing_object_replication(
+                ExistingObjectReplication::builder()
+                    .status(ExistingObjectReplicationStatus::Enabled)
+                    .build()
+                    .unwrap(),
+            ),
+        ],
+    )
+    .await;
+    wait_for_version(&b_client, &worm, "old", &lapsed).await;
+
+    // A local destination that lacks Object Lock, set up before the source had it: the locked
+    // version goes FAILED and nothing is stored there.
+    let src = versioned_bucket(&client, "rle-src").await;
+    let dst = versioned_bucket(&client, "rle-dst").await;
+    set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
+    client
+        .put_object_lock_configuration()
+        .bucket(&src)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("Object Lock on the versioned source");
+    let held = send_put(
+        client
+            .put_object()
+            .bucket(&src)
+            .key("held")
+            .body(b"on hold".to_vec().into())
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On),
+    )
+    .await;
+    wait_for_status(&client, &src, "held", &held, "FAILED").await;
+    assert!(
+        head_version(&client, &dst, "held", &held).await.is_err(),
+        "no locked replica in a bucket without Object Lock"
+    );
+}

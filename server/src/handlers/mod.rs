@@ -181,6 +181,7 @@ pub async fn setting_document(
 
 /// Milliseconds since the epoch as S3's ISO 8601 form in XML (`2009-10-12T17:50:30.000Z`).
 pub fn iso8601(ms: i64) -> String {
+    let ms = ms.clamp(0, MAX_TIME_MS);
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
