@@ -47,14 +47,12 @@ fn parse_at(value: &str) -> S3Result<i64> {
     if let Ok(ms) = value.parse::<i64>() {
         return Ok(ms);
     }
-    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            s3_error!(
-                InvalidArgument,
-                "'at' must be RFC 3339 or milliseconds since the epoch"
-            )
-        })
+    crate::handlers::parse_rfc3339_ms(value).ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "'at' must be RFC 3339 or milliseconds since the epoch"
+        )
+    })
 }
 
 #[derive(Serialize)]

@@ -26,14 +26,6 @@ pub const BYPASS_GOVERNANCE: &str = "x-amz-bypass-governance-retention";
 /// Lifecycle days in a default retention year: S3 counts a year as 365 days.
 const DAYS_PER_YEAR: u64 = 365;
 
-/// An ISO 8601 / RFC 3339 date (`2030-01-01T00:00:00Z`, `2030-01-01T00:00:00.000Z`), in ms.
-pub fn parse_date(value: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
-            .ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 /// The current wall time, in ms (a retain-until date is a calendar date, never scaled).
 pub fn wall_now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -103,7 +95,7 @@ pub fn new_version_lock<'a>(
         (Some(mode), Some(until)) => {
             let mode = LockMode::parse(mode)
                 .ok_or_else(|| s3_error!(InvalidArgument, "Unknown wormMode directive."))?;
-            let until = parse_date(until).ok_or_else(|| {
+            let until = crate::handlers::parse_rfc3339_ms(until.trim()).ok_or_else(|| {
                 s3_error!(
                     InvalidArgument,
                     "The retain until date must be provided in ISO 8601 format"
@@ -143,14 +135,9 @@ pub fn require_integrity(
     if retention.is_none() && !legal_hold {
         return Ok(());
     }
-    let present = req.header("content-md5").is_some()
+    if crate::handlers::has_integrity_header(req)
         || req.header("x-amz-sdk-checksum-algorithm").is_some()
-        || req.header("x-amz-trailer").is_some()
-        || crate::checksum::ChecksumAlgorithm::ALL.iter().any(|a| {
-            req.header(crate::checksum::ChecksumAlgorithmExt::header(*a))
-                .is_some()
-        });
-    if present {
+    {
         Ok(())
     } else {
         Err(s3_error!(
@@ -205,16 +192,6 @@ mod tests {
 
     fn fields<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> + 'a {
         move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("2030-01-01T00:00:00Z"), Some(1_893_456_000_000));
-        assert_eq!(
-            parse_date("2030-01-01T00:00:00.250Z"),
-            Some(1_893_456_000_250)
-        );
-        assert_eq!(parse_date("2030-01-01"), None);
     }
 
     #[test]

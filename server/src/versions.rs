@@ -57,6 +57,14 @@ pub async fn load_readable(
     Ok(handle)
 }
 
+/// The version a request addresses (its key, and `versionId` when given), resolved as GET
+/// resolves it: for the operations on one version's settings (tagging, Object Lock).
+pub async fn load_addressed(req: &crate::app::S3Request) -> S3Result<strata_storage::ObjectHandle> {
+    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
+    let vid = crate::request::version_param(req)?;
+    load_readable(req.store(), &b, &k, vid).await
+}
+
 /// Where a restore of an archived version stands at `now_ms`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RestoreStatus {

@@ -182,7 +182,8 @@ fn prepare(text: &str) -> S3Result<std::borrow::Cow<'_, str>> {
     }
 }
 
-fn malformed() -> crate::error::S3Error {
+/// S3's `MalformedXML`: a body that is not the operation's document.
+pub fn malformed() -> crate::error::S3Error {
     s3_error!(
         MalformedXML,
         "The XML you provided was not well-formed or did not validate against our published schema"

@@ -492,7 +492,7 @@ impl Store {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<String> {
-        self.update_meta(bucket, key, version_id, ChangeKind::TagsChanged, |_, m| {
+        self.update_meta(bucket, key, version_id, ChangeKind::TagsChanged, |m| {
             m.tags = tags;
             Ok(())
         })
@@ -507,7 +507,7 @@ impl Store {
         version_id: Option<&str>,
         acl: Option<String>,
     ) -> Result<String> {
-        self.update_meta(bucket, key, version_id, ChangeKind::AclChanged, |_, m| {
+        self.update_meta(bucket, key, version_id, ChangeKind::AclChanged, |m| {
             m.acl = acl;
             Ok(())
         })
@@ -527,38 +527,28 @@ impl Store {
         over: crate::lock::LockOverride,
     ) -> Result<String> {
         use crate::lock::{LockMode, LockOverride};
-        self.update_meta(
-            bucket,
-            key,
-            version_id,
-            ChangeKind::LockChanged,
-            move |(bucket, conn), m| {
-                if crate::versioning::lock_config_in(conn, bucket)?.is_none() {
-                    return Err(Error::ObjectLockNotEnabled);
-                }
-                if let Some(old) = m.retention.filter(|r| r.retain_until_ms > now_ms()) {
-                    let weaker = match retention {
-                        None => true,
-                        Some(new) => {
-                            new.retain_until_ms < old.retain_until_ms
-                                || (old.mode == LockMode::Compliance
-                                    && new.mode == LockMode::Governance)
-                        }
-                    };
-                    let allowed =
-                        old.mode == LockMode::Governance && over == LockOverride::Governance;
-                    if weaker && !allowed {
-                        return Err(Error::ObjectLocked(format!(
-                            "{} retention until {} ms",
-                            old.mode.as_str(),
-                            old.retain_until_ms
-                        )));
+        self.update_meta(bucket, key, version_id, ChangeKind::LockChanged, move |m| {
+            if let Some(old) = m.retention.filter(|r| r.retain_until_ms > now_ms()) {
+                let weaker = match retention {
+                    None => true,
+                    Some(new) => {
+                        new.retain_until_ms < old.retain_until_ms
+                            || (old.mode == LockMode::Compliance
+                                && new.mode == LockMode::Governance)
                     }
+                };
+                let allowed = old.mode == LockMode::Governance && over == LockOverride::Governance;
+                if weaker && !allowed {
+                    return Err(Error::ObjectLocked(format!(
+                        "{} retention until {} ms",
+                        old.mode.as_str(),
+                        old.retain_until_ms
+                    )));
                 }
-                m.retention = retention;
-                Ok(())
-            },
-        )
+            }
+            m.retention = retention;
+            Ok(())
+        })
     }
 
     /// PutObjectLegalHold: turns a version's legal hold on or off (the current version when
@@ -570,31 +560,22 @@ impl Store {
         version_id: Option<&str>,
         on: bool,
     ) -> Result<String> {
-        self.update_meta(
-            bucket,
-            key,
-            version_id,
-            ChangeKind::LockChanged,
-            move |(bucket, conn), m| {
-                if crate::versioning::lock_config_in(conn, bucket)?.is_none() {
-                    return Err(Error::ObjectLockNotEnabled);
-                }
-                m.legal_hold = on;
-                Ok(())
-            },
-        )
+        self.update_meta(bucket, key, version_id, ChangeKind::LockChanged, move |m| {
+            m.legal_hold = on;
+            Ok(())
+        })
     }
 
-    /// Changes one version's metadata in place and records `kind` in the change feed.
+    /// Changes one version's metadata in place and records `kind` in the change feed. A lock
+    /// change (`LockChanged`) needs a bucket with Object Lock and a version that is not a delete
+    /// marker.
     fn update_meta(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         kind: ChangeKind,
-        update: impl FnOnce((&str, &rusqlite::Connection), &mut crate::model::ObjectMeta) -> Result<()>
-            + Send
-            + 'static,
+        update: impl FnOnce(&mut crate::model::ObjectMeta) -> Result<()> + Send + 'static,
     ) -> Result<String> {
         let (b, k, vid) = (
             bucket.to_owned(),
@@ -606,6 +587,11 @@ impl Store {
             if !bucket_exists(conn, &b)? {
                 return Err(Error::NoSuchBucket(b));
             }
+            if kind == ChangeKind::LockChanged
+                && crate::versioning::lock_config_in(conn, &b)?.is_none()
+            {
+                return Err(Error::ObjectLockNotEnabled);
+            }
             let mut v = load_version(conn, &b, &k, vid.as_deref())?
                 .filter(|v| !v.is_delete_marker || vid.is_some())
                 .ok_or_else(|| Error::NoSuchKey(k.clone()))?;
@@ -614,7 +600,7 @@ impl Store {
             }
             let version_id = v.version_id.clone();
             commit_key(conn, &ctx, &b, &k, || {
-                update((&b, conn), &mut v.meta)?;
+                update(&mut v.meta)?;
                 set_meta(conn, v.id, &v.meta)?;
                 let change = Change {
                     kind,

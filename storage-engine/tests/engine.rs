@@ -16,6 +16,16 @@ fn open(dir: &std::path::Path) -> Store {
 }
 
 fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) {
+    put_with_meta(store, bucket, key, data, ObjectMeta::default());
+}
+
+fn put_with_meta(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+    meta: ObjectMeta,
+) -> strata_storage::ObjectVersion {
     let mut w = store.body_writer();
     // Feed in uneven pieces: cut points must not depend on them.
     for piece in data.chunks(7919) {
@@ -29,13 +39,13 @@ fn put(store: &Store, bucket: &str, key: &str, data: &[u8]) {
             staged,
             NewVersion {
                 etag: format!("{:x}", data.len()),
-                meta: ObjectMeta::default(),
+                meta,
                 storage_class: StorageClass::Standard,
                 condition: Default::default(),
                 replica_of: None,
             },
         )
-        .expect("put");
+        .expect("put")
 }
 
 fn get(store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
@@ -1242,32 +1252,6 @@ fn check_finds_and_repair_quarantines_what_is_wrong() {
     assert!(after.problems.is_empty(), "{:?}", after.problems);
 }
 
-/// A version with a retention and a legal hold written into a bucket with Object Lock.
-fn put_locked(
-    store: &Store,
-    bucket: &str,
-    key: &str,
-    meta: ObjectMeta,
-) -> strata_storage::ObjectVersion {
-    let mut w = store.body_writer();
-    w.write(b"locked").expect("write");
-    let staged = w.finish().expect("finish");
-    store
-        .put_object(
-            bucket,
-            key,
-            staged,
-            NewVersion {
-                etag: "6c6f636b6564".into(),
-                meta,
-                storage_class: StorageClass::Standard,
-                condition: Default::default(),
-                replica_of: None,
-            },
-        )
-        .expect("put")
-}
-
 #[test]
 fn a_lock_is_committed_with_its_version_and_holds_after_a_restart() {
     use strata_storage::{
@@ -1288,10 +1272,11 @@ fn a_lock_is_committed_with_its_version_and_holds_after_a_restart() {
         Err(Error::ObjectLockEnabled)
     ));
     let far = 4_102_444_800_000;
-    let governed = put_locked(
+    let governed = put_with_meta(
         &store,
         "b",
         "g",
+        b"locked",
         ObjectMeta {
             retention: Some(Retention {
                 mode: LockMode::Governance,
@@ -1300,10 +1285,11 @@ fn a_lock_is_committed_with_its_version_and_holds_after_a_restart() {
             ..Default::default()
         },
     );
-    let held = put_locked(
+    let held = put_with_meta(
         &store,
         "b",
         "h",
+        b"locked",
         ObjectMeta {
             legal_hold: true,
             ..Default::default()

@@ -740,6 +740,45 @@ pub async fn lock_bucket(client: &Client, tag: &str) -> String {
     bucket
 }
 
+/// An ObjectLockConfiguration, enabled, with this default retention (mode, days; None: none).
+pub fn lock_configuration(
+    default: Option<(aws_sdk_s3::types::ObjectLockRetentionMode, i32)>,
+) -> aws_sdk_s3::types::ObjectLockConfiguration {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRule,
+    };
+    let mut cfg =
+        ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled);
+    if let Some((mode, days)) = default {
+        cfg = cfg.rule(
+            ObjectLockRule::builder()
+                .default_retention(DefaultRetention::builder().mode(mode).days(days).build())
+                .build(),
+        );
+    }
+    cfg.build()
+}
+
+/// PutObjectLockConfiguration with the SDK, which must succeed.
+pub async fn set_lock_configuration(
+    client: &Client,
+    bucket: &str,
+    default: Option<(aws_sdk_s3::types::ObjectLockRetentionMode, i32)>,
+) {
+    client
+        .put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(lock_configuration(default))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PutObjectLockConfiguration {bucket}: {}",
+                describe_error(&e)
+            )
+        });
+}
+
 /// Lowercase hex MD5.
 pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))

@@ -8,12 +8,12 @@
 //! PutObjectRetention, PutObjectLegalHold, PutObject, DeleteObject) and the User Guide's "Locking
 //! objects with Object Lock" and "Object Lock considerations".
 
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, DefaultRetention, Delete,
-    ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockLegalHold,
-    ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
-    ObjectLockRule, VersioningConfiguration,
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier,
+    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetention, ObjectLockRetentionMode, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_types::DateTime;
@@ -22,8 +22,8 @@ use super::lifecycle::{
     explain, log_entries, manual_server, now_ms, rows_for, rule, run_pass, set_rules, sleep_until,
 };
 use crate::common::{
-    bob, create_bucket, lock_bucket, md5_base64, refusal, versioned_bucket, xml_value, RawRequest,
-    Server,
+    bob, create_bucket, lock_bucket, lock_configuration, md5_base64, refusal,
+    set_lock_configuration, versioned_bucket, xml_value, RawRequest, Server,
 };
 
 /// A date `secs` seconds from now.
@@ -48,33 +48,47 @@ fn legal_hold(on: bool) -> ObjectLockLegalHold {
         .build()
 }
 
-/// An ObjectLockConfiguration with this default retention (None: none).
-fn lock_config(default: Option<(ObjectLockRetentionMode, i32)>) -> ObjectLockConfiguration {
-    let mut cfg =
-        ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled);
-    if let Some((mode, days)) = default {
-        cfg = cfg.rule(
-            ObjectLockRule::builder()
-                .default_retention(DefaultRetention::builder().mode(mode).days(days).build())
-                .build(),
-        );
-    }
-    cfg.build()
+/// PutObjectLegalHold of a version (the current one when None), which must succeed.
+async fn set_legal_hold(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    on: bool,
+) {
+    client
+        .put_object_legal_hold()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_owned))
+        .legal_hold(legal_hold(on))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObjectLegalHold {bucket}/{key}: {e:?}"));
 }
 
-/// PutObject of a small body with the SDK (which sends a checksum); returns the version id.
-async fn put_version(client: &Client, bucket: &str, key: &str) -> String {
+/// A PutObject of a small body with the SDK (which sends a checksum).
+fn put_request(client: &Client, bucket: &str, key: &str) -> PutObjectFluentBuilder {
     client
         .put_object()
         .bucket(bucket)
         .key(key)
         .body(ByteStream::from_static(b"locked bytes"))
-        .send()
+}
+
+/// Sends a PutObject, which must succeed; returns the version id.
+async fn send_version(put: PutObjectFluentBuilder) -> String {
+    put.send()
         .await
-        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"))
+        .unwrap_or_else(|e| panic!("PutObject: {e:?}"))
         .version_id()
         .expect("a version id")
         .to_string()
+}
+
+/// PutObject without a lock of its own; returns the version id.
+async fn put_version(client: &Client, bucket: &str, key: &str) -> String {
+    send_version(put_request(client, bucket, key)).await
 }
 
 /// PutObject with a retention and, if asked, a legal hold; returns the version id.
@@ -86,20 +100,13 @@ async fn put_locked(
     until: DateTime,
     hold: bool,
 ) -> String {
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(b"locked bytes"))
-        .object_lock_mode(mode)
-        .object_lock_retain_until_date(until)
-        .set_object_lock_legal_hold_status(hold.then_some(ObjectLockLegalHoldStatus::On))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key} with a lock: {e:?}"))
-        .version_id()
-        .expect("a version id")
-        .to_string()
+    send_version(
+        put_request(client, bucket, key)
+            .object_lock_mode(mode)
+            .object_lock_retain_until_date(until)
+            .set_object_lock_legal_hold_status(hold.then_some(ObjectLockLegalHoldStatus::On)),
+    )
+    .await
 }
 
 /// DeleteObject of one version, with or without the governance bypass.
@@ -186,13 +193,12 @@ async fn lock_configuration_enables_versioning_for_good_and_validates_its_docume
     let cfg = got.object_lock_configuration().expect("a configuration");
     assert_eq!(cfg.object_lock_enabled(), Some(&ObjectLockEnabled::Enabled));
     assert!(cfg.rule().is_none(), "no default retention yet: {cfg:?}");
-    client
-        .put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(lock_config(Some((ObjectLockRetentionMode::Compliance, 7))))
-        .send()
-        .await
-        .expect("PutObjectLockConfiguration");
+    set_lock_configuration(
+        &client,
+        &bucket,
+        Some((ObjectLockRetentionMode::Compliance, 7)),
+    )
+    .await;
     let got = client
         .get_object_lock_configuration()
         .bucket(&bucket)
@@ -224,7 +230,7 @@ async fn lock_configuration_enables_versioning_for_good_and_validates_its_docume
     let unversioned = client
         .put_object_lock_configuration()
         .bucket(&plain)
-        .object_lock_configuration(lock_config(None))
+        .object_lock_configuration(lock_configuration(None))
         .send()
         .await;
     assert_eq!(
@@ -232,13 +238,7 @@ async fn lock_configuration_enables_versioning_for_good_and_validates_its_docume
         (409, "InvalidBucketState".to_string())
     );
     let versioned = versioned_bucket(&client, "lockversioned").await;
-    client
-        .put_object_lock_configuration()
-        .bucket(&versioned)
-        .object_lock_configuration(lock_config(None))
-        .send()
-        .await
-        .expect("Object Lock on an existing versioned bucket");
+    set_lock_configuration(&client, &versioned, None).await;
     put_locked(
         &client,
         &versioned,
@@ -373,14 +373,7 @@ async fn retention_and_legal_hold_are_set_read_and_shown_on_every_write_path() {
         .send()
         .await
         .expect("extending and strengthening a retention is always allowed");
-    client
-        .put_object_legal_hold()
-        .bucket(&bucket)
-        .key("doc")
-        .legal_hold(legal_hold(false))
-        .send()
-        .await
-        .expect("PutObjectLegalHold OFF");
+    set_legal_hold(&client, &bucket, "doc", None, false).await;
     let h = client
         .get_object_legal_hold()
         .bucket(&bucket)
@@ -474,13 +467,12 @@ async fn retention_and_legal_hold_are_set_read_and_shown_on_every_write_path() {
     );
 
     // The default retention applies to a write that names none.
-    client
-        .put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(lock_config(Some((ObjectLockRetentionMode::Governance, 1))))
-        .send()
-        .await
-        .unwrap();
+    set_lock_configuration(
+        &client,
+        &bucket,
+        Some((ObjectLockRetentionMode::Governance, 1)),
+    )
+    .await;
     let before = now_ms();
     let dv = put_version(&client, &bucket, "defaulted").await;
     let (mode, date, _) = head_lock(&client, &bucket, "defaulted", &dv).await;
@@ -625,13 +617,12 @@ async fn lock_headers_are_validated_as_s3_validates_them() {
         answer.text()
     );
     // With a default retention every write is locked, so every write needs one.
-    client
-        .put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(lock_config(Some((ObjectLockRetentionMode::Governance, 1))))
-        .send()
-        .await
-        .unwrap();
+    set_lock_configuration(
+        &client,
+        &bucket,
+        Some((ObjectLockRetentionMode::Governance, 1)),
+    )
+    .await;
     let answer = put(&bucket, &[], false).await;
     assert_eq!(
         answer.status,
@@ -770,28 +761,12 @@ async fn locked_versions_refuse_deletion_but_a_delete_marker_is_still_added() {
 
     // A legal hold blocks deletion whatever the retention, until it is turned off.
     let held = put_version(&client, &bucket, "held").await;
-    client
-        .put_object_legal_hold()
-        .bucket(&bucket)
-        .key("held")
-        .version_id(&held)
-        .legal_hold(legal_hold(true))
-        .send()
-        .await
-        .unwrap();
+    set_legal_hold(&client, &bucket, "held", Some(&held), true).await;
     assert_eq!(
         delete_version(&client, &bucket, "held", &held, true).await,
         Err((403, "AccessDenied".into()))
     );
-    client
-        .put_object_legal_hold()
-        .bucket(&bucket)
-        .key("held")
-        .version_id(&held)
-        .legal_hold(legal_hold(false))
-        .send()
-        .await
-        .unwrap();
+    set_legal_hold(&client, &bucket, "held", Some(&held), false).await;
     assert_eq!(
         delete_version(&client, &bucket, "held", &held, false).await,
         Ok(())
@@ -930,15 +905,7 @@ async fn lifecycle_expiration_waits_for_the_lock_and_says_so() {
     )
     .await;
     let held = put_version(&client, &bucket, "h").await;
-    client
-        .put_object_legal_hold()
-        .bucket(&bucket)
-        .key("h")
-        .version_id(&held)
-        .legal_hold(legal_hold(true))
-        .send()
-        .await
-        .unwrap();
+    set_legal_hold(&client, &bucket, "h", Some(&held), true).await;
     let free = put_version(&client, &bucket, "f").await;
     for key in ["r", "h", "f"] {
         put_version(&client, &bucket, key).await;
@@ -1015,15 +982,7 @@ async fn lifecycle_expiration_waits_for_the_lock_and_says_so() {
         "expired once its retention ended"
     );
     assert!(exists("h", &held).await, "a legal hold has no end");
-    client
-        .put_object_legal_hold()
-        .bucket(&bucket)
-        .key("h")
-        .version_id(&held)
-        .legal_hold(legal_hold(false))
-        .send()
-        .await
-        .unwrap();
+    set_legal_hold(&client, &bucket, "h", Some(&held), false).await;
     run_pass(&server, &bucket).await;
     assert!(
         !exists("h", &held).await,
@@ -1031,13 +990,12 @@ async fn lifecycle_expiration_waits_for_the_lock_and_says_so() {
     );
 
     // A default retention counts lifecycle days: on one-second days, two days are two seconds.
-    client
-        .put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(lock_config(Some((ObjectLockRetentionMode::Governance, 2))))
-        .send()
-        .await
-        .unwrap();
+    set_lock_configuration(
+        &client,
+        &bucket,
+        Some((ObjectLockRetentionMode::Governance, 2)),
+    )
+    .await;
     let before = now_ms();
     let d = put_version(&client, &bucket, "d").await;
     let (_, date, _) = head_lock(&client, &bucket, "d", &d).await;

@@ -32,14 +32,13 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::types::builders::{LifecycleRuleBuilder, ReplicationRuleBuilder};
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumMode, DefaultRetention, Delete,
+    BucketLifecycleConfiguration, BucketVersioningStatus, ChecksumMode, Delete,
     DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ExistingObjectReplication,
     ExistingObjectReplicationStatus, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter, ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled,
-    ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetentionMode, ObjectLockRule,
-    ReplicationConfiguration, ReplicationRule, ReplicationRuleAndOperator, ReplicationRuleFilter,
-    ReplicationRuleStatus, StorageClass, Tag, Transition, TransitionStorageClass,
-    VersioningConfiguration,
+    LifecycleRuleFilter, ObjectIdentifier, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetentionMode, ReplicationConfiguration, ReplicationRule, ReplicationRuleAndOperator,
+    ReplicationRuleFilter, ReplicationRuleStatus, StorageClass, Tag, Transition,
+    TransitionStorageClass, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use serde_json::Value;
@@ -47,8 +46,9 @@ use serde_json::Value;
 use crate::common::{
     assert_sdk_error, create_bucket, describe_error, dir_usage, error_code, error_status,
     free_port, get_bytes, get_version_bytes, lock_bucket, md5_base64, multipart_etag,
-    multipart_put, random_bytes, send_unsigned, set_versioning, strata_command, versioned_bucket,
-    xml_value, Answer, RawRequest, Server, ServerOptions, ACCESS_KEY, MIN_PART, SECRET_KEY,
+    multipart_put, random_bytes, send_unsigned, set_lock_configuration, set_versioning,
+    strata_command, versioned_bucket, xml_value, Answer, RawRequest, Server, ServerOptions,
+    ACCESS_KEY, MIN_PART, SECRET_KEY,
 };
 
 /// How long a background replication may take before a test gives up.
@@ -2829,27 +2829,12 @@ async fn replication_carries_object_lock_and_needs_it_at_the_destination() {
 
     // A multipart object under the bucket's default retention: each part goes with its MD5,
     // which a destination with Object Lock requires.
-    client
-        .put_object_lock_configuration()
-        .bucket(&src)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Governance)
-                                .days(3650)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutObjectLockConfiguration");
+    set_lock_configuration(
+        &client,
+        &src,
+        Some((ObjectLockRetentionMode::Governance, 3650)),
+    )
+    .await;
     let (p1, p2) = (random_bytes(MIN_PART, 3), random_bytes(1000, 4));
     multipart_put(&client, &src, "r/big", &[&p1, &p2]).await;
     let big = client
@@ -2882,27 +2867,12 @@ async fn replication_into_and_out_of_object_lock_edge_cases() {
     let b = replication_server();
     let b_client = b.client();
     let worm = lock_bucket(&b_client, "rle-worm").await;
-    b_client
-        .put_object_lock_configuration()
-        .bucket(&worm)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Governance)
-                                .days(3650)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("default retention at the destination");
+    set_lock_configuration(
+        &b_client,
+        &worm,
+        Some((ObjectLockRetentionMode::Governance, 3650)),
+    )
+    .await;
     let a = server_with_remotes(&[("worm", &b.endpoint())], None);
     let client = a.client();
 
@@ -2976,17 +2946,7 @@ async fn replication_into_and_out_of_object_lock_edge_cases() {
     let src = versioned_bucket(&client, "rle-src").await;
     let dst = versioned_bucket(&client, "rle-dst").await;
     set_replication(&client, &src, vec![rule("all", 1, &local_arn(&dst))]).await;
-    client
-        .put_object_lock_configuration()
-        .bucket(&src)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("Object Lock on the versioned source");
+    set_lock_configuration(&client, &src, None).await;
     let held = send_put(
         client
             .put_object()

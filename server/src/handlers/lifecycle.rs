@@ -15,6 +15,7 @@ use crate::error::{S3Error, S3Result};
 use crate::lifecycle_cache;
 use crate::request::rule_error;
 use crate::s3_error;
+use crate::xml::malformed;
 use crate::xml::{self, XmlWriter};
 
 #[derive(Debug, Deserialize)]
@@ -129,13 +130,6 @@ fn transition_class(name: &str) -> S3Result<StorageClass> {
     name.parse().map_err(|_| malformed())
 }
 
-fn malformed() -> S3Error {
-    s3_error!(
-        MalformedXML,
-        "The XML you provided was not well-formed or did not validate against our published schema"
-    )
-}
-
 fn int<T: std::str::FromStr>(v: &Option<String>) -> S3Result<Option<T>> {
     match v {
         None => Ok(None),
@@ -145,9 +139,9 @@ fn int<T: std::str::FromStr>(v: &Option<String>) -> S3Result<Option<T>> {
 
 fn date_ms(v: &Option<String>) -> S3Result<Option<i64>> {
     let Some(s) = v else { return Ok(None) };
-    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
-        .map_err(|_| s3_error!(InvalidArgument, "Invalid date format: {s}"))?;
-    Ok(Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    crate::handlers::parse_rfc3339_ms(s.trim())
+        .map(Some)
+        .ok_or_else(|| s3_error!(InvalidArgument, "Invalid date format: {s}"))
 }
 
 /// Parses and validates a lifecycle configuration document.

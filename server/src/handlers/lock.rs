@@ -7,12 +7,11 @@ use strata_storage::{DefaultRetention, LockMode, ObjectLockConfig, Retention};
 
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
-use crate::handlers::{iso8601, require_integrity_header};
-use crate::lock_request::{governance_override, parse_date, wall_now_ms};
-use crate::request::version_param;
+use crate::handlers::{iso8601, parse_rfc3339_ms, require_integrity_header};
+use crate::lock_request::{governance_override, wall_now_ms};
 use crate::s3_error;
-use crate::versions::load_readable;
-use crate::xml::{self, XmlWriter};
+use crate::versions::load_addressed;
+use crate::xml::{self, malformed, XmlWriter};
 
 /// Longest default retention S3 accepts, in days (100 years).
 const MAX_DEFAULT_DAYS: u32 = 36_500;
@@ -58,17 +57,6 @@ struct RetentionDoc {
 struct LegalHoldDoc {
     #[serde(rename = "Status", default)]
     status: Option<String>,
-}
-
-fn malformed() -> S3Error {
-    s3_error!(
-        MalformedXML,
-        "The XML you provided was not well-formed or did not validate against our published schema"
-    )
-}
-
-fn missing_bucket_lock() -> S3Error {
-    S3Error::from(strata_storage::Error::ObjectLockNotEnabled)
 }
 
 /// The bucket's Object Lock configuration, as the authorization step loaded it.
@@ -165,11 +153,28 @@ pub async fn get_lock_configuration(req: &S3Request) -> S3Result<HttpResponse> {
         .body(w.finish()))
 }
 
-/// The version a lock operation acts on, resolved as GET resolves it; returns its handle.
-async fn target(req: &S3Request) -> S3Result<strata_storage::ObjectHandle> {
+/// The version a lock operation acts on, resolved as GET resolves it, in a bucket that must have
+/// Object Lock (`InvalidRequest` otherwise, before the version is looked up, as S3 answers).
+async fn locked_target(req: &S3Request) -> S3Result<strata_storage::ObjectHandle> {
+    if bucket_lock(req).is_none() {
+        return Err(S3Error::from(strata_storage::Error::ObjectLockNotEnabled));
+    }
+    load_addressed(req).await
+}
+
+/// Changes the lock of version `vid` of the request's key with `change` (which runs in the
+/// engine's commit, where the rules on weakening a lock are checked).
+async fn change_lock(
+    req: &S3Request,
+    vid: String,
+    change: impl FnOnce(&strata_storage::Store, &str, &str, &str) -> strata_storage::Result<String>
+        + Send
+        + 'static,
+) -> S3Result<HttpResponse> {
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = version_param(req)?;
-    load_readable(req.store(), &b, &k, vid).await
+    let store = req.store().clone();
+    blocking(move || change(&store, &b, &k, &vid).map_err(S3Error::from)).await?;
+    Ok(HttpResponse::Ok().finish())
 }
 
 /// Parses a Retention document: None removes the retention.
@@ -179,7 +184,7 @@ fn parse_retention(body: &[u8]) -> S3Result<Option<Retention>> {
         (None, None) => Ok(None),
         (Some(mode), Some(until)) => {
             let mode = LockMode::parse(mode).ok_or_else(malformed)?;
-            let until = parse_date(until).ok_or_else(malformed)?;
+            let until = parse_rfc3339_ms(until.trim()).ok_or_else(malformed)?;
             if until <= wall_now_ms() {
                 return Err(s3_error!(
                     InvalidArgument,
@@ -200,30 +205,17 @@ pub async fn put_retention(req: &mut S3Request, payload: web::Payload) -> S3Resu
     require_integrity_header(req)?;
     let body = req.read_document(payload, 64 * 1024).await?;
     let retention = parse_retention(&body)?;
-    if bucket_lock(req).is_none() {
-        return Err(missing_bucket_lock());
-    }
-    let handle = target(req).await?;
-    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = handle.version.version_id.clone();
-    drop(handle);
-    let over = governance_override(req, &k, Some(&vid)).await?;
-    let store = req.store().clone();
-    blocking(move || {
-        store
-            .set_object_retention(&b, &k, Some(&vid), retention, over)
-            .map_err(S3Error::from)
+    let vid = locked_target(req).await?.version.version_id.clone();
+    let over = governance_override(req, req.key()?, Some(&vid)).await?;
+    change_lock(req, vid, move |store, b, k, vid| {
+        store.set_object_retention(b, k, Some(vid), retention, over)
     })
-    .await?;
-    Ok(HttpResponse::Ok().finish())
+    .await
 }
 
 /// GetObjectRetention.
 pub async fn get_retention(req: &S3Request) -> S3Result<HttpResponse> {
-    if bucket_lock(req).is_none() {
-        return Err(missing_bucket_lock());
-    }
-    let handle = target(req).await?;
+    let handle = locked_target(req).await?;
     let r = handle.version.meta.retention.ok_or_else(|| {
         s3_error!(
             NoSuchObjectLockConfiguration,
@@ -248,30 +240,17 @@ pub async fn put_legal_hold(req: &mut S3Request, payload: web::Payload) -> S3Res
         Some("OFF") => false,
         _ => return Err(malformed()),
     };
-    if bucket_lock(req).is_none() {
-        return Err(missing_bucket_lock());
-    }
-    let handle = target(req).await?;
-    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = handle.version.version_id.clone();
-    drop(handle);
-    let store = req.store().clone();
-    blocking(move || {
-        store
-            .set_object_legal_hold(&b, &k, Some(&vid), on)
-            .map_err(S3Error::from)
+    let vid = locked_target(req).await?.version.version_id.clone();
+    change_lock(req, vid, move |store, b, k, vid| {
+        store.set_object_legal_hold(b, k, Some(vid), on)
     })
-    .await?;
-    Ok(HttpResponse::Ok().finish())
+    .await
 }
 
 /// GetObjectLegalHold. A version whose hold was never set answers OFF, as one turned off does
 /// (the engine keeps one flag).
 pub async fn get_legal_hold(req: &S3Request) -> S3Result<HttpResponse> {
-    if bucket_lock(req).is_none() {
-        return Err(missing_bucket_lock());
-    }
-    let handle = target(req).await?;
+    let handle = locked_target(req).await?;
     let mut w = XmlWriter::new("LegalHold");
     w.elem(
         "Status",

@@ -124,16 +124,21 @@ pub async fn dispatch(
     }
 }
 
-/// Operations whose body S3 requires an integrity check for (DeleteObjects,
-/// PutBucketReplication): a Content-MD5, an `x-amz-checksum-*` header or a trailing checksum.
-pub fn require_integrity_header(req: &S3Request) -> S3Result<()> {
-    let present = req.header("content-md5").is_some()
+/// Whether a request carries an integrity check of its body: a Content-MD5, an
+/// `x-amz-checksum-*` header or a trailing checksum.
+pub fn has_integrity_header(req: &S3Request) -> bool {
+    req.header("content-md5").is_some()
         || crate::checksum::ChecksumAlgorithm::ALL.iter().any(|a| {
             req.header(crate::checksum::ChecksumAlgorithmExt::header(*a))
                 .is_some()
         })
-        || req.header("x-amz-trailer").is_some();
-    if present {
+        || req.header("x-amz-trailer").is_some()
+}
+
+/// Operations whose body S3 requires an integrity check for (DeleteObjects,
+/// PutBucketReplication, the Object Lock documents): see [`has_integrity_header`].
+pub fn require_integrity_header(req: &S3Request) -> S3Result<()> {
+    if has_integrity_header(req) {
         Ok(())
     } else {
         Err(s3_error!(
@@ -196,6 +201,13 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
+/// An RFC 3339 date (`2030-01-01T00:00:00Z`, with or without a fraction) in ms since the epoch.
+pub fn parse_rfc3339_ms(value: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// The last millisecond of year 9999: the latest time an HTTP or ISO 8601 date can show.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
@@ -216,6 +228,15 @@ mod tests {
             http_date(1_255_369_830_123),
             "Mon, 12 Oct 2009 17:50:30 GMT"
         );
+        assert_eq!(
+            parse_rfc3339_ms("2030-01-01T00:00:00Z"),
+            Some(1_893_456_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2030-01-01T00:00:00.250Z"),
+            Some(1_893_456_000_250)
+        );
+        assert_eq!(parse_rfc3339_ms("2030-01-01"), None);
         // Times past year 9999 (a replica header can carry any number) show as its last second.
         assert_eq!(http_date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
     }

@@ -237,29 +237,7 @@ pub async fn get_object(req: &S3Request, head_only: bool) -> S3Result<HttpRespon
         Some(_) => HttpResponse::PartialContent(),
         None => HttpResponse::Ok(),
     };
-    // User Guide, "Object Lock considerations": GET and HEAD show a version's retention only
-    // to a requester allowed s3:GetObjectRetention, and its legal hold only with
-    // s3:GetObjectLegalHold.
-    let shown = LockShown {
-        retention: v.meta.retention.is_some()
-            && crate::authz::check_object(
-                req,
-                req.auth.identity.as_deref(),
-                "s3:GetObjectRetention",
-                &key,
-                Some(&v.version_id),
-            )
-            .await?,
-        legal_hold: v.meta.legal_hold
-            && crate::authz::check_object(
-                req,
-                req.auth.identity.as_deref(),
-                "s3:GetObjectLegalHold",
-                &key,
-                Some(&v.version_id),
-            )
-            .await?,
-    };
+    let shown = LockShown::of(req, v).await?;
     put_object_headers(&mut resp, req, v, handle.bucket_versioned, shown);
     add_expiration_header(&mut resp, req, v).await;
     if let Some(h) = restore_header(v, req.state.clock.now_ms()) {
@@ -330,6 +308,29 @@ impl actix_web::body::MessageBody for SizedEmpty {
 struct LockShown {
     retention: bool,
     legal_hold: bool,
+}
+
+impl LockShown {
+    /// User Guide, "Object Lock considerations": GET and HEAD show a version's retention only to
+    /// a requester allowed s3:GetObjectRetention, and its legal hold only with
+    /// s3:GetObjectLegalHold (asked only of a version that has them).
+    async fn of(req: &S3Request, v: &strata_storage::ObjectVersion) -> S3Result<Self> {
+        let may = async |has: bool, action: &'static str| -> S3Result<bool> {
+            Ok(has
+                && crate::authz::check_object(
+                    req,
+                    req.auth.identity.as_deref(),
+                    action,
+                    &v.key,
+                    Some(&v.version_id),
+                )
+                .await?)
+        };
+        Ok(Self {
+            retention: may(v.meta.retention.is_some(), "s3:GetObjectRetention").await?,
+            legal_hold: may(v.meta.legal_hold, "s3:GetObjectLegalHold").await?,
+        })
+    }
 }
 
 fn put_object_headers(

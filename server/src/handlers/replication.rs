@@ -15,6 +15,7 @@ use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::request::rule_error;
 use crate::s3_error;
+use crate::xml::malformed;
 use crate::xml::{self, XmlWriter};
 
 #[derive(Debug, Deserialize)]
@@ -83,13 +84,6 @@ struct XmlDestination {
 struct XmlStatus {
     #[serde(default)]
     status: String,
-}
-
-fn malformed() -> S3Error {
-    s3_error!(
-        MalformedXML,
-        "The XML you provided was not well-formed or did not validate against our published schema"
-    )
 }
 
 fn status(s: &str) -> S3Result<bool> {

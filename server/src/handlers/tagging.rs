@@ -5,9 +5,9 @@ use actix_web::{web, HttpResponse};
 use crate::app::{blocking, S3Request};
 use crate::error::{S3Error, S3Result};
 use crate::handlers::{setting_document, store_setting};
-use crate::request::{validate_tags, version_param, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS};
+use crate::request::{validate_tags, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS};
 use crate::s3_error;
-use crate::versions::load_readable;
+use crate::versions::load_addressed;
 use crate::xml::{self, XmlWriter};
 
 const BUCKET_TAGS_SETTING: &str = "tagging";
@@ -39,14 +39,6 @@ fn with_version(resp: &mut actix_web::HttpResponseBuilder, version_id: &str, ver
     }
 }
 
-/// The version tagging acts on, resolved as GET resolves it (404 behind a delete marker, 405 on
-/// a marker named by id).
-async fn target(req: &S3Request) -> S3Result<strata_storage::ObjectHandle> {
-    let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
-    let vid = version_param(req)?;
-    load_readable(req.store(), &b, &k, vid).await
-}
-
 /// PutObjectTagging.
 pub async fn put_object_tagging(
     req: &mut S3Request,
@@ -63,7 +55,7 @@ async fn set_tags(
     tags: Vec<(String, String)>,
     mut resp: actix_web::HttpResponseBuilder,
 ) -> S3Result<HttpResponse> {
-    let handle = target(req).await?;
+    let handle = load_addressed(req).await?;
     let (b, k) = (req.bucket()?.to_owned(), req.key()?.to_owned());
     let (vid, versioned) = (handle.version.version_id.clone(), handle.bucket_versioned);
     drop(handle);
@@ -80,7 +72,7 @@ async fn set_tags(
 
 /// GetObjectTagging.
 pub async fn get_object_tagging(req: &S3Request) -> S3Result<HttpResponse> {
-    let handle = target(req).await?;
+    let handle = load_addressed(req).await?;
     let mut resp = HttpResponse::Ok();
     with_version(
         &mut resp,
